@@ -1,0 +1,253 @@
+"""One settings file, read from the environment (see README "Configuration").
+
+Every knob has a safe embedded default for the demo: SQLite, a filesystem Celery
+broker and the sandbox Okta org on 127.0.0.1. ``PORTAL_ENV=production`` turns the
+defaults off for what must be configured (secret key, database, broker, Okta).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", BASE_DIR / "var"))
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = env(name)
+    if raw is None:
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {raw!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = env(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in (env(name, default) or "").split(",") if item.strip()]
+
+
+PORTAL_ENV = env("PORTAL_ENV", "demo")
+if PORTAL_ENV not in {"demo", "production"}:
+    raise ImproperlyConfigured("PORTAL_ENV must be 'demo' or 'production'")
+PRODUCTION = PORTAL_ENV == "production"
+
+
+def required(name: str, demo_default: str) -> str:
+    value = env(name)
+    if value is None:
+        if PRODUCTION:
+            raise ImproperlyConfigured(f"{name} must be set when PORTAL_ENV=production")
+        return demo_default
+    return value
+
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = required("SECRET_KEY", "django-insecure-demo-only-never-use-in-production")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
+    "django_htmx",
+    "portal",
+    "federation",
+    "requests_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.portal",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        required("DATABASE_URL", f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "dashboard"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", "none")
+# Accounts are created by admins: emergency access is not for whoever signs up.
+ACCOUNT_ADAPTER = "portal.auth.ClosedSignupAdapter"
+ACCOUNT_LOGOUT_ON_GET = False
+
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if env("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "portal" / "static"]
+
+# --- Email -------------------------------------------------------------------
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "emergency-access@localhost")
+
+# --- Celery ------------------------------------------------------------------
+REDIS_URL = env("REDIS_URL")
+_default_broker = REDIS_URL or "filesystem://"
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", None) or (
+    _default_broker if not PRODUCTION else required("CELERY_BROKER_URL", "")
+)
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _queue_dir = VAR_DIR / "celery-queue"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+EXPIRY_SWEEP_SECONDS = env_int("EXPIRY_SWEEP_SECONDS", 15)
+RECONCILE_SECONDS = env_int("RECONCILE_SECONDS", 60)
+CELERY_BEAT_SCHEDULE = {
+    "expire-due-grants": {
+        "task": "requests_app.expire_due_grants",
+        "schedule": float(EXPIRY_SWEEP_SECONDS),
+    },
+    "lapse-unanswered-requests": {
+        "task": "requests_app.lapse_unanswered_requests",
+        "schedule": 60.0,
+    },
+    "reconcile-emergency-groups": {
+        "task": "requests_app.reconcile_emergency_groups",
+        "schedule": float(RECONCILE_SECONDS),
+    },
+}
+
+# --- The access-request domain -----------------------------------------------
+# A request nobody answered within this many minutes lapses.
+REQUEST_LAPSE_MINUTES = env_int("REQUEST_LAPSE_MINUTES", 60)
+# Okta calls from tasks: retries with exponential backoff and full jitter.
+GRANT_TASK_MAX_RETRIES = env_int("GRANT_TASK_MAX_RETRIES", 8)
+GRANT_TASK_BACKOFF_BASE_SECONDS = env_int("GRANT_TASK_BACKOFF_BASE_SECONDS", 2)
+GRANT_TASK_BACKOFF_MAX_SECONDS = env_int("GRANT_TASK_BACKOFF_MAX_SECONDS", 300)
+# A grant approved this long ago but not yet active has its provisioning re-queued.
+STUCK_PROVISIONING_SECONDS = env_int("STUCK_PROVISIONING_SECONDS", 120)
+
+# --- Okta ----------------------------------------------------------------------
+IDENTITY_PROVIDER = env("IDENTITY_PROVIDER", "federation.idp.okta.OktaIdentityProvider")
+OKTA_ORG_URL = required("OKTA_ORG_URL", "http://127.0.0.1:8100")
+OKTA_API_TOKEN = env("OKTA_API_TOKEN", None if PRODUCTION else "sandbox-api-token")
+OKTA_CLIENT_ID = env("OKTA_CLIENT_ID")
+OKTA_PRIVATE_KEY = env("OKTA_PRIVATE_KEY")  # PEM or JWK JSON, for the OAuth service app
+OKTA_KEY_ID = env("OKTA_KEY_ID")
+OKTA_SCOPES = env_list(
+    "OKTA_SCOPES", "okta.groups.manage,okta.users.read,okta.apps.manage,okta.logs.read"
+)
+OKTA_AWS_APP_ID = required("OKTA_AWS_APP_ID", "0oasandboxawsfed01")
+OKTA_REQUEST_TIMEOUT = env_int("OKTA_REQUEST_TIMEOUT", 10)
+OKTA_SDK_MAX_RETRIES = env_int("OKTA_SDK_MAX_RETRIES", 1)
+if not (OKTA_API_TOKEN or (OKTA_CLIENT_ID and OKTA_PRIVATE_KEY)):
+    raise ImproperlyConfigured("set OKTA_API_TOKEN, or OKTA_CLIENT_ID and OKTA_PRIVATE_KEY")
+_okta = urlparse(OKTA_ORG_URL)
+# Plain http is only for the sandbox Okta org on this machine; never for a real org.
+OKTA_ALLOW_HTTP = _okta.scheme == "http" and _okta.hostname in {"127.0.0.1", "localhost", "::1"}
+if _okta.scheme != "https" and not OKTA_ALLOW_HTTP:
+    raise ImproperlyConfigured("OKTA_ORG_URL must be https (http only for a local sandbox org)")
+
+# --- Logging: secrets never reach logs ------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # At DEBUG the okta SDK logs whole requests, API token included.
+        "okta-sdk-python": {"level": "WARNING", "propagate": True},
+        "django.db.backends": {"level": "INFO"},
+    },
+}
