@@ -1,0 +1,390 @@
+"""The okta-sdk-python 3.x adapter behind the portal's synchronous IdentityProvider port.
+
+The SDK is async-only and its results are not uniform, so every call goes
+through :meth:`OktaIdentityProvider._run`: a fresh ``Client`` on a fresh event
+loop (``asyncio.run``; an aiohttp session never crosses loops), the error read
+as ``result[-1]``, and every failure -- returned or raised -- turned into the
+port's typed errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+from django.conf import settings
+from okta.client import Client
+from okta.models import AddGroupRequest, OktaUserGroupProfile
+from okta.request_executor import RequestExecutor
+
+from . import (
+    IdpApp,
+    IdpError,
+    IdpGroup,
+    IdpLogEvent,
+    IdpLogPage,
+    IdpNotFound,
+    IdpPermanentError,
+    IdpRetryableError,
+    IdpUser,
+)
+
+logger = logging.getLogger(__name__)
+
+SDK_LOGGER = "okta-sdk-python"
+NOT_FOUND = "E0000007"
+ALREADY_EXISTS = "E0000001"
+
+SdkCall = Callable[[Client], Awaitable[tuple[Any, ...]]]
+
+
+class _TransportFailure(Exception):
+    """The SDK got no usable HTTP answer (connection, timeout, 429/503 without headers)."""
+
+    def __init__(self, cause: Exception, response: Any) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.response = response
+
+
+class _BackoffTooLong(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"rate limited for {seconds:.0f} s")
+        self.seconds = seconds
+
+
+class _PortalRequestExecutor(RequestExecutor):
+    """The SDK's executor with two failure paths made explicit.
+
+    * On a transport failure the generated API methods dereference the missing
+      response and raise ``AttributeError``, losing the cause; raise it instead.
+    * On a 429 the SDK sleeps ``X-Rate-Limit-Reset - Date + 1`` seconds and only
+      then compares with ``requestTimeout``: a reset a minute away would hold a
+      worker for a minute. Give up at once; the portal's own retry waits.
+    """
+
+    async def fire_request(self, request: dict[str, Any]) -> tuple[Any, ...]:
+        sent, response, body, error = await super().fire_request(request)
+        if error is not None:
+            raise _TransportFailure(error, response)
+        return sent, response, body, error
+
+    async def pause_for_backoff(self, backoff_time: float) -> None:
+        if self._request_timeout and backoff_time > self._request_timeout:
+            raise _BackoffTooLong(float(backoff_time))
+        await super().pause_for_backoff(backoff_time)
+
+
+@contextmanager
+def _sdk_logging_kept() -> Iterator[None]:
+    """Undo what ``Client()`` does to logging.
+
+    Every ``Client()`` adds a StreamHandler to the ``okta-sdk-python`` logger
+    (one more per call here), resets its level and disables it. Keep the
+    project's configuration, and never below INFO: at DEBUG the SDK logs whole
+    requests, API token included.
+    """
+    sdk_logger = logging.getLogger(SDK_LOGGER)
+    handlers, level, disabled = list(sdk_logger.handlers), sdk_logger.level, sdk_logger.disabled
+    try:
+        yield
+    finally:
+        sdk_logger.handlers = handlers
+        sdk_logger.setLevel(max(level, logging.INFO))
+        sdk_logger.disabled = disabled
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds until the rate-limit window resets: ``X-Rate-Limit-Reset - Date``."""
+    if not headers:
+        return None
+    reset, date = headers.get("X-Rate-Limit-Reset"), headers.get("Date")
+    if not reset or not date:
+        return None
+    try:
+        return max(0.0, float(reset) - parsedate_to_datetime(date).timestamp())
+    except (TypeError, ValueError):
+        return None
+
+
+def _status_of(response: Any) -> int | None:
+    # Success responses are ApiResponse (status_code); errors are aiohttp's (status).
+    return getattr(response, "status_code", None) or getattr(response, "status", None)
+
+
+def _headers_of(response: Any) -> Mapping[str, str] | None:
+    return getattr(response, "headers", None)
+
+
+def _classify(
+    what: str, status: int | None, code: str, summary: str, headers: Mapping[str, str] | None
+) -> IdpError:
+    message = f"{what}: Okta answered {status} {code} {summary}".rstrip()
+    if status == 404 or code == NOT_FOUND:
+        return IdpNotFound(message, status=status, code=code)
+    if status is not None and (status == 429 or status >= 500):
+        return IdpRetryableError(
+            message, status=status, code=code, retry_after=_retry_after(headers)
+        )
+    return IdpPermanentError(message, status=status, code=code)
+
+
+def _next_cursor(response: Any) -> str | None:
+    """The ``after`` of the ``rel="next"`` Link, if any.
+
+    Success responses carry a plain dict of headers in which only the last
+    ``Link`` survives; Okta sends ``self`` first, so that one is ``next``.
+    """
+    headers = _headers_of(response) or {}
+    links = headers.getall("Link", []) if hasattr(headers, "getall") else [headers.get("Link", "")]
+    for link in links:
+        for part in (link or "").split(","):
+            if 'rel="next"' in part:
+                url = part.split(";")[0].strip().strip("<>")
+                after = parse_qs(urlsplit(url).query).get("after")
+                if after:
+                    return after[0]
+    return None
+
+
+def _user(user: Any) -> IdpUser:
+    status = getattr(user.status, "value", user.status)
+    return IdpUser(id=user.id, login=user.profile.login, status=str(status))
+
+
+def _group(group: Any) -> IdpGroup:
+    # Group.profile is an anyOf wrapper (Okta or AD group profile).
+    profile = group.profile.actual_instance
+    kind = getattr(group.type, "value", group.type)
+    return IdpGroup(id=group.id, name=profile.name, type=str(kind or "OKTA_GROUP"))
+
+
+def _event(event: Any) -> IdpLogEvent:
+    context = event.authentication_context
+    return IdpLogEvent(
+        uuid=event.uuid,
+        published=event.published.astimezone(dt.UTC),
+        event_type=event.event_type,
+        actor_login=(event.actor.alternate_id if event.actor else "") or "",
+        outcome=(event.outcome.result if event.outcome else "") or "",
+        targets=[target.to_dict() for target in event.target or []],
+        external_session_id=(context.external_session_id if context else "") or "",
+    )
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class OktaIdentityProvider:
+    """The portal's IdentityProvider over okta-sdk-python, configured from Django settings."""
+
+    def __init__(self, page_size: int = 200) -> None:
+        self.page_size = page_size
+
+    # --- plumbing -------------------------------------------------------------------
+
+    def _client(self) -> Client:
+        config: dict[str, Any] = {
+            "orgUrl": settings.OKTA_ORG_URL.rstrip("/"),
+            "requestTimeout": settings.OKTA_REQUEST_TIMEOUT,
+            "rateLimit": {"maxRetries": settings.OKTA_SDK_MAX_RETRIES},
+            "requestExecutor": _PortalRequestExecutor,
+        }
+        if settings.OKTA_CLIENT_ID and settings.OKTA_PRIVATE_KEY:
+            config |= {
+                "authorizationMode": "PrivateKey",
+                "clientId": settings.OKTA_CLIENT_ID,
+                "scopes": list(settings.OKTA_SCOPES),
+                "privateKey": settings.OKTA_PRIVATE_KEY,
+            }
+            if settings.OKTA_KEY_ID:
+                config["kid"] = settings.OKTA_KEY_ID
+        else:
+            config |= {"authorizationMode": "SSWS", "token": settings.OKTA_API_TOKEN}
+        if settings.OKTA_ALLOW_HTTP:
+            # The SDK reads this from the environment only; settings allow it for loopback.
+            os.environ["OKTA_TESTING_TESTINGDISABLEHTTPSCHECK"] = "true"
+        with _sdk_logging_kept():
+            return Client(config)
+
+    def _run(self, what: str, call: SdkCall) -> tuple[Any, Any]:
+        """Run one SDK call on a fresh client; return ``(data, response)`` or raise IdpError."""
+
+        async def on_fresh_client() -> tuple[Any, ...]:
+            return await call(self._client())
+
+        try:
+            result = asyncio.run(on_fresh_client())
+        except _BackoffTooLong as exc:
+            raise IdpRetryableError(
+                f"{what}: rate limited", status=429, code="E0000047", retry_after=exc.seconds
+            ) from exc
+        except _TransportFailure as exc:
+            raise self._transport_error(what, exc) from exc
+        except (aiohttp.ClientError, TimeoutError, OSError, AttributeError) as exc:
+            # AttributeError: the SDK dereferencing a response it never got.
+            raise IdpRetryableError(f"{what}: no answer from Okta ({type(exc).__name__})") from exc
+        except (ValueError, TypeError) as exc:
+            # Bad configuration (Client() raises ValueError) or an unexpected body.
+            raise IdpPermanentError(f"{what}: {type(exc).__name__}: {exc}") from exc
+        error, response = result[-1], result[-2]
+        if error is not None:
+            raise self._api_error(what, error, response)
+        status = _status_of(response)
+        if status is not None and status >= 300:
+            # An error answered with an empty body comes back from the SDK as success.
+            raise _classify(what, status, "", "(empty body)", _headers_of(response))
+        return (result[0] if len(result) == 3 else None), response
+
+    @staticmethod
+    def _api_error(what: str, error: Exception, response: Any) -> IdpError:
+        status = getattr(error, "status", None) or _status_of(response)
+        headers = _headers_of(response) or getattr(error, "headers", None)
+        code = str(getattr(error, "error_code", "") or "")
+        summary = str(getattr(error, "error_summary", "") or error)
+        idp_error = _classify(what, status, code, summary, headers)
+        logger.warning("%s", idp_error)
+        return idp_error
+
+    @staticmethod
+    def _transport_error(what: str, failure: _TransportFailure) -> IdpRetryableError:
+        response = failure.response
+        status = getattr(response, "status", None)
+        message = f"{what}: no usable answer from Okta ({type(failure.cause).__name__}: {failure})"
+        logger.warning("%s", message)
+        return IdpRetryableError(
+            message, status=status, retry_after=_retry_after(_headers_of(response))
+        )
+
+    def _all_pages(self, what: str, call: Callable[[Client, str | None], Awaitable[Any]]) -> list:
+        items: list[Any] = []
+        after: str | None = None
+        while True:
+            page, response = self._run(what, lambda client, a=after: call(client, a))
+            items.extend(page or [])
+            after = _next_cursor(response)
+            if not page or after is None:
+                return items
+
+    # --- users ----------------------------------------------------------------------
+
+    def find_user(self, login: str) -> IdpUser:
+        user, _ = self._run(f"find user {login}", lambda c: c.get_user(login))
+        return _user(user)
+
+    def revoke_user_sessions(self, user_id: str) -> None:
+        self._run(f"revoke sessions of {user_id}", lambda c: c.revoke_user_sessions(user_id))
+
+    # --- groups ---------------------------------------------------------------------
+
+    def find_group(self, name: str) -> IdpGroup:
+        search = f"profile.name eq {_quote(name)}"
+        groups, _ = self._run(f"find group {name}", lambda c: c.list_groups(search=search))
+        # Okta's eq ignores case; group names here are exact.
+        for group in map(_group, groups or []):
+            if group.name == name:
+                return group
+        raise IdpNotFound(f"find group {name}: no such group", code=NOT_FOUND)
+
+    def ensure_group(self, name: str, description: str = "") -> IdpGroup:
+        try:
+            return self.find_group(name)
+        except IdpNotFound:
+            pass
+        request = AddGroupRequest(
+            profile=OktaUserGroupProfile(name=name, description=description or None)
+        )
+        try:
+            group, _ = self._run(f"create group {name}", lambda c: c.add_group(request))
+        except IdpPermanentError as exc:
+            if exc.code != ALREADY_EXISTS:
+                raise
+            # Created meanwhile, or not yet visible to search (eventually consistent).
+            try:
+                return self.find_group(name)
+            except IdpNotFound:
+                raise IdpRetryableError(f"group {name} exists but is not searchable yet") from exc
+        return _group(group)
+
+    def list_group_members(self, group_id: str) -> list[IdpUser]:
+        users = self._all_pages(
+            f"list members of {group_id}",
+            lambda c, after: c.list_group_users(group_id, after=after, limit=self.page_size),
+        )
+        return [_user(user) for user in users]
+
+    def add_group_member(self, group_id: str, user_id: str) -> None:
+        # PUT is idempotent at Okta: adding a present member is a 204 too.
+        self._run(
+            f"add {user_id} to {group_id}", lambda c: c.assign_user_to_group(group_id, user_id)
+        )
+
+    def remove_group_member(self, group_id: str, user_id: str) -> None:
+        # DELETE of an absent member is a 204 at Okta.
+        self._run(
+            f"remove {user_id} from {group_id}",
+            lambda c: c.unassign_user_from_group(group_id, user_id),
+        )
+
+    # --- the federation app ---------------------------------------------------------
+
+    def get_app(self, app_id: str) -> IdpApp:
+        app, _ = self._run(f"get app {app_id}", lambda c: c.get_application(app_id))
+        return IdpApp(
+            id=app.id,
+            name=getattr(app, "name", "") or "",
+            label=app.label,
+            status=str(getattr(app.status, "value", app.status)),
+            sign_on_mode=str(getattr(app.sign_on_mode, "value", app.sign_on_mode)),
+        )
+
+    def list_app_group_ids(self, app_id: str) -> list[str]:
+        # Okta (and the SDK's argument check) allows 20..200 here.
+        limit = min(max(self.page_size, 20), 200)
+        assignments = self._all_pages(
+            f"list groups of app {app_id}",
+            lambda c, after: c.list_application_group_assignments(app_id, after=after, limit=limit),
+        )
+        return [assignment.id for assignment in assignments]
+
+    def assign_group_to_app(self, app_id: str, group_id: str) -> None:
+        self._run(
+            f"assign {group_id} to app {app_id}",
+            lambda c: c.assign_group_to_application(app_id, group_id),
+        )
+
+    def activate_app(self, app_id: str) -> None:
+        self._run(f"activate app {app_id}", lambda c: c.activate_application(app_id))
+
+    def deactivate_app(self, app_id: str) -> None:
+        self._run(f"deactivate app {app_id}", lambda c: c.deactivate_application(app_id))
+
+    # --- System Log -----------------------------------------------------------------
+
+    def read_system_log(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        after: str | None = None,
+        filter: str | None = None,
+        limit: int = 100,
+    ) -> IdpLogPage:
+        since_text = (
+            since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" if since else None
+        )
+        events, response = self._run(
+            "read System Log",
+            lambda c: c.list_log_events(since=since_text, after=after, filter=filter, limit=limit),
+        )
+        return IdpLogPage(
+            events=[_event(event) for event in events or []], next_cursor=_next_cursor(response)
+        )

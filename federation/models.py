@@ -1,0 +1,179 @@
+"""The access plan (accounts, levels, emergency roles) and the failover lifecycle."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+account_id_validator = RegexValidator(r"^\d{12}$", "An AWS account id is 12 digits.")
+managed_policy_validator = RegexValidator(
+    r"^arn:aws:iam::(aws|\d{12}):policy/[\w+=,.@/-]+$",
+    "A managed policy ARN looks like arn:aws:iam::aws:policy/ReadOnlyAccess.",
+)
+level_name_validator = RegexValidator(
+    r"^[A-Za-z][A-Za-z0-9]{0,31}$", "A level name is letters and digits, e.g. RO or Ops."
+)
+
+
+class EmergencyAccount(models.Model):
+    """The one AWS account engineers federate into directly from Okta."""
+
+    account_id = models.CharField(max_length=12, unique=True, validators=[account_id_validator])
+    saml_provider = models.CharField(max_length=128, default="Okta")
+
+    def __str__(self) -> str:
+        return self.account_id
+
+    @property
+    def saml_provider_arn(self) -> str:
+        return f"arn:aws:iam::{self.account_id}:saml-provider/{self.saml_provider}"
+
+
+class WorkloadAccount(models.Model):
+    """An account reached by switching role from the emergency account."""
+
+    emergency_account = models.ForeignKey(
+        EmergencyAccount, on_delete=models.PROTECT, related_name="workload_accounts"
+    )
+    # N in EmergencyAccess_Role<N>_<LEVEL>: the account's position in the plan.
+    number = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    account_id = models.CharField(max_length=12, unique=True, validators=[account_id_validator])
+    name = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["emergency_account", "number"], name="unique_workload_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.account_id})"
+
+
+class Level(models.Model):
+    """An access level (RO, Ops): what the workload role may do and who must agree."""
+
+    name = models.CharField(max_length=32, unique=True, validators=[level_name_validator])
+    policy_arn = models.CharField(max_length=2048, validators=[managed_policy_validator])
+    max_duration_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    approvals_required = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)]
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def workload_role_name(self) -> str:
+        return f"EmergencyAccess_{self.name}"
+
+
+class EmergencyRoleQuerySet(models.QuerySet):
+    def requestable(self) -> EmergencyRoleQuerySet:
+        return self.select_related("workload_account", "level", "emergency_account")
+
+
+class EmergencyRole(models.Model):
+    """One (workload account, level) pair: an IAM role and its Okta group."""
+
+    emergency_account = models.ForeignKey(
+        EmergencyAccount, on_delete=models.PROTECT, related_name="roles"
+    )
+    workload_account = models.ForeignKey(
+        WorkloadAccount, on_delete=models.PROTECT, related_name="roles"
+    )
+    level = models.ForeignKey(Level, on_delete=models.PROTECT, related_name="roles")
+    role_name = models.CharField(max_length=64, unique=True)
+    okta_group_name = models.CharField(max_length=255, unique=True)
+    # Cached once the group is found in Okta; names are the contract, ids a shortcut.
+    okta_group_id = models.CharField(max_length=64, blank=True)
+
+    objects = EmergencyRoleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["workload_account__number", "level__position", "level__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workload_account", "level"], name="unique_role")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workload_account.name} / {self.level.name}"
+
+    @staticmethod
+    def names_for(number: int, level: str, emergency_account_id: str) -> tuple[str, str]:
+        role = f"EmergencyAccess_Role{number}_{level}"
+        return role, f"aws#{role}#{emergency_account_id}"
+
+    @property
+    def role_arn(self) -> str:
+        return f"arn:aws:iam::{self.emergency_account.account_id}:role/{self.role_name}"
+
+    @property
+    def workload_role_arn(self) -> str:
+        return f"arn:aws:iam::{self.workload_account.account_id}:role/{self.level.workload_role_name}"
+
+
+class FailoverStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    CLOSING = "closing", "Closing"
+    CLOSED = "closed", "Closed"
+
+
+class FailoverQuerySet(models.QuerySet):
+    def open(self) -> FailoverQuerySet:
+        return self.filter(status=FailoverStatus.ACTIVE)
+
+    def current(self) -> Failover | None:
+        """The failover that is not yet closed, if any (at most one exists)."""
+        return self.exclude(status=FailoverStatus.CLOSED).order_by("-opened_at").first()
+
+
+class Failover(models.Model):
+    """A declared Identity Center disruption (or a drill): the federation app is on."""
+
+    status = models.CharField(
+        max_length=16, choices=FailoverStatus.choices, default=FailoverStatus.ACTIVE
+    )
+    is_drill = models.BooleanField(default=False)
+    reason = models.TextField()
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    opened_at = models.DateTimeField(auto_now_add=True)
+    app_activated_at = models.DateTimeField(null=True, blank=True)
+    close_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    close_requested_at = models.DateTimeField(null=True, blank=True)
+    app_deactivated_at = models.DateTimeField(null=True, blank=True)
+    groups_emptied_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    objects = FailoverQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            # At most one failover that is not closed: the federation app has one state.
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=~models.Q(status="closed"),
+                name="one_unclosed_failover",
+            )
+        ]
+
+    def __str__(self) -> str:
+        kind = "Drill" if self.is_drill else "Failover"
+        return f"{kind} #{self.pk} ({self.get_status_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == FailoverStatus.ACTIVE

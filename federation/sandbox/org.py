@@ -1,0 +1,990 @@
+"""The sandbox Okta org's state and behaviour, independent of HTTP.
+
+One :class:`SandboxOrg` holds users, groups, the federation app, the System
+Log, rate-limit buckets and injected faults behind a single lock, so the
+threaded HTTP server and tests that assert on it directly see one consistent
+org. Mutations raise :class:`OktaError` with Okta's own error codes.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as dt
+import hashlib
+import json
+import secrets
+import string
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .events import (
+    Caller,
+    app_target,
+    build_event,
+    group_target,
+    iso,
+    parse_iso,
+    user_target,
+)
+from .filters import FilterError, compile_filter
+from .seed import DEFAULT_TOKEN, merge_seed
+
+# Per-minute limits of each bucket; Okta's differ by plan, so tests can lower them.
+DEFAULT_RATE_LIMITS = {"users": 600, "groups": 500, "apps": 100, "logs": 120, "default": 600}
+# Okta's page-size defaults and caps for each list.
+PAGE_LIMITS = {
+    "users": (200, 200),
+    "groups": (10000, 10000),
+    "members": (1000, 10000),
+    "app_groups": (20, 200),
+    "logs": (100, 1000),
+}
+# The scopes the sandbox's OAuth token endpoint grants (the portal's service app).
+GRANTABLE_SCOPES = frozenset(
+    f"okta.{resource}.{level}"
+    for resource in ("users", "groups", "apps")
+    for level in ("read", "manage")
+) | {"okta.logs.read"}
+
+_ALPHABET = string.ascii_letters + string.digits
+_USER_TYPE_ID = "otysandboxdefault01"
+SERVICE_LOGIN = "portal-service@example.com"
+ADMIN_LOGIN = "okta-admin@example.com"
+
+
+def _stable_id(prefix: str, key: str) -> str:
+    """An Okta-looking 20-character id derived from ``key`` (same across restarts)."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return prefix + "".join(_ALPHABET[b % len(_ALPHABET)] for b in digest[:17])
+
+
+def _random_id(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(17))
+
+
+def _person(login: str, display: str) -> dict[str, Any]:
+    return {
+        "id": _stable_id("00u", login),
+        "type": "User",
+        "alternateId": login,
+        "displayName": display,
+    }
+
+
+SERVICE_ACTOR = _person(SERVICE_LOGIN, "Emergency Access Portal (API token)")
+ADMIN_ACTOR = _person(ADMIN_LOGIN, "Okta Administrator")
+
+
+class OktaError(Exception):
+    """An error the sandbox answers with, in Okta's JSON error shape."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        summary: str,
+        causes: Iterable[str] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code} {summary}")
+        self.status = status
+        self.code = code
+        self.summary = summary
+        self.causes = list(causes)
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "errorCode": self.code,
+            "errorSummary": self.summary,
+            # Okta puts the code itself in errorLink, except for E0000009.
+            "errorLink": "E0000000" if self.code == "E0000009" else self.code,
+            "errorId": "oae" + "".join(secrets.choice(_ALPHABET) for _ in range(22)),
+            "errorCauses": [{"errorSummary": cause} for cause in self.causes],
+        }
+
+
+def not_found(what: str, kind: str) -> OktaError:
+    return OktaError(404, "E0000007", f"Not found: Resource not found: {what} ({kind})")
+
+
+def validation_failed(field_name: str, cause: str = "") -> OktaError:
+    return OktaError(
+        400, "E0000001", f"Api validation failed: {field_name}", [cause] if cause else []
+    )
+
+
+@dataclass
+class FaultRule:
+    """Fail the next ``count`` requests whose method and path prefix match."""
+
+    status: int
+    path: str = "/api/v1/"
+    method: str = "*"
+    count: int = 1
+    # 429 only: X-Rate-Limit-Reset is this many seconds after Date (the SDK waits reset-date+1).
+    reset_in: int = 0
+    # False drops Date and X-Rate-Limit-*: the okta SDK then raises instead of returning.
+    rate_headers: bool = True
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.count > 0 and self.method in {"*", method} and path.startswith(self.path)
+
+
+@dataclass
+class RateStatus:
+    limit: int
+    remaining: int
+    reset: int
+    exceeded: bool
+
+
+@dataclass
+class _Bucket:
+    reset: int = 0
+    used: int = 0
+
+
+@dataclass
+class _Event:
+    seq: int
+    persisted_ms: int
+    published: dt.datetime
+    body: dict[str, Any]
+
+
+@dataclass
+class LogQuery:
+    since: str | None = None
+    until: str | None = None
+    after: str | None = None
+    filter: str | None = None
+    q: str | None = None
+    limit: str | None = None
+    sort_order: str | None = None
+
+
+@dataclass
+class LogPage:
+    events: list[dict[str, Any]]
+    next_cursor: str | None
+    query: dict[str, str] = field(default_factory=dict)
+
+
+def page_size(raw: str | None, kind: str) -> int:
+    default, cap = PAGE_LIMITS[kind]
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise validation_failed("limit", f"limit: '{raw}' is not a valid integer") from None
+    if value < 1:
+        raise validation_failed("limit", "limit: must be greater than 0")
+    return min(value, cap)
+
+
+class SandboxOrg:
+    """A small, faithful Okta org in memory. Every public method is thread-safe."""
+
+    def __init__(
+        self,
+        seed: dict[str, Any] | None = None,
+        *,
+        token: str = DEFAULT_TOKEN,
+        bearer_tokens: Iterable[str] = (),
+        rate_limits: dict[str, int] | None = None,
+        latency_ms: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.token = token
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._seed = merge_seed(seed) if seed is not None else merge_seed({})
+        self._base_rate_limits = {**DEFAULT_RATE_LIMITS, **(rate_limits or {})}
+        self._base_latency_ms = latency_ms
+        self._static_bearer = set(bearer_tokens)
+        self._created_ms = int(self._clock() * 1000)
+        self.reset()
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Back to the seed: state, System Log, faults, rate buckets and counters."""
+        with self._lock:
+            self.users: dict[str, dict[str, Any]] = {}
+            self.groups: dict[str, dict[str, Any]] = {}
+            self.members: dict[str, set[str]] = {}
+            self.apps: dict[str, dict[str, Any]] = {}
+            self.app_groups: dict[str, dict[str, dict[str, Any]]] = {}
+            self.sessions: dict[str, str] = {}  # user id -> current Okta session id
+            self.sessions_cleared: dict[str, int] = {}
+            self.request_counts: dict[str, int] = {}
+            self._events: list[_Event] = []
+            self._order: dict[str, int] = {}  # id -> insertion order, the paging key
+            self._next_order = 0
+            self._faults: list[FaultRule] = []
+            self.latency_ms = self._base_latency_ms
+            self.rate_limits = dict(self._base_rate_limits)
+            self._buckets: dict[str, _Bucket] = {}
+            self._oauth_tokens: dict[str, tuple[str, frozenset[str]]] = {}
+            self._apply_seed(self._seed)
+
+    def _apply_seed(self, seed: dict[str, Any]) -> None:
+        for spec in seed["users"]:
+            self._insert_user(spec)
+        logins = {u["profile"]["login"].lower(): uid for uid, u in self.users.items()}
+        for spec in seed["groups"]:
+            group = self._insert_group(
+                spec["name"],
+                spec.get("description", ""),
+                spec.get("type", "OKTA_GROUP"),
+                spec.get("id"),
+            )
+            for login in spec.get("members", []):
+                self.members[group["id"]].add(logins[login.lower()])
+        names = {g["profile"]["name"]: gid for gid, g in self.groups.items()}
+        for spec in seed["apps"]:
+            app = self._insert_app(spec)
+            for name in spec.get("groups", []):
+                self._assign_app_group(app["id"], names[name])
+
+    def _now(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+
+    def _remember(self, item_id: str) -> None:
+        self._order[item_id] = self._next_order
+        self._next_order += 1
+
+    def _insert_user(self, spec: dict[str, Any]) -> dict[str, Any]:
+        login = spec["login"]
+        if self._find_user(login) is not None:
+            raise validation_failed(
+                "login",
+                "login: An object with this field already exists in the current organization",
+            )
+        now = iso(self._now())
+        user = {
+            "id": spec.get("id") or _stable_id("00u", login.lower()),
+            "status": spec.get("status", "ACTIVE"),
+            "created": now,
+            "activated": now,
+            "statusChanged": now,
+            "lastLogin": None,
+            "lastUpdated": now,
+            "passwordChanged": now,
+            "type": {"id": _USER_TYPE_ID},
+            "profile": {
+                "firstName": spec.get("firstName", ""),
+                "lastName": spec.get("lastName", ""),
+                "mobilePhone": None,
+                "secondEmail": None,
+                "login": login,
+                "email": spec.get("email", login),
+            },
+            "credentials": {
+                "password": {},
+                "provider": {"type": "OKTA", "name": "OKTA"},
+            },
+        }
+        self.users[user["id"]] = user
+        self._remember(user["id"])
+        return user
+
+    def _insert_group(
+        self,
+        name: str,
+        description: str,
+        group_type: str = "OKTA_GROUP",
+        group_id: str | None = None,
+    ) -> dict[str, Any]:
+        now = iso(self._now())
+        group = {
+            "id": group_id or _random_id("00g"),
+            "created": now,
+            "lastUpdated": now,
+            "lastMembershipUpdated": now,
+            "objectClass": ["okta:user_group"],
+            "type": group_type,
+            "profile": {"name": name, "description": description},
+        }
+        self.groups[group["id"]] = group
+        self.members[group["id"]] = set()
+        self._remember(group["id"])
+        return group
+
+    def _insert_app(self, spec: dict[str, Any]) -> dict[str, Any]:
+        now, name = iso(self._now()), spec.get("name", "amazon_aws")
+        app = {
+            "id": spec["id"],
+            "orn": f"orn:okta:idp:00osandboxorg0000001:apps:{name}:{spec['id']}",
+            "name": name,
+            "label": spec.get("label", "AWS Account Federation"),
+            "status": spec.get("status", "INACTIVE"),
+            "created": now,
+            "lastUpdated": now,
+            "accessibility": {"selfService": False},
+            "visibility": {
+                "autoSubmitToolbar": False,
+                "autoLaunch": False,
+                "hide": {"iOS": False, "web": False},
+                "appLinks": {"login": True},
+            },
+            "features": [],
+            "signOnMode": "SAML_2_0",
+            "credentials": {
+                "userNameTemplate": {"template": "${source.login}", "type": "BUILT_IN"},
+                "signing": {"kid": "sandboxSigningKey0001"},
+            },
+            "settings": {
+                "app": {
+                    "awsEnvironmentType": "aws.amazon",
+                    "sessionDuration": 3600,
+                    "identityProviderArn": "",
+                    "joinAllRoles": False,
+                    "loginURL": "https://console.aws.amazon.com/ec2/home",
+                },
+                "notifications": {"vpn": {"network": {"connection": "DISABLED"}}},
+                "signOn": {},
+            },
+        }
+        self.apps[app["id"]] = app
+        self.app_groups[app["id"]] = {}
+        return app
+
+    # --- lookups ---------------------------------------------------------------------
+
+    def _find_user(self, id_or_login: str) -> dict[str, Any] | None:
+        user = self.users.get(id_or_login)
+        if user is None:
+            wanted = id_or_login.lower()
+            user = next(
+                (u for u in self.users.values() if u["profile"]["login"].lower() == wanted), None
+            )
+        return user
+
+    def user(self, id_or_login: str) -> dict[str, Any]:
+        with self._lock:
+            user = self._find_user(id_or_login)
+            if user is None:
+                raise not_found(id_or_login, "User")
+            return copy.deepcopy(user)
+
+    def _group(self, group_id: str) -> dict[str, Any]:
+        group = self.groups.get(group_id)
+        if group is None:
+            raise not_found(group_id, "UserGroup")
+        return group
+
+    def group(self, group_id: str) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._group(group_id))
+
+    def group_by_name(self, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            found = next((g for g in self.groups.values() if g["profile"]["name"] == name), None)
+            return copy.deepcopy(found)
+
+    def _app(self, app_id: str) -> dict[str, Any]:
+        app = self.apps.get(app_id)
+        if app is None:
+            raise not_found(app_id, "AppInstance")
+        return app
+
+    def app(self, app_id: str) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._app(app_id))
+
+    def member_ids(self, group_id: str) -> list[str]:
+        with self._lock:
+            return sorted(self.members[self._group(group_id)["id"]], key=self._order.__getitem__)
+
+    # --- paging ----------------------------------------------------------------------
+
+    def _page(
+        self, items: list[dict[str, Any]], after: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page in insertion order; the cursor is the last item's id, as Okta's is."""
+        items = sorted(items, key=lambda item: self._order[item["id"]])
+        if after:
+            if after not in self._order:
+                raise validation_failed("after", f"after: '{after}' is not a valid cursor")
+            start = self._order[after]
+            items = [item for item in items if self._order[item["id"]] > start]
+        page = items[:limit]
+        return copy.deepcopy(page), (page[-1]["id"] if len(items) > limit else None)
+
+    @staticmethod
+    def _predicate(expression: str | None) -> Callable[[dict[str, Any]], bool]:
+        if not expression:
+            return lambda _item: True
+        try:
+            return compile_filter(expression)
+        except FilterError as error:
+            raise OktaError(400, "E0000031", "Invalid search criteria.", [str(error)]) from None
+
+    # --- users -----------------------------------------------------------------------
+
+    def list_users(
+        self,
+        *,
+        search: str | None = None,
+        filter: str | None = None,
+        q: str | None = None,
+        after: str | None = None,
+        limit: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        size = page_size(limit, "users")
+        matches = self._predicate(search or filter)
+        with self._lock:
+            users = [u for u in self.users.values() if matches(u)]
+            if filter is None and search is None:
+                # Without search, Okta lists no DEPROVISIONED users.
+                users = [u for u in users if u["status"] != "DEPROVISIONED"]
+            if q:
+                prefix = q.lower()
+                fields = ("firstName", "lastName", "email", "login")
+                users = [
+                    u
+                    for u in users
+                    if any(
+                        str(u["profile"].get(f) or "").lower().startswith(prefix) for f in fields
+                    )
+                ]
+            return self._page(users, after, size)
+
+    def create_user(
+        self, login: str, first_name: str = "", last_name: str = "", status: str = "ACTIVE"
+    ) -> dict[str, Any]:
+        """Add a user (control plane: Okta would need a full create + activate)."""
+        if not login or "@" not in login:
+            raise validation_failed(
+                "login", "login: Username must be in the form of an email address"
+            )
+        with self._lock:
+            user = self._insert_user(
+                {"login": login, "firstName": first_name, "lastName": last_name, "status": status}
+            )
+            return copy.deepcopy(user)
+
+    def revoke_sessions(self, user_id: str, caller: Caller) -> None:
+        with self._lock:
+            user = self._find_user(user_id)
+            if user is None:
+                raise not_found(user_id, "User")
+            self.sessions.pop(user["id"], None)
+            self.sessions_cleared[user["id"]] = self.sessions_cleared.get(user["id"], 0) + 1
+            self._log("user.session.clear", caller, [user_target(user)])
+
+    # --- groups ----------------------------------------------------------------------
+
+    def list_groups(
+        self,
+        *,
+        search: str | None = None,
+        filter: str | None = None,
+        q: str | None = None,
+        after: str | None = None,
+        limit: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        size = page_size(limit, "groups")
+        matches = self._predicate(search or filter)
+        with self._lock:
+            groups = [g for g in self.groups.values() if matches(g)]
+            if q:
+                groups = [g for g in groups if g["profile"]["name"].lower().startswith(q.lower())]
+            return self._page(groups, after, size)
+
+    def create_group(self, profile: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        name = (profile or {}).get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise validation_failed("profile", "profile.name: The field cannot be left blank")
+        with self._lock:
+            if any(g["profile"]["name"].lower() == name.lower() for g in self.groups.values()):
+                raise validation_failed(
+                    "profile",
+                    "profile.name: An object with this field already exists in the current "
+                    "organization",
+                )
+            group = self._insert_group(name, str(profile.get("description") or ""))
+            self._log("group.lifecycle.create", caller, [group_target(group)])
+            return copy.deepcopy(group)
+
+    def list_members(
+        self, group_id: str, *, after: str | None = None, limit: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        size = page_size(limit, "members")
+        with self._lock:
+            members = [self.users[uid] for uid in self.members[self._group(group_id)["id"]]]
+            return self._page(members, after, size)
+
+    def _membership(self, group_id: str, user_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        group = self._group(group_id)
+        user = self.users.get(user_id)
+        if user is None:
+            raise not_found(user_id, "User")
+        if group["type"] != "OKTA_GROUP":
+            # Okta: memberships of APP_GROUP / BUILT_IN groups are managed by their source.
+            raise OktaError(
+                403, "E0000006", "You do not have permission to perform the requested action"
+            )
+        return group, user
+
+    def add_member(self, group_id: str, user_id: str, caller: Caller) -> bool:
+        """Idempotent; True when the membership changed (only then is an event logged)."""
+        with self._lock:
+            group, user = self._membership(group_id, user_id)
+            if user["id"] in self.members[group["id"]]:
+                return False
+            self.members[group["id"]].add(user["id"])
+            group["lastMembershipUpdated"] = iso(self._now())
+            self._log("group.user_membership.add", caller, [user_target(user), group_target(group)])
+            return True
+
+    def remove_member(self, group_id: str, user_id: str, caller: Caller) -> bool:
+        with self._lock:
+            group, user = self._membership(group_id, user_id)
+            if user["id"] not in self.members[group["id"]]:
+                return False
+            self.members[group["id"]].discard(user["id"])
+            group["lastMembershipUpdated"] = iso(self._now())
+            self._log(
+                "group.user_membership.remove", caller, [user_target(user), group_target(group)]
+            )
+            return True
+
+    # --- apps ------------------------------------------------------------------------
+
+    def set_app_status(self, app_id: str, active: bool, caller: Caller) -> bool:
+        with self._lock:
+            app = self._app(app_id)
+            status = "ACTIVE" if active else "INACTIVE"
+            if app["status"] == status:
+                return False
+            app["status"] = status
+            app["lastUpdated"] = iso(self._now())
+            action = "activate" if active else "deactivate"
+            self._log(f"application.lifecycle.{action}", caller, [app_target(app)])
+            return True
+
+    def _assign_app_group(self, app_id: str, group_id: str) -> tuple[dict[str, Any], bool]:
+        assignments = self.app_groups[app_id]
+        if group_id in assignments:
+            return assignments[group_id], False
+        assignments[group_id] = {
+            "id": group_id,
+            "lastUpdated": iso(self._now()),
+            "priority": len(assignments),
+            "profile": {},
+        }
+        return assignments[group_id], True
+
+    def assign_group(self, app_id: str, group_id: str, caller: Caller) -> dict[str, Any]:
+        with self._lock:
+            app, group = self._app(app_id), self._group(group_id)
+            assignment, created = self._assign_app_group(app["id"], group["id"])
+            if created:
+                self._log(
+                    "group.application_assignment.add",
+                    caller,
+                    [app_target(app), group_target(group)],
+                )
+            return copy.deepcopy(assignment)
+
+    def app_group(self, app_id: str, group_id: str) -> dict[str, Any]:
+        with self._lock:
+            assignment = self.app_groups[self._app(app_id)["id"]].get(group_id)
+            if assignment is None:
+                raise not_found(group_id, "ApplicationGroupAssignment")
+            return copy.deepcopy(assignment)
+
+    def unassign_group(self, app_id: str, group_id: str, caller: Caller) -> None:
+        with self._lock:
+            app = self._app(app_id)
+            if self.app_groups[app["id"]].pop(group_id, None) is None:
+                raise not_found(group_id, "ApplicationGroupAssignment")
+            targets = [app_target(app)]
+            if group_id in self.groups:
+                targets.append(group_target(self.groups[group_id]))
+            self._log("group.application_assignment.remove", caller, targets)
+
+    def list_app_groups(
+        self, app_id: str, *, after: str | None = None, limit: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        size = page_size(limit, "app_groups")
+        with self._lock:
+            assignments = list(self.app_groups[self._app(app_id)["id"]].values())
+            return self._page(assignments, after, size)
+
+    # --- System Log ------------------------------------------------------------------
+
+    def _log(
+        self,
+        event_type: str,
+        caller: Caller,
+        targets: list[dict[str, Any]],
+        *,
+        published: dt.datetime | None = None,
+        outcome: str = "SUCCESS",
+        display_message: str = "",
+    ) -> dict[str, Any]:
+        now = self._now()
+        body = build_event(
+            event_type,
+            caller,
+            targets,
+            published=published or now,
+            outcome=outcome,
+            display_message=display_message,
+        )
+        seq = len(self._events) + 1
+        self._events.append(_Event(seq, int(now.timestamp() * 1000), published or now, body))
+        return body
+
+    def inject_event(
+        self,
+        event_type: str,
+        login: str,
+        *,
+        published: str | None = None,
+        outcome: str = "SUCCESS",
+        external_session_id: str | None = None,
+        app_id: str | None = None,
+        targets: list[dict[str, Any]] | None = None,
+        ip: str = "198.51.100.7",
+        display_message: str = "",
+    ) -> dict[str, Any]:
+        """Record an event done by a user outside the portal (sign-in, SSO, sign-out)."""
+        with self._lock:
+            user = self._find_user(login)
+            if user is None:
+                raise not_found(login, "User")
+            session = external_session_id or self._session_for(user["id"], event_type)
+            if targets is None:
+                targets = []
+                if event_type == "user.authentication.sso":
+                    app = self._app(app_id or next(iter(self.apps)))
+                    targets = [app_target(app), {**user_target(user), "type": "AppUser"}]
+            caller = Caller(
+                actor={**user_target(user), "detailEntry": {}},
+                external_session_id=session,
+                ip=ip,
+                user_agent="Mozilla/5.0 (X11; Linux x86_64) Sandbox",
+                request_id=_random_id("X"),
+                path="/",
+            )
+            when = parse_iso(published) if published else None
+            return copy.deepcopy(
+                self._log(
+                    event_type,
+                    caller,
+                    targets,
+                    published=when,
+                    outcome=outcome,
+                    display_message=display_message,
+                )
+            )
+
+    def _session_for(self, user_id: str, event_type: str) -> str:
+        """The user's Okta session id: started by session.start, ended by session.end."""
+        if event_type == "user.session.start" or user_id not in self.sessions:
+            self.sessions[user_id] = "102" + "".join(secrets.choice(_ALPHABET) for _ in range(22))
+        session = self.sessions[user_id]
+        if event_type == "user.session.end":
+            del self.sessions[user_id]
+        return session
+
+    def _cursor(self, seq: int) -> str:
+        persisted = self._events[seq - 1].persisted_ms if seq else self._created_ms
+        return f"{persisted}_{seq}"
+
+    @staticmethod
+    def _cursor_seq(cursor: str) -> int:
+        try:
+            return int(cursor.rsplit("_", 1)[1])
+        except (IndexError, ValueError):
+            raise validation_failed("after", f"after: '{cursor}' is not a valid cursor") from None
+
+    def read_logs(self, query: LogQuery) -> LogPage:
+        """``GET /api/v1/logs``: a polling query (no ``until``) always has a next cursor.
+
+        Order and cursors follow persistence order; ``since``/``until`` filter on
+        ``published``.
+        """
+        size = page_size(query.limit, "logs")
+        descending = (query.sort_order or "ASCENDING").upper() == "DESCENDING"
+        if (query.sort_order or "ASCENDING").upper() not in {"ASCENDING", "DESCENDING"}:
+            raise validation_failed("sortOrder", "sortOrder: must be ASCENDING or DESCENDING")
+        try:
+            until = parse_iso(query.until) if query.until else None
+            since = parse_iso(query.since) if query.since else None
+        except ValueError:
+            raise validation_failed("since", "since/until: not an ISO 8601 timestamp") from None
+        matches = self._predicate(query.filter)
+        keywords = [word.lower() for word in (query.q or "").split()]
+        with self._lock:
+            low = since or (until or self._now()) - dt.timedelta(days=7)
+            events = [
+                e
+                for e in self._events
+                if e.published >= low
+                and (until is None or e.published < until)
+                and matches(e.body)
+                and all(k in str(e.body).lower() for k in keywords)
+            ]
+            if descending:
+                events.reverse()
+            if query.after:
+                start = self._cursor_seq(query.after)
+                events = [e for e in events if (e.seq < start if descending else e.seq > start)]
+            page = events[:size]
+            polling = until is None and not descending
+            if len(events) > size:
+                next_cursor: str | None = self._cursor(page[-1].seq)
+            elif polling:
+                # Everything persisted so far has been considered: resume after the newest.
+                newest = len(self._events)
+                seen = self._cursor_seq(query.after) if query.after else 0
+                next_cursor = self._cursor(max(newest, seen))
+            else:
+                next_cursor = None
+            return LogPage([copy.deepcopy(e.body) for e in page], next_cursor)
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every System Log event so far, oldest first (for test assertions)."""
+        with self._lock:
+            return [copy.deepcopy(e.body) for e in self._events]
+
+    # --- rate limits, faults, counters ------------------------------------------------
+
+    def take_rate_limit(self, bucket: str) -> RateStatus:
+        """Count one request against ``bucket``'s per-minute window."""
+        with self._lock:
+            limit = self.rate_limits.get(bucket, self.rate_limits["default"])
+            now = self._clock()
+            state = self._buckets.setdefault(bucket, _Bucket())
+            if now >= state.reset:
+                state.reset, state.used = int(now) + 60, 0
+            exceeded = state.used >= limit
+            if not exceeded:
+                state.used += 1
+            return RateStatus(limit, max(0, limit - state.used), state.reset, exceeded)
+
+    def peek_rate_limit(self, bucket: str) -> RateStatus:
+        with self._lock:
+            limit = self.rate_limits.get(bucket, self.rate_limits["default"])
+            state = self._buckets.get(bucket, _Bucket())
+            reset = state.reset if state.reset > self._clock() else int(self._clock()) + 60
+            used = state.used if state.reset > self._clock() else 0
+            return RateStatus(limit, max(0, limit - used), reset, used >= limit)
+
+    def add_faults(
+        self,
+        rules: Iterable[FaultRule] = (),
+        *,
+        latency_ms: int | None = None,
+        rate_limits: dict[str, int] | None = None,
+    ) -> dict[str, Any]:
+        with self._lock:
+            self._faults.extend(rules)
+            if latency_ms is not None:
+                self.latency_ms = latency_ms
+            if rate_limits:
+                self.rate_limits.update(rate_limits)
+            return self.faults()
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self.latency_ms = self._base_latency_ms
+            self.rate_limits = dict(self._base_rate_limits)
+            self._buckets.clear()
+
+    def faults(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "latency_ms": self.latency_ms,
+                "rules": [asdict(rule) for rule in self._faults if rule.count > 0],
+                "rate_limits": dict(self.rate_limits),
+            }
+
+    def take_fault(self, method: str, path: str) -> FaultRule | None:
+        """The first matching fault rule, consuming one of its ``count``."""
+        with self._lock:
+            for rule in self._faults:
+                if rule.matches(method, path):
+                    rule.count -= 1
+                    return copy.copy(rule)
+            return None
+
+    def count_request(self, method: str, path: str) -> None:
+        with self._lock:
+            key = f"{method} {path}"
+            self.request_counts[key] = self.request_counts.get(key, 0) + 1
+
+    # --- credentials -----------------------------------------------------------------
+
+    def caller_for(self, authorization: str) -> tuple[Caller, frozenset[str] | None] | None:
+        """Who the Authorization header belongs to and its OAuth scopes (None = all)."""
+        scheme, _, credential = authorization.partition(" ")
+        if scheme.startswith("SSWS"):
+            # The okta SDK sends "SSWS<token>" without the space; Okta accepts both.
+            credential = credential if scheme == "SSWS" else scheme[4:]
+            if credential and secrets.compare_digest(credential, self.token):
+                return Caller(SERVICE_ACTOR, "trs" + _stable_id("", self.token)[:22]), None
+            return None
+        if scheme == "Bearer" and credential:
+            with self._lock:
+                if credential in self._static_bearer:
+                    return Caller(SERVICE_ACTOR, "trsSandboxOAuthStatic01"), None
+                issued = self._oauth_tokens.get(credential)
+            if issued:
+                client_id, scopes = issued
+                actor = {
+                    "id": client_id,
+                    "type": "PublicClientApp",
+                    "alternateId": client_id,
+                    "displayName": "Emergency Access Portal (OAuth service app)",
+                }
+                return Caller(actor, "trs" + _stable_id("", credential)[:22]), scopes
+        return None
+
+    def issue_oauth_token(self, form: dict[str, str]) -> dict[str, Any]:
+        """``POST /oauth2/v1/token`` for a service app (client_credentials + private_key_jwt).
+
+        The JWT's signature is not verified (the sandbox holds no public keys); its
+        claims are: ``iss == sub == client_id``, ``aud`` is this endpoint, not expired.
+        """
+        if form.get("grant_type") != "client_credentials":
+            raise OAuthError(400, "unsupported_grant_type", "The grant type is not supported.")
+        claims = _jwt_claims(form.get("client_assertion", ""))
+        client_id = claims.get("iss")
+        if (
+            not client_id
+            or claims.get("sub") != client_id
+            or not str(claims.get("aud", "")).endswith("/oauth2/v1/token")
+            or float(claims.get("exp", 0)) < self._clock()
+        ):
+            raise OAuthError(401, "invalid_client", "The client_assertion token is invalid.")
+        scopes = frozenset(form.get("scope", "").split())
+        if not scopes or not scopes <= GRANTABLE_SCOPES:
+            raise OAuthError(
+                400,
+                "invalid_scope",
+                "One or more scopes are not configured for the authorization server resource.",
+            )
+        token = "sbx." + secrets.token_urlsafe(24)
+        with self._lock:
+            self._oauth_tokens[token] = (client_id, scopes)
+        return {
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "access_token": token,
+            "scope": " ".join(sorted(scopes)),
+        }
+
+    # --- conveniences for tests -----------------------------------------------------
+
+    def fail_next(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int,
+        count: int = 1,
+        reset_in: int = 0,
+        rate_headers: bool = True,
+    ) -> None:
+        """Fail the next ``count`` ``method`` requests under ``path`` with ``status``."""
+        self.add_faults([FaultRule(status, path, method.upper(), count, reset_in, rate_headers)])
+
+    def member_logins(self, group: str) -> list[str]:
+        """Logins of a group's members (group by id or name); [] if there is no such group."""
+        with self._lock:
+            found = self.group_by_name(group) or self.groups.get(group)
+            if found is None:
+                return []
+            return [self.users[uid]["profile"]["login"] for uid in self.member_ids(found["id"])]
+
+    def app_status(self, app_id: str) -> str:
+        return self.app(app_id)["status"]
+
+    def add_member_behind_the_back(self, group: str, login: str) -> bool:
+        """Add a member as an Okta admin would in the console (logged as that admin)."""
+        with self._lock:
+            found = self.group_by_name(group) or self.group(group)
+            caller = Caller({**ADMIN_ACTOR}, "102SandboxAdminConsole000001")
+            return self.add_member(found["id"], self.user(login)["id"], caller)
+
+    def remove_member_behind_the_back(self, group: str, login: str) -> bool:
+        with self._lock:
+            found = self.group_by_name(group) or self.group(group)
+            caller = Caller({**ADMIN_ACTOR}, "102SandboxAdminConsole000001")
+            return self.remove_member(found["id"], self.user(login)["id"], caller)
+
+    # --- state for tests -------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-able picture of the org (``GET /__sandbox__/state``)."""
+        with self._lock:
+            login = {uid: u["profile"]["login"] for uid, u in self.users.items()}
+            return {
+                "users": [
+                    {
+                        "id": u["id"],
+                        "login": u["profile"]["login"],
+                        "firstName": u["profile"]["firstName"],
+                        "lastName": u["profile"]["lastName"],
+                        "status": u["status"],
+                        "sessions_cleared": self.sessions_cleared.get(u["id"], 0),
+                        "okta_session": self.sessions.get(u["id"]),
+                    }
+                    for u in self.users.values()
+                ],
+                "groups": [
+                    {
+                        "id": g["id"],
+                        "name": g["profile"]["name"],
+                        "description": g["profile"]["description"],
+                        "type": g["type"],
+                        "member_ids": self.member_ids(g["id"]),
+                        "members": [login[uid] for uid in self.member_ids(g["id"])],
+                    }
+                    for g in self.groups.values()
+                ],
+                "apps": [
+                    {
+                        "id": a["id"],
+                        "name": a["name"],
+                        "label": a["label"],
+                        "status": a["status"],
+                        "group_ids": list(self.app_groups[a["id"]]),
+                    }
+                    for a in self.apps.values()
+                ],
+                "log_events": len(self._events),
+                "request_counts": dict(self.request_counts),
+                "faults": self.faults(),
+            }
+
+
+class OAuthError(Exception):
+    """An OAuth 2.0 error response (``{"error", "error_description"}``)."""
+
+    def __init__(self, status: int, error: str, description: str) -> None:
+        super().__init__(f"{status} {error}")
+        self.status = status
+        self.error = error
+        self.description = description
+
+
+def _jwt_claims(token: str) -> dict[str, Any]:
+    try:
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}

@@ -1,0 +1,45 @@
+"""Who may do what. Every view, API endpoint and service asks these helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+APPROVERS = "approvers"
+AUDITORS = "auditors"
+
+
+def _in_group(user: Any, name: str) -> bool:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    cache = getattr(user, "_portal_groups", None)
+    if cache is None:
+        cache = set(user.groups.values_list("name", flat=True))
+        user._portal_groups = cache
+    return name in cache
+
+
+def is_approver(user: Any) -> bool:
+    return _in_group(user, APPROVERS) and not is_auditor(user)
+
+
+def is_auditor(user: Any) -> bool:
+    return _in_group(user, AUDITORS)
+
+
+def can_write(user: Any) -> bool:
+    """Auditors change nothing, even if they hold other roles too."""
+    return bool(getattr(user, "is_authenticated", False) and user.is_active) and not is_auditor(
+        user
+    )
+
+
+def can_request(user: Any) -> bool:
+    return can_write(user)
+
+
+def can_see_all_requests(user: Any) -> bool:
+    return is_approver(user) or is_auditor(user)
+
+
+def can_run_failover(user: Any) -> bool:
+    return is_approver(user)

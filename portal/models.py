@@ -1,0 +1,95 @@
+"""Cross-cutting records: the hash-chained audit log and personal API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    """One thing that happened. Append-only; each event hashes the one before it."""
+
+    seq = models.PositiveBigIntegerField(unique=True)
+    created_at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Kept as text too: the record must survive the user being renamed.
+    actor_label = models.CharField(max_length=254)
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=64)
+    target_id = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["target_type", "target_id", "seq"])]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.target_type}:{self.target_id}"
+
+    def canonical(self) -> bytes:
+        """The bytes the hash covers: stable key order, no whitespace, UTC ISO time."""
+        body: dict[str, Any] = {
+            "seq": self.seq,
+            "created_at": self.created_at.isoformat(timespec="microseconds"),
+            "actor": self.actor_label,
+            "action": self.action,
+            "target": f"{self.target_type}:{self.target_id}",
+            "payload": self.payload,
+            "client_ip": self.client_ip,
+            "prev_hash": self.prev_hash,
+        }
+        return json.dumps(
+            body, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder
+        ).encode()
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(self.canonical()).hexdigest()
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self) -> ApiTokenQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    """A personal API token; only its SHA-256 is stored, the token is shown once."""
+
+    PREFIX = "eap_"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    token_hash = models.CharField(max_length=64, unique=True)
+    # The first characters, so a person can tell their tokens apart.
+    hint = models.CharField(max_length=12)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"
+
+    @classmethod
+    def generate(cls) -> str:
+        return cls.PREFIX + secrets.token_urlsafe(32)

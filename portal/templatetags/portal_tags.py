@@ -1,0 +1,79 @@
+"""Small display helpers shared by the portal's templates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from django import template
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
+
+register = template.Library()
+
+EVENT_LABELS = {
+    "request.filed": "Filed the request",
+    "request.approval_added": "Approved",
+    "request.approved": "Request approved",
+    "request.active": "Access granted in Okta",
+    "request.denied": "Denied",
+    "request.cancelled": "Cancelled",
+    "request.lapsed": "Lapsed unanswered",
+    "request.failed": "Granting failed",
+    "request.expired": "Access expired",
+    "request.revoked": "Revoked",
+    "request.okta_error": "Okta error",
+    "request.membership_removed": "Okta membership removed",
+    "failover.opened": "Failover opened",
+    "failover.app_activated": "Federation app activated",
+    "failover.closing": "Return to normal started",
+    "failover.closed": "Failover closed",
+    "failover.okta_error": "Okta error",
+}
+
+
+@register.filter
+def when(value: dt.datetime | None) -> SafeString | str:
+    """A timestamp in the portal's time zone inside a machine-readable ``<time>``."""
+    if value is None:
+        return "—"
+    local = timezone.localtime(value)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        value.isoformat(),
+        local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        local.strftime("%Y-%m-%d %H:%M"),
+    )
+
+
+@register.filter
+def event_label(action: str) -> str:
+    return EVENT_LABELS.get(action, action)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict | list):
+        value = json.dumps(value, cls=DjangoJSONEncoder)
+    return Truncator(str(value)).chars(80)
+
+
+@register.filter
+def payload_summary(payload: dict[str, Any] | None) -> str:
+    """``key: value · key: value`` — one readable line of an audit payload."""
+    if not payload:
+        return ""
+    return " · ".join(f"{key}: {_short(value)}" for key, value in payload.items())
+
+
+@register.filter
+def pretty_json(payload: Any) -> str:
+    return json.dumps(payload, cls=DjangoJSONEncoder, indent=2, sort_keys=True)
+
+
+@register.simple_tag
+def status_badge(status: str, label: str) -> SafeString:
+    return format_html('<span class="badge status-{}">{}</span>', status, label)

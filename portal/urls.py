@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from portal import views
+from requests_app.api import api
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("audit/", views.audit_log, name="audit-log"),
+    path("healthz", views.healthz, name="healthz"),
+    path("", include("requests_app.urls")),
+    path("", include("federation.urls")),
+    path("api/v1/", api.urls),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,336 @@
+"""The JSON API, mounted at ``/api/v1/`` (OpenAPI document at ``/api/v1/openapi.json``).
+
+Authentication: ``Authorization: Bearer <personal API token>`` (tokens are made on
+the portal's /tokens/ page or with ``manage.py create_api_token``), or the
+browser's portal session, which must send the CSRF token on unsafe methods.
+
+Every endpoint is thin: it finds what the caller may see (``visible_to``), calls
+one service, and returns the result. The services check who may do what and
+are the only code that changes state or writes the audit log; their refusals
+become HTTP statuses in the exception handlers below.
+"""
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import Field, NinjaAPI, Query
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.responses import Status
+from ninja.security import APIKeyCookie, HttpBearer
+from ninja.utils import check_csrf
+
+from federation import services as failover_services
+from federation.models import EmergencyRole, Failover
+from portal import tokens
+from portal.access import can_write
+from portal.errors import DomainError, NotAllowed
+from requests_app import services
+from requests_app.models import AccessRequest
+from requests_app.schemas import (
+    ApproveIn,
+    ErrorOut,
+    FailoverCloseIn,
+    FailoverOpenIn,
+    FailoverStateOut,
+    ReasonIn,
+    RequestFilters,
+    RequestIn,
+    RequestOut,
+    RoleOut,
+)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# --- Authentication --------------------------------------------------------------------
+
+
+def _authorize(request: HttpRequest, user: Any) -> Any:
+    """Read-only portal roles (auditors) get a 403 on every unsafe method, whatever the body."""
+    if request.method not in SAFE_METHODS and not can_write(user):
+        raise NotAllowed("Your portal role is read-only: it cannot change anything.")
+    return user
+
+
+class ApiTokenAuth(HttpBearer):
+    """``Authorization: Bearer eap_…``: a personal API token, acting as its owner."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any | None:
+        user = tokens.authenticate(token)
+        if user is None:
+            raise AuthenticationError(message="The API token is invalid or has been revoked.")
+        return _authorize(request, user)
+
+
+class SessionCsrfAuth(APIKeyCookie):
+    """The browser's portal session; unsafe methods must carry Django's CSRF token."""
+
+    param_name = settings.SESSION_COOKIE_NAME
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        # CSRF is checked in authenticate(), and only for a logged-in user, so a
+        # client without any credentials gets a 401 rather than a CSRF 403.
+        return request.COOKIES.get(self.param_name)
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any | None:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        if request.method not in SAFE_METHODS and check_csrf(request) is not None:
+            raise HttpError(
+                403,
+                "CSRF check failed: send the X-CSRFToken header with the session, "
+                "or use an API token.",
+            )
+        return _authorize(request, user)
+
+
+api = NinjaAPI(
+    title="Emergency Access Portal",
+    version="1",
+    description=(
+        "Request, approve and end emergency AWS access during an IAM Identity Center "
+        "disruption. Authenticate with `Authorization: Bearer <token>`; create a personal "
+        "token on the portal's API tokens page. A token has exactly its owner's permissions."
+    ),
+    openapi_url="/openapi.json",
+    # Swagger UI is served from ninja's bundled static files, never a CDN; without
+    # "ninja" in INSTALLED_APPS ninja would fall back to a CDN, so the page is off.
+    docs_url="/docs" if "ninja" in settings.INSTALLED_APPS else None,
+    docs_decorator=login_required,
+    auth=[ApiTokenAuth(), SessionCsrfAuth()],
+)
+
+# --- Errors: one JSON shape, {"detail": "...", "errors": {"field": ["message"]}} --------
+
+ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut}
+_SOURCES = {"body", "query", "path", "header", "cookie", "form"}
+_PARAMS = {"payload", "filters"}  # the parameter names the endpoints below use
+_FRIENDLY = {
+    "missing": "This field is required.",
+    "extra_forbidden": "Unknown field.",
+    "model_attributes_type": "The body must be a JSON object.",
+    "dict_type": "The body must be a JSON object.",
+}
+
+
+def _error(
+    request: HttpRequest, status: int, detail: str, errors: dict[str, list[str]] | None = None
+) -> HttpResponse:
+    body: dict[str, Any] = {"detail": detail}
+    if errors is not None:
+        body["errors"] = errors
+    return api.create_response(request, body, status=status)
+
+
+def _field_name(loc: list[Any] | tuple[Any, ...]) -> str:
+    parts = list(loc)
+    if parts and parts[0] in _SOURCES:
+        parts = parts[1:]
+    if parts and parts[0] in _PARAMS:
+        parts = parts[1:]
+    return ".".join(str(p) for p in parts) or "__all__"
+
+
+def _summary(errors: dict[str, list[str]]) -> str:
+    if list(errors) == ["__all__"]:
+        return errors["__all__"][0]
+    return "Invalid input: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
+
+
+@api.exception_handler(NinjaValidationError)
+def _invalid_input(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    errors: dict[str, list[str]] = {}
+    for err in exc.errors:
+        message = _FRIENDLY.get(err.get("type", ""), err.get("msg", "Invalid value."))
+        errors.setdefault(_field_name(err.get("loc", ())), []).append(message)
+    return _error(request, 400, _summary(errors), errors)
+
+
+@api.exception_handler(DjangoValidationError)
+def _invalid_for_domain(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+    return _error(request, 400, _summary(errors), errors)
+
+
+@api.exception_handler(DomainError)
+def _refused(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return _error(request, exc.http_status, str(exc))
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    detail = exc.message
+    if detail == "Unauthorized":  # ninja's default: no credentials at all
+        detail = "Authentication required: send 'Authorization: Bearer <API token>'."
+    response = _error(request, 401, detail)
+    response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, ValueError):
+        # ninja could not parse the body (json.JSONDecodeError, UnicodeDecodeError).
+        reason = str(cause) if isinstance(cause, json.JSONDecodeError) else "not UTF-8"
+        message = f"The request body is not valid JSON ({reason})."
+        return _error(request, 400, message, {"__all__": [message]})
+    return _error(request, exc.status_code, exc.message)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, 404, str(exc) or "Not found.")
+
+
+# --- Access plan ------------------------------------------------------------------------
+
+
+@api.get("/roles", response={200: list[RoleOut], 401: ErrorOut}, tags=["roles"])
+def list_roles(request: HttpRequest) -> QuerySet[EmergencyRole]:
+    """The emergency roles that can be requested."""
+    return EmergencyRole.objects.requestable()
+
+
+# --- Access requests -------------------------------------------------------------------
+
+
+class RequestPagination(LimitOffsetPagination):
+    class Input(LimitOffsetPagination.Input):
+        limit: int = Field(50, ge=1, le=200)
+        offset: int = Field(0, ge=0)
+
+
+def _visible(request: HttpRequest) -> QuerySet[AccessRequest]:
+    return (
+        AccessRequest.objects.visible_to(request.auth)
+        .with_related()
+        .select_related("decided_by")
+    )
+
+
+def _get_visible(request: HttpRequest, request_id: int) -> AccessRequest:
+    req = _visible(request).filter(pk=request_id).first()
+    if req is None:
+        raise Http404(f"Request #{request_id} does not exist or you cannot see it.")
+    return req
+
+
+@api.post("/requests", response={201: RequestOut, **ERRORS}, tags=["requests"])
+def file_request(request: HttpRequest, payload: RequestIn) -> Status[AccessRequest]:
+    """File a request for an emergency role; only while a failover is open."""
+    role = EmergencyRole.objects.requestable().filter(pk=payload.role).first()
+    if role is None:
+        raise DjangoValidationError(
+            {"role": [f"There is no emergency role with id {payload.role} (see GET /roles)."]}
+        )
+    req = services.file_request(
+        requester=request.auth,
+        role=role,
+        justification=payload.justification,
+        ticket=payload.ticket,
+        duration_minutes=payload.duration_minutes,
+    )
+    return Status(201, _get_visible(request, req.pk))
+
+
+@api.get("/requests", response={200: list[RequestOut], **ERRORS}, tags=["requests"])
+@paginate(RequestPagination)
+def list_requests(
+    request: HttpRequest, filters: Query[RequestFilters]
+) -> QuerySet[AccessRequest]:
+    """Requests you can see, newest first: your own, or all of them for approvers and auditors."""
+    found = _visible(request)
+    if filters.status is not None:
+        found = found.filter(status=filters.status)
+    if filters.mine:
+        found = found.filter(requester=request.auth)
+    return found
+
+
+@api.get("/requests/{request_id}", response={200: RequestOut, **ERRORS}, tags=["requests"])
+def get_request(request: HttpRequest, request_id: int) -> AccessRequest:
+    return _get_visible(request, request_id)
+
+
+def _act(
+    request: HttpRequest, request_id: int, action: Callable[..., Any], **kwargs: str
+) -> AccessRequest:
+    action(_get_visible(request, request_id), actor=request.auth, **kwargs)
+    return _get_visible(request, request_id)
+
+
+@api.post(
+    "/requests/{request_id}/approve", response={200: RequestOut, **ERRORS}, tags=["requests"]
+)
+def approve_request(
+    request: HttpRequest, request_id: int, payload: ApproveIn | None = None
+) -> AccessRequest:
+    """Add your approval; the request is approved once its level has enough approvers."""
+    return _act(request, request_id, services.approve, comment=(payload or ApproveIn()).comment)
+
+
+@api.post("/requests/{request_id}/deny", response={200: RequestOut, **ERRORS}, tags=["requests"])
+def deny_request(
+    request: HttpRequest, request_id: int, payload: ReasonIn | None = None
+) -> AccessRequest:
+    return _act(request, request_id, services.deny, reason=(payload or ReasonIn()).reason)
+
+
+@api.post(
+    "/requests/{request_id}/cancel", response={200: RequestOut, **ERRORS}, tags=["requests"]
+)
+def cancel_request(
+    request: HttpRequest, request_id: int, payload: ReasonIn | None = None
+) -> AccessRequest:
+    """Withdraw your own pending request."""
+    return _act(request, request_id, services.cancel, reason=(payload or ReasonIn()).reason)
+
+
+@api.post(
+    "/requests/{request_id}/revoke", response={200: RequestOut, **ERRORS}, tags=["requests"]
+)
+def revoke_request(
+    request: HttpRequest, request_id: int, payload: ReasonIn | None = None
+) -> AccessRequest:
+    """End granted access early; the member is removed from the Okta group."""
+    return _act(request, request_id, services.revoke, reason=(payload or ReasonIn()).reason)
+
+
+# --- Failover --------------------------------------------------------------------------
+
+
+def _state(failover: Failover | None) -> dict[str, Failover | None]:
+    return {"failover": failover}
+
+
+@api.get("/failover", response={200: FailoverStateOut, 401: ErrorOut}, tags=["failover"])
+def current_failover(request: HttpRequest) -> dict[str, Failover | None]:
+    """The failover (disruption or drill) that is not closed yet, or null."""
+    return _state(Failover.objects.select_related("opened_by").current())
+
+
+@api.post("/failover", response={201: FailoverStateOut, **ERRORS}, tags=["failover"])
+def open_failover(request: HttpRequest, payload: FailoverOpenIn) -> Status[dict[str, Any]]:
+    """Declare a disruption (or start a drill): the federation app is activated."""
+    failover = failover_services.open_failover(
+        actor=request.auth, reason=payload.reason, drill=payload.drill
+    )
+    return Status(201, _state(failover))
+
+
+@api.post("/failover/close", response={200: FailoverStateOut, **ERRORS}, tags=["failover"])
+def close_failover(
+    request: HttpRequest, payload: FailoverCloseIn | None = None
+) -> dict[str, Failover | None]:
+    """Return to normal: every request ends, the app is deactivated, groups emptied."""
+    reason = (payload or FailoverCloseIn()).reason
+    return _state(failover_services.close_failover(actor=request.auth, reason=reason))

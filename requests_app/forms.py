@@ -1,0 +1,118 @@
+"""Forms of the request pages: they check the input; the services decide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from federation.models import EmergencyRole, Level
+from portal.errors import DomainError
+from requests_app.services import MIN_JUSTIFICATION_WORDS
+
+
+def role_label(role: EmergencyRole) -> str:
+    """``prod-payments (111111111111) — RO, max 240 min, 1 approval``."""
+    level = role.level
+    approvals = level.approvals_required
+    return (
+        f"{role.workload_account.name} ({role.workload_account.account_id}) — {level.name}, "
+        f"max {level.max_duration_minutes} min, {approvals} approval{'s' if approvals != 1 else ''}"
+    )
+
+
+class RoleSelect(forms.Select):
+    """A select whose options carry the level's maximum duration (for the hint)."""
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        role = getattr(value, "instance", None)
+        if isinstance(role, EmergencyRole):
+            option["attrs"]["data-max-minutes"] = role.level.max_duration_minutes
+        return option
+
+
+class RoleChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: EmergencyRole) -> str:
+        return role_label(obj)
+
+
+class AccessRequestForm(forms.Form):
+    role = RoleChoiceField(
+        label="Account and level",
+        queryset=EmergencyRole.objects.requestable(),
+        widget=RoleSelect,
+        empty_label="Choose an account and access level…",
+        error_messages={
+            "required": "Choose the account and access level you need.",
+            "invalid_choice": "That emergency role does not exist; choose one from the list.",
+        },
+    )
+    justification = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=4000,
+        help_text="What is broken and what you will do with the access. Approvers read this.",
+        error_messages={"required": "Say why you need emergency access."},
+    )
+    ticket = forms.CharField(
+        label="Ticket or incident",
+        max_length=128,
+        help_text="e.g. INC-1234",
+        error_messages={"required": "Give the ticket or incident reference."},
+    )
+    duration_minutes = forms.IntegerField(
+        label="Duration (minutes)",
+        min_value=1,
+        initial=60,
+        error_messages={"required": "Say for how many minutes you need the access."},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        limits = ", ".join(
+            f"{name} up to {minutes} min"
+            for name, minutes in Level.objects.values_list("name", "max_duration_minutes")
+        )
+        self.fields["duration_minutes"].help_text = (
+            f"The clock starts once Okta confirms the access. {limits}."
+            if limits
+            else "The clock starts once Okta confirms the access."
+        )
+
+    def clean_justification(self) -> str:
+        text = self.cleaned_data["justification"].strip()
+        if len(text.split()) < MIN_JUSTIFICATION_WORDS:
+            raise ValidationError(
+                "Say in at least a sentence why you need emergency access "
+                f"({MIN_JUSTIFICATION_WORDS} words or more)."
+            )
+        return text
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        role, minutes = data.get("role"), data.get("duration_minutes")
+        if role is not None and minutes is not None:
+            limit = role.level.max_duration_minutes
+            if minutes > limit:
+                self.add_error(
+                    "duration_minutes",
+                    f"{role.level.name} access can be granted for at most {limit} minutes.",
+                )
+        return data
+
+    def add_service_error(self, exc: ValidationError | DomainError) -> None:
+        """Show what the service refused: its field errors on the fields, the rest on top."""
+        if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+            for field, errors in exc.error_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        elif isinstance(exc, ValidationError):
+            self.add_error(None, exc.messages)
+        else:
+            self.add_error(None, str(exc))
+
+
+class ActionForm(forms.Form):
+    """The optional comment or reason given with approve / deny / cancel / revoke."""
+
+    comment = forms.CharField(required=False, max_length=2000, widget=forms.Textarea)

@@ -1,0 +1,139 @@
+"""Make Okta match the database: the desired-state side of a grant.
+
+The database says who should be in each emergency group now; these functions
+make the Okta groups agree. All of them are idempotent: running one twice, or
+after the work was already done, changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from federation.idp import IdentityProvider, IdpNotFound
+from federation.models import EmergencyRole
+from portal import audit
+from requests_app import services
+from requests_app.models import ENDED_GRANT_STATUSES, HOLDING_STATUSES, AccessRequest, Status
+
+log = logging.getLogger(__name__)
+
+
+def group_id_for(role: EmergencyRole, idp: IdentityProvider) -> str:
+    """The Okta id of the role's group (looked up by name once, then cached)."""
+    if not role.okta_group_id:
+        role.okta_group_id = idp.find_group(role.okta_group_name).id
+        EmergencyRole.objects.filter(pk=role.pk).update(okta_group_id=role.okta_group_id)
+    return role.okta_group_id
+
+
+def provision_grant(request_id: int, idp: IdentityProvider) -> bool:
+    """Add the requester to the group; True once the grant is active (or already was)."""
+    req = AccessRequest.objects.select_related("role").get(pk=request_id)
+    if req.status != Status.APPROVED:
+        return req.status == Status.ACTIVE
+    user_id = req.okta_user_id or idp.find_user(req.okta_login).id
+    idp.add_group_member(group_id_for(req.role, idp), user_id)
+    services.activate(req.pk, okta_user_id=user_id)
+    return True
+
+
+def deprovision_grant(request_id: int, idp: IdentityProvider) -> None:
+    """Remove the member once a grant ended, unless another live grant still needs it."""
+    req = AccessRequest.objects.select_related("role").get(pk=request_id)
+    if req.status not in ENDED_GRANT_STATUSES or req.membership_removed_at is not None:
+        return
+    if services.holds_other_grant(req):
+        services.confirm_membership_removed(req.pk, detail="kept: another live grant needs it")
+        return
+    try:
+        user_id = req.okta_user_id or idp.find_user(req.okta_login).id
+        idp.remove_group_member(group_id_for(req.role, idp), user_id)
+    except IdpNotFound:
+        # No such user or group in Okta: there is no membership to remove.
+        services.confirm_membership_removed(req.pk, detail="nothing to remove in Okta")
+        return
+    services.confirm_membership_removed(req.pk, detail="removed from the Okta group")
+
+
+@dataclass
+class ReconcileReport:
+    removed_unexpected: list[str] = field(default_factory=list)
+    removed_ended: list[int] = field(default_factory=list)
+    restored: list[int] = field(default_factory=list)
+    requeued_provisioning: list[int] = field(default_factory=list)
+
+
+def reconcile_emergency_groups(idp: IdentityProvider) -> ReconcileReport:
+    """Compare every emergency group's real members with the desired set and repair drift.
+
+    Members nobody holds a grant for are removed, with an alert in the audit log
+    when the portal did not put them there; grants that ended but whose removal
+    was never confirmed are finished; active grants missing in Okta are restored.
+    """
+    report = ReconcileReport()
+    stuck_before = timezone.now() - timezone.timedelta(seconds=settings.STUCK_PROVISIONING_SECONDS)
+    for req_id in AccessRequest.objects.filter(
+        status=Status.APPROVED, decided_at__lt=stuck_before
+    ).values_list("pk", flat=True):
+        from requests_app.tasks import provision_grant as provision_task
+
+        provision_task.delay(req_id)
+        report.requeued_provisioning.append(req_id)
+
+    for role in EmergencyRole.objects.all():
+        try:
+            group_id = group_id_for(role, idp)
+        except IdpNotFound:
+            log.warning("Okta group %s is missing; readiness checks report it", role.okta_group_name)
+            continue
+        members = {m.login.lower(): m for m in idp.list_group_members(group_id)}
+        holding = AccessRequest.objects.filter(role=role, status__in=HOLDING_STATUSES)
+        wanted = {r.okta_login.lower() for r in holding}
+        for login, member in members.items():
+            if login in wanted:
+                continue
+            idp.remove_group_member(group_id, member.id)
+            ended = list(
+                AccessRequest.objects.filter(
+                    role=role,
+                    okta_login__iexact=login,
+                    status__in=ENDED_GRANT_STATUSES,
+                    membership_removed_at__isnull=True,
+                ).values_list("pk", flat=True)
+            )
+            for req_id in ended:
+                services.confirm_membership_removed(req_id, detail="removed by the reconciler")
+                report.removed_ended.append(req_id)
+            if not ended:
+                with transaction.atomic():
+                    audit.record(
+                        "okta.unexpected_member_removed",
+                        role,
+                        system="reconciler",
+                        payload={"okta_group": role.okta_group_name, "login": member.login},
+                    )
+                report.removed_unexpected.append(member.login)
+        for req in holding.filter(status=Status.ACTIVE):
+            if req.okta_login.lower() not in members:
+                user_id = req.okta_user_id or idp.find_user(req.okta_login).id
+                idp.add_group_member(group_id, user_id)
+                with transaction.atomic():
+                    audit.record(
+                        "okta.member_restored",
+                        req,
+                        system="reconciler",
+                        payload={"okta_group": role.okta_group_name},
+                    )
+                report.restored.append(req.pk)
+
+    # Ended grants whose member was already gone from Okta: confirm, so nothing lingers.
+    for req_id in AccessRequest.objects.filter(
+        status__in=ENDED_GRANT_STATUSES, membership_removed_at__isnull=True
+    ).values_list("pk", flat=True):
+        deprovision_grant(req_id, idp)
+    return report

@@ -1,0 +1,128 @@
+"""Access requests: who asked for which emergency role, and where that stands."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from federation.models import EmergencyRole, Failover
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", "Pending approval"
+    APPROVED = "approved", "Approved, being granted"
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+    DENIED = "denied", "Denied"
+    CANCELLED = "cancelled", "Cancelled"
+    LAPSED = "lapsed", "Lapsed"
+    FAILED = "failed", "Failed"
+
+
+# The state machine: transition name -> (states it may start from, state it ends in).
+# Nothing sets AccessRequest.status except requests_app.services, through this table.
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "approve": (frozenset({Status.PENDING}), Status.APPROVED),
+    "deny": (frozenset({Status.PENDING}), Status.DENIED),
+    "cancel": (frozenset({Status.PENDING}), Status.CANCELLED),
+    "lapse": (frozenset({Status.PENDING}), Status.LAPSED),
+    "activate": (frozenset({Status.APPROVED}), Status.ACTIVE),
+    "fail": (frozenset({Status.APPROVED}), Status.FAILED),
+    "expire": (frozenset({Status.ACTIVE}), Status.EXPIRED),
+    "revoke": (frozenset({Status.APPROVED, Status.ACTIVE}), Status.REVOKED),
+}
+
+OPEN_STATUSES = frozenset({Status.PENDING, Status.APPROVED, Status.ACTIVE})
+# States in which the requester may be (or is about to be) a member of the Okta group.
+HOLDING_STATUSES = frozenset({Status.APPROVED, Status.ACTIVE})
+# Ended states after which the Okta membership must be gone.
+ENDED_GRANT_STATUSES = frozenset({Status.EXPIRED, Status.REVOKED, Status.FAILED})
+
+
+class AccessRequestQuerySet(models.QuerySet):
+    def visible_to(self, user: settings.AUTH_USER_MODEL) -> AccessRequestQuerySet:
+        from portal.access import can_see_all_requests
+
+        if can_see_all_requests(user):
+            return self
+        return self.filter(requester=user)
+
+    def with_related(self) -> AccessRequestQuerySet:
+        return self.select_related(
+            "requester",
+            "role__workload_account",
+            "role__level",
+            "role__emergency_account",
+            "failover",
+        ).prefetch_related("approvals__approver")
+
+
+class AccessRequest(models.Model):
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_requests"
+    )
+    role = models.ForeignKey(EmergencyRole, on_delete=models.PROTECT, related_name="requests")
+    failover = models.ForeignKey(Failover, on_delete=models.PROTECT, related_name="requests")
+    justification = models.TextField()
+    ticket = models.CharField(max_length=128)
+    duration_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    # The Okta login is the portal email; its Okta id is remembered once found.
+    okta_login = models.CharField(max_length=254)
+    okta_user_id = models.CharField(max_length=64, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decision_comment = models.TextField(blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    end_reason = models.TextField(blank=True)
+    # Set once Okta confirmed the member is gone; until then the reconciler keeps trying.
+    membership_removed_at = models.DateTimeField(null=True, blank=True)
+    provisioning_attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    objects = AccessRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"Request #{self.pk} {self.requester} → {self.role} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def approvals_needed(self) -> int:
+        return max(0, self.role.level.approvals_required - len(self.approvals.all()))
+
+
+class Approval(models.Model):
+    """One approver's yes; a level may need several distinct ones."""
+
+    request = models.ForeignKey(AccessRequest, on_delete=models.CASCADE, related_name="approvals")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "approver"], name="one_approval_per_person")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approver} approved #{self.request_id}"

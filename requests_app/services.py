@@ -1,0 +1,380 @@
+"""Every change to an access request: one function per transition.
+
+Each function locks the row, checks its guard, changes the state, writes the
+audit event in the same transaction, and queues side effects on commit. Views,
+the API and tasks call these; nothing else sets ``AccessRequest.status``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from federation.idp import IdentityProvider, IdpError, IdpNotFound, get_identity_provider
+from federation.models import EmergencyRole, Failover
+from portal import audit, notifications
+from portal.access import can_request, is_approver
+from portal.errors import Conflict, InvalidTransition, NotAllowed
+from requests_app.models import (
+    HOLDING_STATUSES,
+    OPEN_STATUSES,
+    TRANSITIONS,
+    AccessRequest,
+    Approval,
+    Status,
+)
+
+log = logging.getLogger(__name__)
+
+MIN_JUSTIFICATION_WORDS = 4
+
+
+def _locked(request_id: int) -> AccessRequest:
+    return (
+        AccessRequest.objects.select_for_update(of=("self",))
+        .select_related("role__level", "role__workload_account", "requester")
+        .get(pk=request_id)
+    )
+
+
+def _move(
+    req: AccessRequest,
+    transition: str,
+    *,
+    actor: AbstractBaseUser | None = None,
+    system: str = "system",
+    payload: dict[str, Any] | None = None,
+    **fields: Any,
+) -> AccessRequest:
+    """Apply one row of TRANSITIONS to a locked request and record it."""
+    sources, target = TRANSITIONS[transition]
+    if req.status not in sources:
+        raise InvalidTransition(
+            f"Request #{req.pk} is {req.get_status_display().lower()}; it cannot be {target}."
+        )
+    previous = req.status
+    req.status = target
+    for name, value in fields.items():
+        setattr(req, name, value)
+    req.save(update_fields=["status", *fields])
+    audit.record(
+        f"request.{target}",
+        req,
+        actor=actor,
+        system=system,
+        payload={"from": previous, **(payload or {})},
+    )
+    return req
+
+
+def _after_commit(task_name: str, request_id: int) -> None:
+    from requests_app import tasks
+
+    task = getattr(tasks, task_name)
+    transaction.on_commit(lambda: task.delay(request_id))
+
+
+# --- Filing ------------------------------------------------------------------------
+
+
+def validate_request_fields(
+    role: EmergencyRole, justification: str, ticket: str, duration_minutes: int
+) -> None:
+    errors: dict[str, list[str]] = {}
+    if len(justification.split()) < MIN_JUSTIFICATION_WORDS:
+        errors["justification"] = [
+            "Say in at least a sentence why you need emergency access "
+            f"({MIN_JUSTIFICATION_WORDS} words or more)."
+        ]
+    if not ticket.strip():
+        errors["ticket"] = ["Give the ticket or incident reference."]
+    if duration_minutes < 1 or duration_minutes > role.level.max_duration_minutes:
+        errors["duration_minutes"] = [
+            f"Duration must be between 1 and {role.level.max_duration_minutes} minutes "
+            f"for {role.level.name}."
+        ]
+    if errors:
+        raise ValidationError(errors)
+
+
+def file_request(
+    *,
+    requester: AbstractBaseUser,
+    role: EmergencyRole,
+    justification: str,
+    ticket: str,
+    duration_minutes: int,
+    idp: IdentityProvider | None = None,
+) -> AccessRequest:
+    """File a request for one emergency role while a failover is open."""
+    if not can_request(requester):
+        raise NotAllowed("Your portal role cannot file requests.")
+    justification, ticket = justification.strip(), ticket.strip()
+    validate_request_fields(role, justification, ticket, duration_minutes)
+    login = requester.email
+    if not login:
+        raise ValidationError({"__all__": ["Your portal account has no email (your Okta login)."]})
+    okta_user_id = ""
+    try:
+        okta_user_id = (idp or get_identity_provider()).find_user(login).id
+    except IdpNotFound:
+        raise ValidationError(
+            {"__all__": [f"There is no Okta account with the login {login}; ask an IdP admin."]}
+        ) from None
+    except IdpError as exc:
+        # Okta being slow must not stop an emergency: provisioning will look again.
+        log.warning("Okta lookup of the requester failed, filing anyway: %s", exc)
+
+    with transaction.atomic():
+        failover = Failover.objects.select_for_update().open().first()
+        if failover is None:
+            raise Conflict("No failover is open: requests can be filed only during one.")
+        duplicate = AccessRequest.objects.filter(
+            requester=requester, role=role, status__in=OPEN_STATUSES
+        ).first()
+        if duplicate is not None:
+            raise Conflict(f"You already have request #{duplicate.pk} open for this role.")
+        req = AccessRequest.objects.create(
+            requester=requester,
+            role=role,
+            failover=failover,
+            justification=justification,
+            ticket=ticket,
+            duration_minutes=duration_minutes,
+            okta_login=login,
+            okta_user_id=okta_user_id,
+        )
+        audit.record(
+            "request.filed",
+            req,
+            actor=requester,
+            payload={
+                "role": role.role_name,
+                "okta_group": role.okta_group_name,
+                "ticket": ticket,
+                "duration_minutes": duration_minutes,
+                "justification": justification,
+            },
+        )
+        notifications.request_filed(req)
+    return req
+
+
+# --- Decisions -----------------------------------------------------------------------
+
+
+def approve(req: AccessRequest, *, actor: AbstractBaseUser, comment: str = "") -> AccessRequest:
+    """Add the actor's approval; the request is approved once enough distinct people agree."""
+    with transaction.atomic():
+        req = _locked(req.pk)
+        if not is_approver(actor):
+            raise NotAllowed("Only approvers can approve requests.")
+        if req.requester_id == actor.pk:
+            raise NotAllowed("Nobody can approve their own request.")
+        if req.status != Status.PENDING:
+            raise InvalidTransition(
+                f"Request #{req.pk} is {req.get_status_display().lower()}; it cannot be approved."
+            )
+        if req.approvals.filter(approver=actor).exists():
+            raise NotAllowed("You have already approved this request; it needs another approver.")
+        Approval.objects.create(request=req, approver=actor, comment=comment)
+        count = req.approvals.count()
+        required = req.role.level.approvals_required
+        audit.record(
+            "request.approval_added",
+            req,
+            actor=actor,
+            payload={"comment": comment, "approvals": count, "required": required},
+        )
+        if count >= required:
+            _move(
+                req,
+                "approve",
+                actor=actor,
+                decided_at=timezone.now(),
+                decided_by=actor,
+                decision_comment=comment,
+            )
+            _after_commit("provision_grant", req.pk)
+            notifications.request_decided(req)
+    return req
+
+
+def deny(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> AccessRequest:
+    with transaction.atomic():
+        req = _locked(req.pk)
+        if not is_approver(actor):
+            raise NotAllowed("Only approvers can deny requests.")
+        _move(
+            req,
+            "deny",
+            actor=actor,
+            payload={"reason": reason},
+            decided_at=timezone.now(),
+            decided_by=actor,
+            decision_comment=reason,
+        )
+        notifications.request_decided(req)
+    return req
+
+
+def cancel(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> AccessRequest:
+    with transaction.atomic():
+        req = _locked(req.pk)
+        if req.requester_id != actor.pk:
+            raise NotAllowed("Only the requester can cancel a request.")
+        _move(
+            req,
+            "cancel",
+            actor=actor,
+            payload={"reason": reason},
+            ended_at=timezone.now(),
+            ended_by=actor,
+            end_reason=reason or "Cancelled by the requester.",
+        )
+    return req
+
+
+def revoke(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> AccessRequest:
+    """End a granted (or being granted) access early; the member is removed from Okta."""
+    with transaction.atomic():
+        req = _locked(req.pk)
+        if not is_approver(actor):
+            raise NotAllowed("Only approvers can revoke access.")
+        _move(
+            req,
+            "revoke",
+            actor=actor,
+            payload={"reason": reason},
+            ended_at=timezone.now(),
+            ended_by=actor,
+            end_reason=reason or "Revoked by an approver.",
+        )
+        _after_commit("deprovision_grant", req.pk)
+    return req
+
+
+# --- The worker's side: Okta confirmed ---------------------------------------------
+
+
+def activate(request_id: int, *, okta_user_id: str) -> AccessRequest | None:
+    """Okta confirmed the membership: the grant clock starts now."""
+    with transaction.atomic():
+        req = _locked(request_id)
+        if req.status != Status.APPROVED:
+            return None
+        now = timezone.now()
+        _move(
+            req,
+            "activate",
+            system="worker",
+            payload={"okta_user_id": okta_user_id, "okta_group": req.role.okta_group_name},
+            okta_user_id=okta_user_id,
+            activated_at=now,
+            expires_at=now + dt.timedelta(minutes=req.duration_minutes),
+        )
+        notifications.grant_active(req)
+    return req
+
+
+def record_provisioning_error(request_id: int, error: str, *, will_retry: bool) -> None:
+    with transaction.atomic():
+        req = _locked(request_id)
+        req.provisioning_attempts += 1
+        req.last_error = error[:2000]
+        req.save(update_fields=["provisioning_attempts", "last_error"])
+        audit.record(
+            "request.okta_error",
+            req,
+            system="worker",
+            payload={"error": error[:2000], "attempt": req.provisioning_attempts, "retry": will_retry},
+        )
+
+
+def fail(request_id: int, *, error: str) -> AccessRequest | None:
+    """Provisioning gave up: show approvers; make sure no membership is left behind."""
+    with transaction.atomic():
+        req = _locked(request_id)
+        if req.status != Status.APPROVED:
+            return None
+        _move(
+            req,
+            "fail",
+            system="worker",
+            payload={"error": error[:2000]},
+            ended_at=timezone.now(),
+            end_reason=error[:2000],
+            last_error=error[:2000],
+        )
+        _after_commit("deprovision_grant", req.pk)
+        notifications.grant_failed(req)
+    return req
+
+
+def expire(request_id: int, *, now: dt.datetime | None = None) -> AccessRequest | None:
+    """End an active grant whose time is up (no-op if it is not due or not active)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        req = _locked(request_id)
+        if req.status != Status.ACTIVE or req.expires_at is None or req.expires_at > now:
+            return None
+        _move(
+            req,
+            "expire",
+            system="expiry",
+            ended_at=now,
+            end_reason="The granted time ran out.",
+        )
+        _after_commit("deprovision_grant", req.pk)
+    return req
+
+
+def lapse(
+    request_id: int, *, reason: str, actor: AbstractBaseUser | None = None
+) -> AccessRequest | None:
+    with transaction.atomic():
+        req = _locked(request_id)
+        if req.status != Status.PENDING:
+            return None
+        _move(
+            req,
+            "lapse",
+            actor=actor,
+            system="lapse",
+            payload={"reason": reason},
+            ended_at=timezone.now(),
+            end_reason=reason,
+        )
+    return req
+
+
+def confirm_membership_removed(request_id: int, *, detail: str) -> None:
+    with transaction.atomic():
+        req = _locked(request_id)
+        if req.membership_removed_at is not None:
+            return
+        req.membership_removed_at = timezone.now()
+        req.save(update_fields=["membership_removed_at"])
+        audit.record(
+            "request.membership_removed",
+            req,
+            system="worker",
+            payload={"okta_group": req.role.okta_group_name, "detail": detail},
+        )
+
+
+def holds_other_grant(req: AccessRequest) -> bool:
+    """Does the same person hold another live grant for the same group?"""
+    return (
+        AccessRequest.objects.filter(
+            okta_login=req.okta_login, role_id=req.role_id, status__in=HOLDING_STATUSES
+        )
+        .exclude(pk=req.pk)
+        .exists()
+    )

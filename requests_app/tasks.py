@@ -1,0 +1,81 @@
+"""Thin tasks: take an id, call the domain, sort failures into retry / fail / ignore."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from federation.idp import IdpError, IdpRetryableError, get_identity_provider
+from portal.celery import backoff_seconds
+from requests_app import grants, services
+from requests_app.models import AccessRequest, Status
+
+log = logging.getLogger(__name__)
+
+OKTA_TASK = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "max_retries": None,  # counted against GRANT_TASK_MAX_RETRIES below
+}
+
+
+@shared_task(name="requests_app.provision_grant", **OKTA_TASK)
+def provision_grant(self, request_id: int) -> None:
+    try:
+        grants.provision_grant(request_id, get_identity_provider())
+    except AccessRequest.DoesNotExist:
+        log.warning("provision_grant: request %s does not exist; nothing to do", request_id)
+    except IdpRetryableError as exc:
+        gives_up = self.request.retries >= settings.GRANT_TASK_MAX_RETRIES
+        services.record_provisioning_error(request_id, str(exc), will_retry=not gives_up)
+        if gives_up:
+            services.fail(request_id, error=f"Okta kept failing: {exc}")
+            return
+        raise self.retry(countdown=backoff_seconds(self.request.retries, exc.retry_after)) from exc
+    except IdpError as exc:
+        services.record_provisioning_error(request_id, str(exc), will_retry=False)
+        services.fail(request_id, error=f"Okta refused: {exc}")
+
+
+@shared_task(name="requests_app.deprovision_grant", **OKTA_TASK)
+def deprovision_grant(self, request_id: int) -> None:
+    try:
+        grants.deprovision_grant(request_id, get_identity_provider())
+    except AccessRequest.DoesNotExist:
+        log.warning("deprovision_grant: request %s does not exist; nothing to do", request_id)
+    except IdpError as exc:
+        # Removal must happen: keep retrying; the reconciler is the backstop after that.
+        if self.request.retries >= settings.GRANT_TASK_MAX_RETRIES:
+            log.error("Removing the member for request %s keeps failing: %s", request_id, exc)
+            return
+        retry_after = exc.retry_after if isinstance(exc, IdpRetryableError) else None
+        raise self.retry(countdown=backoff_seconds(self.request.retries, retry_after)) from exc
+
+
+@shared_task(name="requests_app.expire_due_grants")
+def expire_due_grants() -> int:
+    now = timezone.now()
+    due = AccessRequest.objects.filter(status=Status.ACTIVE, expires_at__lte=now)
+    return sum(1 for pk in due.values_list("pk", flat=True) if services.expire(pk, now=now))
+
+
+@shared_task(name="requests_app.lapse_unanswered_requests")
+def lapse_unanswered_requests() -> int:
+    cutoff = timezone.now() - timezone.timedelta(minutes=settings.REQUEST_LAPSE_MINUTES)
+    stale = AccessRequest.objects.filter(status=Status.PENDING, created_at__lt=cutoff)
+    reason = f"No decision within {settings.REQUEST_LAPSE_MINUTES} minutes."
+    return sum(1 for pk in stale.values_list("pk", flat=True) if services.lapse(pk, reason=reason))
+
+
+@shared_task(name="requests_app.reconcile_emergency_groups", acks_late=True)
+def reconcile_emergency_groups() -> dict[str, int]:
+    try:
+        report = grants.reconcile_emergency_groups(get_identity_provider())
+    except IdpError as exc:
+        log.warning("Reconciliation could not finish, next run will: %s", exc)
+        return {}
+    return {name: len(items) for name, items in vars(report).items()}

@@ -1,0 +1,31 @@
+from django.urls import path, register_converter
+
+from requests_app import views
+
+
+class ActionConverter:
+    """Only the four transitions a person can trigger from a page."""
+
+    regex = "|".join(views.ACTIONS)
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(ActionConverter, "request_action")
+
+urlpatterns = [
+    path("requests/", views.request_list, name="request-list"),
+    path("requests/new/", views.request_new, name="request-new"),
+    path("requests/<int:pk>/", views.request_detail, name="request-detail"),
+    path("requests/<int:pk>/status/", views.request_status, name="request-status"),
+    path(
+        "requests/<int:pk>/<request_action:action>/",
+        views.request_action,
+        name="request-action",
+    ),
+    path("approvals/", views.approvals, name="approvals"),
+]

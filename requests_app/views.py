@@ -1,0 +1,260 @@
+"""Pages of the access-request journey. Views check who may look; services decide the rest."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from federation.models import Failover, FailoverStatus
+from portal import access
+from portal.audit import events_for
+from portal.errors import DomainError, NotAllowed
+from portal.views import page, refused, require
+from requests_app import services
+from requests_app.forms import AccessRequestForm, ActionForm
+from requests_app.models import (
+    ENDED_GRANT_STATUSES,
+    HOLDING_STATUSES,
+    AccessRequest,
+    Status,
+)
+
+LIST_PAGE_SIZE = 25
+
+# action name in the URL -> the service call, given the request, the actor and the comment.
+ACTIONS: dict[str, Callable[[AccessRequest, Any, str], AccessRequest]] = {
+    "approve": lambda req, actor, text: services.approve(req, actor=actor, comment=text),
+    "deny": lambda req, actor, text: services.deny(req, actor=actor, reason=text),
+    "cancel": lambda req, actor, text: services.cancel(req, actor=actor, reason=text),
+    "revoke": lambda req, actor, text: services.revoke(req, actor=actor, reason=text),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One request in the approvers' queue, with the buttons this approver may use."""
+
+    req: AccessRequest
+    actions: frozenset[str]
+
+
+def available_actions(user: Any, req: AccessRequest) -> frozenset[str]:
+    """The buttons to show; the services check the same rules again when one is pressed."""
+    if not access.can_write(user):
+        return frozenset()
+    allowed: set[str] = set()
+    mine = req.requester_id == user.pk
+    if req.status == Status.PENDING:
+        if access.is_approver(user) and not mine:
+            allowed.add("deny")
+            if all(a.approver_id != user.pk for a in req.approvals.all()):
+                allowed.add("approve")
+        if mine:
+            allowed.add("cancel")
+    if req.status in HOLDING_STATUSES and access.is_approver(user):
+        allowed.add("revoke")
+    return frozenset(allowed)
+
+
+def is_live(req: AccessRequest) -> bool:
+    """Still changing: open, or ended but Okta has not yet confirmed the member is gone."""
+    return req.is_open or (req.status in ENDED_GRANT_STATUSES and req.membership_removed_at is None)
+
+
+def _visible(user: Any, pk: int) -> AccessRequest:
+    """The request, or 404 when it does not exist or is not the user's to see."""
+    req = AccessRequest.objects.visible_to(user).with_related().filter(pk=pk).first()
+    if req is None:
+        raise Http404("No such request.")
+    return req
+
+
+# --- Filing ---------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@page
+@require(access.can_request, "Auditors have read-only access: they cannot file requests.")
+def request_new(request: HttpRequest) -> HttpResponse:
+    form = AccessRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            req = services.file_request(requester=request.user, **form.cleaned_data)
+        except (ValidationError, DomainError) as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(request, f"Request #{req.pk} filed. Approvers have been told.")
+            return redirect("request-detail", pk=req.pk)
+    failover = Failover.objects.open().first()
+    return render(request, "requests_app/request_new.html", {"form": form, "failover": failover})
+
+
+# --- Reading ----------------------------------------------------------------------------
+
+
+@require_GET
+@page
+def request_list(request: HttpRequest) -> HttpResponse:
+    requests = AccessRequest.objects.visible_to(request.user).with_related()
+    status = request.GET.get("status", "")
+    if status in Status.values:
+        requests = requests.filter(status=status)
+    mine = request.GET.get("mine") == "1"
+    if mine:
+        requests = requests.filter(requester=request.user)
+    page_obj = Paginator(requests, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page_obj": page_obj,
+        "status": status if status in Status.values else "",
+        "statuses": Status.choices,
+        "mine": mine,
+        "sees_all": access.can_see_all_requests(request.user),
+    }
+    return render(request, "requests_app/request_list.html", context)
+
+
+def _detail_context(user: Any, req: AccessRequest) -> dict[str, Any]:
+    events = list(events_for(req).order_by("seq"))
+    return {
+        "req": req,
+        "events": events,
+        "actions": available_actions(user, req),
+        "live": is_live(req),
+        # Changes whenever anything happens to the request: polls answer 204 until then.
+        "version": f"{req.status}.{events[-1].seq if events else 0}",
+    }
+
+
+@require_GET
+@page
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    context = _detail_context(request.user, _visible(request.user, pk))
+    return render(request, "requests_app/request_detail.html", context)
+
+
+@require_GET
+@never_cache
+@page
+def request_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """The live part of the detail page; 204 (nothing to swap) while nothing changed."""
+    context = _detail_context(request.user, _visible(request.user, pk))
+    if request.GET.get("v") == context["version"]:
+        return HttpResponse(status=204)
+    return render(request, "requests_app/request_status.html", context)
+
+
+# --- Acting -----------------------------------------------------------------------------
+
+
+def _after_action(request: HttpRequest, req: AccessRequest) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("request-detail", args=[req.pk])
+
+
+def _done_message(action: str, req: AccessRequest) -> str:
+    if action == "approve" and req.status == Status.PENDING:
+        missing = req.approvals_needed()
+        return f"You approved request #{req.pk}; it needs {missing} more approval(s)."
+    return {
+        "approve": f"Request #{req.pk} approved; Okta access is being granted.",
+        "deny": f"Request #{req.pk} denied.",
+        "cancel": f"Request #{req.pk} cancelled.",
+        "revoke": f"Request #{req.pk} revoked; the Okta membership is being removed.",
+    }[action]
+
+
+def _queue_row(
+    request: HttpRequest,
+    req: AccessRequest,
+    *,
+    notice: str = "",
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    """The approvals-queue row of ``req`` as it is now, to replace the one that was pressed."""
+    req = AccessRequest.objects.with_related().get(pk=req.pk)
+    row = Row(req, available_actions(request.user, req))
+    context = {"row": row, "notice": notice, "error": error}
+    return render(request, "requests_app/approvals.html#row", context, status=status)
+
+
+@require_POST
+@page
+@require(access.can_write, "Auditors have read-only access: they cannot change requests.")
+def request_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    req = _visible(request.user, pk)
+    form = ActionForm(request.POST)
+    if not form.is_valid():
+        return refused(request, "The comment is too long (2000 characters at most).", 400)
+    try:
+        req = ACTIONS[action](req, request.user, form.cleaned_data["comment"].strip())
+    except DomainError as exc:
+        status = 403 if isinstance(exc, NotAllowed) else 409
+        if request.htmx:
+            return _queue_row(request, req, error=str(exc), status=status)
+        if status == 403:
+            return refused(request, str(exc))
+        messages.error(request, str(exc))
+        return redirect(_after_action(request, req))
+    if request.htmx:
+        return _queue_row(request, req, notice=_done_message(action, req))
+    messages.success(request, _done_message(action, req))
+    return redirect(_after_action(request, req))
+
+
+# --- The approvers' queue -----------------------------------------------------------------
+
+
+def _queue_context(user: Any) -> dict[str, Any]:
+    base = AccessRequest.objects.with_related()
+    pending = [
+        Row(r, available_actions(user, r))
+        for r in base.filter(status=Status.PENDING).order_by("created_at", "pk")
+    ]
+    granting = [
+        Row(r, available_actions(user, r))
+        for r in base.filter(status=Status.APPROVED).order_by("decided_at", "pk")
+    ]
+    failed = [
+        Row(r, frozenset())
+        for r in base.filter(status=Status.FAILED)
+        .exclude(failover__status=FailoverStatus.CLOSED)
+        .order_by("-ended_at")
+    ]
+    state = [(r.req.pk, r.req.status, len(r.req.approvals.all())) for r in pending + granting]
+    state += [(r.req.pk, r.req.status) for r in failed]
+    return {
+        "pending": pending,
+        "granting": granting,
+        "failed": failed,
+        "version": hashlib.sha256(repr(state).encode()).hexdigest()[:16],
+    }
+
+
+@require_GET
+@never_cache
+@page
+@require(access.is_approver, "Only approvers can see the approvals queue.")
+def approvals(request: HttpRequest) -> HttpResponse:
+    context = _queue_context(request.user)
+    if not request.htmx:
+        return render(request, "requests_app/approvals.html", context)
+    if request.GET.get("v") == context["version"]:
+        return HttpResponse(status=204)
+    return render(request, "requests_app/approvals.html#queue", context)

@@ -1,0 +1,134 @@
+"""The integration harness: real PostgreSQL, real Redis, a real Celery worker
+process (with beat) and the sandbox Okta org over HTTP, driven through the real
+okta SDK. Loaded by tests/conftest.py as a pytest plugin.
+
+The worker is a separate process, so integration tests commit their data
+(``transactional_db``) and the worker connects to the same test database.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+SANDBOX_TOKEN = "integration-test-token"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(
+    condition: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1, what: str = ""
+) -> Any:
+    """Poll until condition() is truthy; return its value or fail with `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what or condition}")
+        time.sleep(interval)
+
+
+def _require_real_services() -> tuple[str, str]:
+    broker = django_settings.CELERY_BROKER_URL
+    if connection.vendor != "postgresql" or not broker.startswith("redis://"):
+        pytest.fail(
+            "Integration tests need PostgreSQL and Redis: run the README's test command "
+            "(make test), or set DATABASE_URL=postgres://... and REDIS_URL=redis://..."
+        )
+    db = connection.settings_dict
+    db_url = f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    return f"{db_url}/{db['NAME']}", broker
+
+
+@pytest.fixture(scope="session")
+def sandbox_org() -> Iterator[Any]:
+    """The sandbox Okta org, serving over HTTP on a free loopback port."""
+    from federation.sandbox import serve
+
+    server = serve(host="127.0.0.1", port=0, token=SANDBOX_TOKEN)
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(
+    django_db_setup, django_db_blocker, sandbox_org, tmp_path_factory
+) -> Iterator[subprocess.Popen]:
+    """A real `celery worker -B` process on Redis, pointed at the test database."""
+    with django_db_blocker.unblock():
+        db_url, broker = _require_real_services()
+    import redis
+
+    redis.Redis.from_url(broker).flushdb()
+    var_dir = tmp_path_factory.mktemp("worker-var")
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "CELERY_BROKER_URL": broker,
+        "REDIS_URL": broker,
+        "OKTA_ORG_URL": sandbox_org.url,
+        "OKTA_API_TOKEN": SANDBOX_TOKEN,
+        "PORTAL_VAR_DIR": str(var_dir),
+        "EXPIRY_SWEEP_SECONDS": "1",
+        # The reconciler is exercised explicitly; a timed run would race the assertions.
+        "RECONCILE_SECONDS": "86400",
+        "GRANT_TASK_BACKOFF_BASE_SECONDS": "1",
+        "GRANT_TASK_MAX_RETRIES": os.environ.get("GRANT_TASK_MAX_RETRIES", "3"),
+        "OKTA_SDK_MAX_RETRIES": "0",
+    }
+    log_path = var_dir / "worker.log"
+    log_file = open(log_path, "w")  # noqa: SIM115 - lives as long as the process
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "portal", "worker", "-B",
+            "--loglevel", "INFO", "--concurrency", "2", "--without-gossip",
+            "--without-mingle", "--schedule", str(var_dir / "beat-schedule"),
+        ],
+        cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_for(
+            lambda: proc.poll() is not None or "ready." in log_path.read_text(),
+            timeout=60,
+            what="the Celery worker to start",
+        )
+        if proc.poll() is not None:
+            pytest.fail(f"Celery worker exited:\n{log_path.read_text()[-4000:]}")
+        proc.log_path = log_path  # type: ignore[attr-defined]
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log_file.close()
+
+
+@pytest.fixture
+def integration(
+    transactional_db, settings, sandbox_org, celery_worker_process
+) -> Iterator[Any]:
+    """Everything real: committed data, the worker, the sandbox org (reset per test)."""
+    settings.OKTA_ORG_URL = sandbox_org.url
+    settings.OKTA_API_TOKEN = SANDBOX_TOKEN
+    settings.IDENTITY_PROVIDER = "federation.idp.okta.OktaIdentityProvider"
+    sandbox_org.reset()
+    yield sandbox_org
+    sandbox_org.clear_faults()
+
+
+@pytest.fixture
+def live_portal(integration, live_server) -> str:
+    """A live portal URL whose requests are served from the test database the worker uses."""
+    return live_server.url

@@ -1,0 +1,69 @@
+"""The dashboard: the failover, who holds access, counts, the user's own requests."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+from federation.models import Failover
+from requests_app import services
+from tests.web.conftest import HTMX
+
+
+def test_normal_operation_says_so_and_is_honest_about_identity_center(as_engineer, plan):
+    response = as_engineer.get(reverse("dashboard"))
+    content = response.content.decode()
+    assert "Normal operation." in content
+    assert "Not monitored yet" in content
+    assert "banner" not in content.split("<main")[0].split("</header>")[1]
+
+
+def test_open_failover_shows_state_and_banner(as_approver, open_failover):
+    content = as_approver.get(reverse("dashboard")).content.decode()
+    assert f"Failover #{open_failover.pk} open since" in content
+    assert "Real disruption" in content
+    assert "Activation pending" in content
+    assert "Identity Center is down in eu-west-1" in content
+
+
+def test_app_activation_and_okta_errors_are_shown(as_approver, open_failover):
+    Failover.objects.filter(pk=open_failover.pk).update(last_error="Okta answered 503")
+    from federation import services as federation_services
+
+    federation_services.confirm_app_activated(open_failover.pk)
+    content = as_approver.get(reverse("dashboard")).content.decode()
+    assert "Activation confirmed at" in content
+    assert "Okta answered 503" in content
+
+
+def test_approvers_see_who_holds_access_and_counts(as_approver, engineer, oncall, file_request):
+    active = file_request(engineer)
+    pending = file_request(oncall, "prod-data", "Ops")
+    approver = active.failover.opened_by
+    services.approve(active, actor=approver)
+    services.activate(active.pk, okta_user_id="00u1")
+    content = as_approver.get(reverse("dashboard")).content.decode()
+    holding = content.split("Who holds emergency access now")[1].split("Your open requests")[0]
+    assert "engineer" in holding
+    assert "EmergencyAccess_Role1_RO" in holding
+    assert "111111111111" in holding
+    assert "oncall" not in holding  # still pending, holds nothing
+    assert pending.status == "pending"
+    assert "waiting for you" in content
+
+
+def test_engineers_see_only_their_own_requests(as_engineer, engineer, oncall, file_request):
+    mine = file_request(engineer)
+    other = file_request(oncall, "prod-data")
+    content = as_engineer.get(reverse("dashboard")).content.decode()
+    assert "Who holds emergency access now" not in content
+    assert reverse("request-detail", args=[mine.pk]) in content
+    assert reverse("request-detail", args=[other.pk]) not in content
+
+
+def test_htmx_refresh_returns_only_the_live_part(as_approver, open_failover):
+    response = as_approver.get(reverse("dashboard"), headers=HTMX)
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert content.lstrip().startswith('<div id="dashboard-live"')
+    assert "<html" not in content
+    assert 'hx-trigger="every 5s"' in content
