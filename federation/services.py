@@ -7,6 +7,7 @@ emergency group emptied) -> CLOSED.
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -23,7 +24,7 @@ def open_failover(*, actor: AbstractBaseUser, reason: str, drill: bool = False) 
     if not can_run_failover(actor):
         raise NotAllowed("Only approvers can declare a disruption.")
     if not reason.strip():
-        raise Conflict("Say why the failover is opened.")
+        raise ValidationError({"reason": ["Say why the failover is opened."]})
     try:
         with transaction.atomic():
             current = Failover.objects.select_for_update().current()

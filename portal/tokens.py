@@ -8,7 +8,6 @@ permissions (an auditor's token is read-only, like the auditor).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -69,15 +68,12 @@ def create_token(
     return token, raw
 
 
-def authenticate(raw: str | None) -> Any | None:
+def authenticate(raw: str | None) -> AbstractBaseUser | None:
     """The active owner of a live token, or None. Records when the token was last used."""
     if not raw or not raw.startswith(ApiToken.PREFIX) or len(raw) > _MAX_RAW_LENGTH:
         return None
     token = (
-        ApiToken.objects.active()
-        .select_related("user")
-        .filter(token_hash=hash_token(raw))
-        .first()
+        ApiToken.objects.active().select_related("user").filter(token_hash=hash_token(raw)).first()
     )
     if token is None or not token.user.is_active:
         return None

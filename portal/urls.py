@@ -10,6 +10,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("", include("requests_app.urls")),
     path("", include("federation.urls")),
+    path("tokens/", include("portal.token_urls")),
     path("api/v1/", api.urls),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -62,6 +61,13 @@ def _authorize(request: HttpRequest, user: Any) -> Any:
 class ApiTokenAuth(HttpBearer):
     """``Authorization: Bearer eap_…``: a personal API token, acting as its owner."""
 
+    def __call__(self, request: HttpRequest) -> Any | None:
+        # ninja's own __call__ logs the whole header in DEBUG; a token must never be logged.
+        scheme, _, token = request.headers.get(self.header, "").partition(" ")
+        if scheme.lower() != self.openapi_scheme:
+            return None
+        return self.authenticate(request, token.strip())
+
     def authenticate(self, request: HttpRequest, token: str) -> Any | None:
         user = tokens.authenticate(token)
         if user is None:
@@ -101,10 +107,10 @@ api = NinjaAPI(
         "token on the portal's API tokens page. A token has exactly its owner's permissions."
     ),
     openapi_url="/openapi.json",
-    # Swagger UI is served from ninja's bundled static files, never a CDN; without
-    # "ninja" in INSTALLED_APPS ninja would fall back to a CDN, so the page is off.
+    # The document is public (it holds no data). Swagger UI is served from ninja's
+    # bundled static files, never a CDN; without "ninja" in INSTALLED_APPS ninja
+    # would fall back to a CDN, so the docs page is off then.
     docs_url="/docs" if "ninja" in settings.INSTALLED_APPS else None,
-    docs_decorator=login_required,
     auth=[ApiTokenAuth(), SessionCsrfAuth()],
 )
 
@@ -140,9 +146,13 @@ def _field_name(loc: list[Any] | tuple[Any, ...]) -> str:
 
 
 def _summary(errors: dict[str, list[str]]) -> str:
-    if list(errors) == ["__all__"]:
+    """One line for ``detail``; the field-by-field messages are in ``errors``."""
+    if "__all__" in errors:
         return errors["__all__"][0]
-    return "Invalid input: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
+    if len(errors) == 1:
+        [(field, messages)] = errors.items()
+        return f"{field}: {' '.join(messages)}"
+    return f"Invalid input in {', '.join(errors)}; see errors."
 
 
 @api.exception_handler(NinjaValidationError)
@@ -211,9 +221,7 @@ class RequestPagination(LimitOffsetPagination):
 
 def _visible(request: HttpRequest) -> QuerySet[AccessRequest]:
     return (
-        AccessRequest.objects.visible_to(request.auth)
-        .with_related()
-        .select_related("decided_by")
+        AccessRequest.objects.visible_to(request.auth).with_related().select_related("decided_by")
     )
 
 
@@ -244,9 +252,7 @@ def file_request(request: HttpRequest, payload: RequestIn) -> Status[AccessReque
 
 @api.get("/requests", response={200: list[RequestOut], **ERRORS}, tags=["requests"])
 @paginate(RequestPagination)
-def list_requests(
-    request: HttpRequest, filters: Query[RequestFilters]
-) -> QuerySet[AccessRequest]:
+def list_requests(request: HttpRequest, filters: Query[RequestFilters]) -> QuerySet[AccessRequest]:
     """Requests you can see, newest first: your own, or all of them for approvers and auditors."""
     found = _visible(request)
     if filters.status is not None:
@@ -258,6 +264,7 @@ def list_requests(
 
 @api.get("/requests/{request_id}", response={200: RequestOut, **ERRORS}, tags=["requests"])
 def get_request(request: HttpRequest, request_id: int) -> AccessRequest:
+    """One request, with its approvals; 404 when it is not yours to see."""
     return _get_visible(request, request_id)
 
 
@@ -268,9 +275,7 @@ def _act(
     return _get_visible(request, request_id)
 
 
-@api.post(
-    "/requests/{request_id}/approve", response={200: RequestOut, **ERRORS}, tags=["requests"]
-)
+@api.post("/requests/{request_id}/approve", response={200: RequestOut, **ERRORS}, tags=["requests"])
 def approve_request(
     request: HttpRequest, request_id: int, payload: ApproveIn | None = None
 ) -> AccessRequest:
@@ -282,12 +287,11 @@ def approve_request(
 def deny_request(
     request: HttpRequest, request_id: int, payload: ReasonIn | None = None
 ) -> AccessRequest:
+    """Turn a pending request down; the reason is shown to the requester."""
     return _act(request, request_id, services.deny, reason=(payload or ReasonIn()).reason)
 
 
-@api.post(
-    "/requests/{request_id}/cancel", response={200: RequestOut, **ERRORS}, tags=["requests"]
-)
+@api.post("/requests/{request_id}/cancel", response={200: RequestOut, **ERRORS}, tags=["requests"])
 def cancel_request(
     request: HttpRequest, request_id: int, payload: ReasonIn | None = None
 ) -> AccessRequest:
@@ -295,9 +299,7 @@ def cancel_request(
     return _act(request, request_id, services.cancel, reason=(payload or ReasonIn()).reason)
 
 
-@api.post(
-    "/requests/{request_id}/revoke", response={200: RequestOut, **ERRORS}, tags=["requests"]
-)
+@api.post("/requests/{request_id}/revoke", response={200: RequestOut, **ERRORS}, tags=["requests"])
 def revoke_request(
     request: HttpRequest, request_id: int, payload: ReasonIn | None = None
 ) -> AccessRequest:

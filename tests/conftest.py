@@ -27,6 +27,25 @@ DEMO_LOGINS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2 with its production work factor would dominate every test's set-up.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _no_real_tasks_outside_integration(request, monkeypatch):
+    """Only integration tests may publish to a broker; elsewhere a sent task is a bug."""
+    if request.node.get_closest_marker("integration"):
+        return
+    from portal.celery import app
+
+    def refuse(name, *args, **kwargs):
+        raise AssertionError(f"a unit test sent the Celery task {name!r}; patch its .delay")
+
+    monkeypatch.setattr(app, "send_task", refuse)
+
+
 def make_user(username: str, email: str, *groups: str):
     user = get_user_model().objects.create_user(
         username=username, email=email, password="demo-password-123"

@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import logging
 import os
+import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
@@ -44,6 +45,8 @@ NOT_FOUND = "E0000007"
 ALREADY_EXISTS = "E0000001"
 
 SdkCall = Callable[[Client], Awaitable[tuple[Any, ...]]]
+# Client() reconfigures the SDK's logger; one at a time so the restore is not raced.
+_CLIENT_LOCK = threading.Lock()
 
 
 class _TransportFailure(Exception):
@@ -167,6 +170,17 @@ def _group(group: Any) -> IdpGroup:
     return IdpGroup(id=group.id, name=profile.name, type=str(kind or "OKTA_GROUP"))
 
 
+def _target(target: Any) -> dict[str, str]:
+    # Not target.to_dict(): the SDK leaves out read-only fields, and all of these are.
+    fields = {
+        "id": target.id,
+        "type": target.type,
+        "alternateId": target.alternate_id,
+        "displayName": target.display_name,
+    }
+    return {name: value for name, value in fields.items() if value is not None}
+
+
 def _event(event: Any) -> IdpLogEvent:
     context = event.authentication_context
     return IdpLogEvent(
@@ -175,7 +189,7 @@ def _event(event: Any) -> IdpLogEvent:
         event_type=event.event_type,
         actor_login=(event.actor.alternate_id if event.actor else "") or "",
         outcome=(event.outcome.result if event.outcome else "") or "",
-        targets=[target.to_dict() for target in event.target or []],
+        targets=[_target(target) for target in event.target or []],
         external_session_id=(context.external_session_id if context else "") or "",
     )
 
@@ -213,7 +227,7 @@ class OktaIdentityProvider:
         if settings.OKTA_ALLOW_HTTP:
             # The SDK reads this from the environment only; settings allow it for loopback.
             os.environ["OKTA_TESTING_TESTINGDISABLEHTTPSCHECK"] = "true"
-        with _sdk_logging_kept():
+        with _CLIENT_LOCK, _sdk_logging_kept():
             return Client(config)
 
     def _run(self, what: str, call: SdkCall) -> tuple[Any, Any]:
@@ -252,7 +266,10 @@ class OktaIdentityProvider:
         code = str(getattr(error, "error_code", "") or "")
         summary = str(getattr(error, "error_summary", "") or error)
         idp_error = _classify(what, status, code, summary, headers)
-        logger.warning("%s", idp_error)
+        # Not found is an everyday answer (callers decide), the rest is worth a warning.
+        logger.log(
+            logging.INFO if isinstance(idp_error, IdpNotFound) else logging.WARNING, "%s", idp_error
+        )
         return idp_error
 
     @staticmethod
@@ -271,8 +288,9 @@ class OktaIdentityProvider:
         while True:
             page, response = self._run(what, lambda client, a=after: call(client, a))
             items.extend(page or [])
-            after = _next_cursor(response)
-            if not page or after is None:
+            previous, after = after, _next_cursor(response)
+            # A cursor that does not move would loop forever.
+            if not page or after is None or after == previous:
                 return items
 
     # --- users ----------------------------------------------------------------------

@@ -15,7 +15,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -377,24 +377,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             scope, handler, params = _route(method, path)
-            auth = org.caller_for(self.headers.get("Authorization", ""))
-            if auth is None:
-                raise status_error(401)
-            caller, scopes = auth
-            rate = org.take_rate_limit(bucket)
-            if rate.exceeded:
-                self._send_error(status_error(429), rate)
-                return
-            if scopes is not None and not _has_scope(scopes, scope):
-                raise OktaError(
-                    403,
-                    "E0000006",
-                    "You do not have permission to perform the requested action",
-                    headers={"WWW-Authenticate": _insufficient_scope(path)},
-                )
-            caller.request_id = secrets.token_urlsafe(18)
-            caller.path, caller.ip = path, self.client_address[0]
-            caller.user_agent = self.headers.get("User-Agent", "unknown")
+            caller, rate = self._authorize(path, scope, bucket)
             body = self._json(raw) if raw else None
             reply = handler(Request(org, caller, params, query, body, self._base()))
         except OktaError as error:
@@ -406,6 +389,28 @@ class _Handler(BaseHTTPRequestHandler):
             return
         links = self._links(path, query, reply.next_cursor) if reply.paged else []
         self._send(reply.status, reply.body, self._rate_headers(rate), links)
+
+    def _authorize(self, path: str, scope: str, bucket: str) -> tuple[Caller, RateStatus]:
+        """Who is calling (401 if nobody we know), within rate limits (429) and scopes (403)."""
+        org = self.server.org
+        auth = org.caller_for(self.headers.get("Authorization", ""))
+        if auth is None:
+            raise status_error(401)
+        caller, scopes = auth
+        rate = org.take_rate_limit(bucket)
+        if rate.exceeded:
+            raise status_error(429)
+        if scopes is not None and not _has_scope(scopes, scope):
+            raise OktaError(
+                403,
+                "E0000006",
+                "You do not have permission to perform the requested action",
+                headers={"WWW-Authenticate": _insufficient_scope(path)},
+            )
+        caller.request_id = secrets.token_urlsafe(18)
+        caller.path, caller.ip = path, self.client_address[0]
+        caller.user_agent = self.headers.get("User-Agent", "unknown")
+        return caller, rate
 
     @staticmethod
     def _json(raw: bytes) -> Any:
@@ -447,7 +452,7 @@ class _Handler(BaseHTTPRequestHandler):
         status: int,
         body: Any,
         headers: dict[str, str],
-        links: list[str] = (),  # type: ignore[assignment]
+        links: Sequence[str] = (),
         *,
         with_date: bool = True,
     ) -> None:

@@ -17,7 +17,7 @@ register = template.Library()
 
 EVENT_LABELS = {
     "request.filed": "Filed the request",
-    "request.approval_added": "Approved",
+    "request.approval_added": "Approval added",
     "request.approved": "Request approved",
     "request.active": "Access granted in Okta",
     "request.denied": "Denied",
@@ -66,7 +66,9 @@ def payload_summary(payload: dict[str, Any] | None) -> str:
     """``key: value · key: value`` — one readable line of an audit payload."""
     if not payload:
         return ""
-    return " · ".join(f"{key}: {_short(value)}" for key, value in payload.items())
+    return " · ".join(
+        f"{key}: {_short(value)}" for key, value in payload.items() if value not in (None, "")
+    )
 
 
 @register.filter

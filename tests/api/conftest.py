@@ -44,6 +44,16 @@ def as_user(user) -> ApiClient:
     return ApiClient(token=raw)
 
 
+@pytest.fixture(autouse=True)
+def no_broker(monkeypatch):
+    """Unit tests never publish to a real broker: a task that runs must be patched."""
+
+    def refuse(task, *args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"{task.name} was sent to the broker; patch its .delay in the test")
+
+    monkeypatch.setattr("celery.app.task.Task.apply_async", refuse)
+
+
 @pytest.fixture
 def anon() -> ApiClient:
     return ApiClient()
@@ -79,7 +89,7 @@ def ops_role(plan):
     return plan.roles[("prod-payments", "Ops")]
 
 
-def request_body(role, **overrides: Any) -> dict[str, Any]:
+def request_body(role, /, **overrides: Any) -> dict[str, Any]:
     return {
         "role": role.pk,
         "justification": JUSTIFICATION,

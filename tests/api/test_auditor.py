@@ -48,10 +48,7 @@ def test_auditors_get_403_on_every_write(as_auditor, pending, ro_role, snapshot,
     url = path.format(request_id=pending["id"])
     body = {k: ro_role.pk if v == "{role}" else v for k, v in WRITES[path].items()}
     before = snapshot()
-    if valid_body:
-        response = as_auditor.post(url, body)
-    else:
-        response = as_auditor.post(url, raw="{not json")
+    response = as_auditor.post(url, body if valid_body else None, raw=None if valid_body else "{x")
     assert response.status_code == 403, response.content
     assert "read-only" in response.json()["detail"]
     before.assert_nothing_written()

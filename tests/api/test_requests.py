@@ -79,8 +79,10 @@ def test_bad_input_is_a_400_with_field_errors_and_writes_nothing(
     assert response.status_code == 400, response.content
     body = response.json()
     assert set(body["errors"]) == fields
-    assert all(messages and all(isinstance(m, str) for m in messages)
-               for messages in body["errors"].values())
+    assert all(
+        messages and all(isinstance(m, str) for m in messages)
+        for messages in body["errors"].values()
+    )
     assert body["detail"]
     before.assert_nothing_written()
 
@@ -104,9 +106,7 @@ def test_an_empty_body_names_every_field(as_engineer, fake_idp, open_failover, s
     before.assert_nothing_written()
 
 
-@pytest.mark.parametrize(
-    "raw", ['{"role": 1,', "not json at all", b"\xff\xfe{}", '{"role": 1}}']
-)
+@pytest.mark.parametrize("raw", ['{"role": 1,', "not json at all", b"\xff\xfe{}", '{"role": 1}}'])
 def test_malformed_json_is_a_clear_400(as_engineer, fake_idp, open_failover, snapshot, raw):
     before = snapshot()
     response = as_engineer.post("/requests", raw=raw)
@@ -118,9 +118,7 @@ def test_malformed_json_is_a_clear_400(as_engineer, fake_idp, open_failover, sna
 
 
 @pytest.mark.parametrize("raw", ["[1, 2]", '"a string"', "42", "null"])
-def test_a_body_that_is_not_an_object_is_a_400(
-    as_engineer, fake_idp, open_failover, snapshot, raw
-):
+def test_a_body_that_is_not_an_object_is_a_400(as_engineer, fake_idp, open_failover, snapshot, raw):
     before = snapshot()
     response = as_engineer.post("/requests", raw=raw)
     assert response.status_code == 400, response.content
@@ -248,9 +246,12 @@ def test_approval_grants_and_queues_provisioning(
     as_engineer, as_approver, approver, ro_role, file_as, django_capture_on_commit_callbacks
 ):
     req = file_as(as_engineer, ro_role)
-    with mock.patch("requests_app.tasks.provision_grant.delay") as delay:
-        with django_capture_on_commit_callbacks(execute=True):
-            response = as_approver.post(f"/requests/{req['id']}/approve", {"comment": "go"})
+    with (
+        mock.patch("requests_app.tasks.provision_grant.delay") as delay,
+        mock.patch("portal.notifications.send_email.delay") as email,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = as_approver.post(f"/requests/{req['id']}/approve", {"comment": "go"})
 
     assert response.status_code == 200, response.content
     body = response.json()
@@ -259,6 +260,7 @@ def test_approval_grants_and_queues_provisioning(
     assert body["decided_at"] is not None
     assert [(a["approver"], a["comment"]) for a in body["approvals"]] == [("approver1", "go")]
     delay.assert_called_once_with(req["id"])
+    email.assert_called_once()  # the requester is told
     assert [e.action for e in events_for(AccessRequest.objects.get())] == [
         "request.filed",
         "request.approval_added",
@@ -266,8 +268,9 @@ def test_approval_grants_and_queues_provisioning(
     ]
 
 
-def test_approve_without_a_body(as_engineer, as_approver, ro_role, file_as,
-                                django_capture_on_commit_callbacks):
+def test_approve_without_a_body(
+    as_engineer, as_approver, ro_role, file_as, django_capture_on_commit_callbacks
+):
     req = file_as(as_engineer, ro_role)
     with django_capture_on_commit_callbacks(execute=False):
         response = as_approver.post(f"/requests/{req['id']}/approve")
@@ -285,7 +288,12 @@ def test_nobody_approves_their_own_request(as_approver, ro_role, file_as, snapsh
 
 
 def test_ops_needs_two_distinct_approvers(
-    as_engineer, as_approver, as_approver2, ops_role, file_as, snapshot,
+    as_engineer,
+    as_approver,
+    as_approver2,
+    ops_role,
+    file_as,
+    snapshot,
     django_capture_on_commit_callbacks,
 ):
     req = file_as(as_engineer, ops_role)
@@ -349,14 +357,17 @@ def test_only_the_requester_cancels(as_engineer, as_approver, ro_role, file_as, 
     before.assert_nothing_written()
 
 
-def test_revoke_a_grant(as_engineer, as_approver, ro_role, file_as,
-                        django_capture_on_commit_callbacks):
+def test_revoke_a_grant(
+    as_engineer, as_approver, ro_role, file_as, django_capture_on_commit_callbacks
+):
     req = file_as(as_engineer, ro_role)
     with django_capture_on_commit_callbacks(execute=False):
         as_approver.post(f"/requests/{req['id']}/approve")
-    with mock.patch("requests_app.tasks.deprovision_grant.delay") as delay:
-        with django_capture_on_commit_callbacks(execute=True):
-            response = as_approver.post(f"/requests/{req['id']}/revoke", {"reason": "done"})
+    with (
+        mock.patch("requests_app.tasks.deprovision_grant.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = as_approver.post(f"/requests/{req['id']}/revoke", {"reason": "done"})
     assert response.status_code == 200
     assert response.json()["status"] == "revoked"
     assert response.json()["end_reason"] == "done"

@@ -202,7 +202,7 @@ def test_approval_to_membership_latency(integration, prepared_plan, approver):
     samples = []
     for n in range(20):
         login = f"latency{n}@example.com"
-        sandbox.create_user(login)
+        sandbox.create_user(login, "Latency", f"Tester{n}")
         user = make_user(f"latency{n}", login)
         req = file(user, ro)
         started = time.perf_counter()

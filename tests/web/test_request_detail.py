@@ -16,7 +16,7 @@ def detail(client, req):
 
 def forms_on(content: str) -> set[str]:
     """The actions whose forms or buttons the page offers."""
-    return set(re.findall(r'/requests/\d+/(approve|deny|cancel|revoke)/', content))
+    return set(re.findall(r"/requests/\d+/(approve|deny|cancel|revoke)/", content))
 
 
 def test_the_requester_sees_everything_and_can_cancel(as_engineer, engineer, file_request):

@@ -19,7 +19,9 @@ def test_engineers_see_only_their_own(as_engineer, engineer, oncall, file_reques
     assert reverse("request-detail", args=[other.pk]) not in content
 
 
-def test_approvers_and_auditors_see_everyone_s(as_approver, as_auditor, engineer, oncall, file_request):
+def test_approvers_and_auditors_see_everyone_s(
+    as_approver, as_auditor, engineer, oncall, file_request
+):
     requests = [file_request(engineer), file_request(oncall)]
     for client in (as_approver, as_auditor):
         content = client.get(URL).content.decode()

@@ -37,7 +37,9 @@ def test_the_form_lists_roles_with_their_limits(as_engineer, plan, open_failover
     assert "<fieldset >" in content or "<fieldset>" in content  # enabled
 
 
-def test_filing_creates_the_request_and_shows_it(as_engineer, engineer, plan, fake_idp, open_failover):
+def test_filing_creates_the_request_and_shows_it(
+    as_engineer, engineer, plan, fake_idp, open_failover
+):
     response = as_engineer.post(URL, form_data(plan))
     req = AccessRequest.objects.get()
     assert response.status_code == 302

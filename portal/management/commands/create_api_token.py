@@ -27,9 +27,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, username: str, name: str, **options: Any) -> None:
         user_model = get_user_model()
-        user = user_model._default_manager.filter(
-            **{user_model.USERNAME_FIELD: username}
-        ).first()
+        user = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).first()
         if user is None:
             raise CommandError(f"There is no portal user named {username!r}.")
         try:

@@ -222,6 +222,9 @@ class Command(BaseCommand):
     @staticmethod
     def _make_var_dirs() -> None:
         Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
+        # runserver --insecure serves static files from the apps; whitenoise only
+        # needs its (possibly empty) collectstatic folder to exist.
+        Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
         Path(settings.CELERY_BEAT_SCHEDULE_FILENAME).parent.mkdir(parents=True, exist_ok=True)
         options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
         for key in ("data_folder_in", "data_folder_out"):  # the filesystem broker's queue

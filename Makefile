@@ -1,0 +1,30 @@
+# make demo   the whole portal on this machine (SQLite, sandbox Okta org, Celery)
+# make test   lint + the test suite, as CI runs it (.ci/test)
+# make lint   ruff check + ruff format --check
+
+PYTHON ?= python3
+VENV := .venv
+PORT ?= 8000
+# Touched after each install: pip runs again only when requirements.txt is newer.
+STAMP := $(VENV)/.requirements-installed
+
+.PHONY: demo test lint venv
+
+demo: venv
+	$(VENV)/bin/python manage.py run_demo --port $(PORT)
+
+test: venv
+	PY=$(VENV)/bin/python bash .ci/test
+
+lint: venv
+	$(VENV)/bin/python -m ruff check .
+	$(VENV)/bin/python -m ruff format --check .
+
+venv: $(STAMP)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt | $(VENV)/bin/python
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)

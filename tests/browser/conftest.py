@@ -1,0 +1,75 @@
+"""Playwright on Debian's Chromium (never a downloaded browser), one context per person."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import prepared_plan  # noqa: F401 - the plan, ready in Okta
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "demo-password-123"  # tests/conftest.make_user
+PHONE = {"width": 390, "height": 844}
+SCREENS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp/screens"))
+
+
+@pytest.fixture
+def browser(monkeypatch) -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Debian's Chromium is missing at {CHROMIUM}: apt-get install chromium")
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls
+    # (fixtures, assertions) are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def sign_in(browser, live_portal) -> Callable:
+    """A signed-in page for a user, in a browser context of its own (own cookies)."""
+    contexts = []
+
+    def _sign_in(user, *, viewport: dict[str, int] | None = None):
+        context = browser.new_context(base_url=live_portal, viewport=viewport)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto("/accounts/login/")
+        page.get_by_label("Username or email").fill(user.get_username())
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{live_portal}/")
+        return page
+
+    yield _sign_in
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def screenshot() -> Callable:
+    SCREENS.mkdir(parents=True, exist_ok=True)
+
+    def _shot(page, name: str) -> Path:
+        path = SCREENS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return _shot
