@@ -117,7 +117,9 @@ class EmergencyRole(models.Model):
 
     @property
     def workload_role_arn(self) -> str:
-        return f"arn:aws:iam::{self.workload_account.account_id}:role/{self.level.workload_role_name}"
+        return (
+            f"arn:aws:iam::{self.workload_account.account_id}:role/{self.level.workload_role_name}"
+        )
 
 
 class FailoverStatus(models.TextChoices):

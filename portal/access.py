@@ -43,3 +43,30 @@ def can_see_all_requests(user: Any) -> bool:
 
 def can_run_failover(user: Any) -> bool:
     return is_approver(user)
+
+
+def can_read_audit(user: Any) -> bool:
+    return is_approver(user) or is_auditor(user)
+
+
+def request_actions(user: Any, req: Any) -> frozenset[str]:
+    """The actions `user` may take on an access request now (the buttons to show).
+
+    The services check the same rules again when one is used.
+    """
+    from requests_app.models import HOLDING_STATUSES, Status
+
+    if not can_write(user):
+        return frozenset()
+    allowed: set[str] = set()
+    mine = req.requester_id == user.pk
+    if req.status == Status.PENDING:
+        if is_approver(user) and not mine:
+            allowed.add("deny")
+            if all(a.approver_id != user.pk for a in req.approvals.all()):
+                allowed.add("approve")
+        if mine:
+            allowed.add("cancel")
+    if req.status in HOLDING_STATUSES and is_approver(user):
+        allowed.add("revoke")
+    return frozenset(allowed)

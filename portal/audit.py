@@ -120,6 +120,3 @@ class AuditContextMiddleware:
             return self.get_response(request)
         finally:
             client_ip_var.reset(token)
-
-
-

@@ -13,7 +13,9 @@ def portal(request: HttpRequest) -> dict[str, Any]:
     if not user.is_authenticated:
         return {}
     return {
-        "current_failover": Failover.objects.current(),
+        "current_failover": Failover.objects.select_related(
+            "opened_by", "close_requested_by"
+        ).current(),
         "user_is_approver": access.is_approver(user),
         "user_is_auditor": access.is_auditor(user),
         "user_can_write": access.can_write(user),

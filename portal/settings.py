@@ -154,6 +154,9 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 if env("SECURE_PROXY_SSL_HEADER"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -165,6 +168,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "portal" / "static"]
+# The demo serves static files straight from the apps (no collectstatic needed);
+# production images run collectstatic and serve STATIC_ROOT.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = not PRODUCTION
 
 # --- Email -------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -177,10 +184,7 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "emergency-access@localhost")
 
 # --- Celery ------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL")
-_default_broker = REDIS_URL or "filesystem://"
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", None) or (
-    _default_broker if not PRODUCTION else required("CELERY_BROKER_URL", "")
-)
+CELERY_BROKER_URL = env("CELERY_BROKER_URL") or REDIS_URL or required("REDIS_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = VAR_DIR / "celery-queue"
     (_queue_dir / "control").mkdir(parents=True, exist_ok=True)

@@ -74,10 +74,6 @@ def refused(request: HttpRequest, message: str, status: int = 403) -> HttpRespon
     return render(request, "403.html", {"exception": message}, status=status)
 
 
-def can_read_audit(user: Any) -> bool:
-    return access.is_approver(user) or access.is_auditor(user)
-
-
 # --- Dashboard ------------------------------------------------------------------------
 
 
@@ -135,7 +131,7 @@ def _filtered_events(action: str, target: str) -> Any:
 
 @require_GET
 @page
-@require(can_read_audit, "Only approvers and auditors can read the audit log.")
+@require(access.can_read_audit, "Only approvers and auditors can read the audit log.")
 def audit_log(request: HttpRequest) -> HttpResponse:
     action = request.GET.get("action", "").strip()[:64]
     target = request.GET.get("target", "").strip()[:130]

@@ -89,7 +89,9 @@ def reconcile_emergency_groups(idp: IdentityProvider) -> ReconcileReport:
         try:
             group_id = group_id_for(role, idp)
         except IdpNotFound:
-            log.warning("Okta group %s is missing; readiness checks report it", role.okta_group_name)
+            log.warning(
+                "Okta group %s is missing; readiness checks report it", role.okta_group_name
+            )
             continue
         members = {m.login.lower(): m for m in idp.list_group_members(group_id)}
         holding = AccessRequest.objects.filter(role=role, status__in=HOLDING_STATUSES)

@@ -293,7 +293,11 @@ def record_provisioning_error(request_id: int, error: str, *, will_retry: bool) 
             "request.okta_error",
             req,
             system="worker",
-            payload={"error": error[:2000], "attempt": req.provisioning_attempts, "retry": will_retry},
+            payload={
+                "error": error[:2000],
+                "attempt": req.provisioning_attempts,
+                "retry": will_retry,
+            },
         )
 
 

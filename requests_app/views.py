@@ -26,7 +26,6 @@ from requests_app import services
 from requests_app.forms import AccessRequestForm, ActionForm
 from requests_app.models import (
     ENDED_GRANT_STATUSES,
-    HOLDING_STATUSES,
     AccessRequest,
     Status,
 )
@@ -48,24 +47,6 @@ class Row:
 
     req: AccessRequest
     actions: frozenset[str]
-
-
-def available_actions(user: Any, req: AccessRequest) -> frozenset[str]:
-    """The buttons to show; the services check the same rules again when one is pressed."""
-    if not access.can_write(user):
-        return frozenset()
-    allowed: set[str] = set()
-    mine = req.requester_id == user.pk
-    if req.status == Status.PENDING:
-        if access.is_approver(user) and not mine:
-            allowed.add("deny")
-            if all(a.approver_id != user.pk for a in req.approvals.all()):
-                allowed.add("approve")
-        if mine:
-            allowed.add("cancel")
-    if req.status in HOLDING_STATUSES and access.is_approver(user):
-        allowed.add("revoke")
-    return frozenset(allowed)
 
 
 def is_live(req: AccessRequest) -> bool:
@@ -130,7 +111,7 @@ def _detail_context(user: Any, req: AccessRequest) -> dict[str, Any]:
     return {
         "req": req,
         "events": events,
-        "actions": available_actions(user, req),
+        "actions": access.request_actions(user, req),
         "live": is_live(req),
         # Changes whenever anything happens to the request: polls answer 204 until then.
         "version": f"{req.status}.{events[-1].seq if events else 0}",
@@ -189,7 +170,7 @@ def _queue_row(
 ) -> HttpResponse:
     """The approvals-queue row of ``req`` as it is now, to replace the one that was pressed."""
     req = AccessRequest.objects.with_related().get(pk=req.pk)
-    row = Row(req, available_actions(request.user, req))
+    row = Row(req, access.request_actions(request.user, req))
     context = {"row": row, "notice": notice, "error": error}
     return render(request, "requests_app/approvals.html#row", context, status=status)
 
@@ -224,11 +205,11 @@ def request_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 def _queue_context(user: Any) -> dict[str, Any]:
     base = AccessRequest.objects.with_related()
     pending = [
-        Row(r, available_actions(user, r))
+        Row(r, access.request_actions(user, r))
         for r in base.filter(status=Status.PENDING).order_by("created_at", "pk")
     ]
     granting = [
-        Row(r, available_actions(user, r))
+        Row(r, access.request_actions(user, r))
         for r in base.filter(status=Status.APPROVED).order_by("decided_at", "pk")
     ]
     failed = [

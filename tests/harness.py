@@ -116,9 +116,7 @@ def celery_worker_process(
 
 
 @pytest.fixture
-def integration(
-    transactional_db, settings, sandbox_org, celery_worker_process
-) -> Iterator[Any]:
+def integration(transactional_db, settings, sandbox_org, celery_worker_process) -> Iterator[Any]:
     """Everything real: committed data, the worker, the sandbox org (reset per test)."""
     settings.OKTA_ORG_URL = sandbox_org.url
     settings.OKTA_API_TOKEN = SANDBOX_TOKEN
@@ -126,6 +124,21 @@ def integration(
     sandbox_org.reset()
     yield sandbox_org
     sandbox_org.clear_faults()
+
+
+@pytest.fixture
+def prepared_plan(integration) -> Any:
+    """The demo plan, with its groups created in Okta and assigned to the federation app
+    (what the preparation tasks of the runbook do once, before any disruption)."""
+    from federation.idp import get_identity_provider
+    from tests.conftest import build_plan
+
+    plan = build_plan()
+    idp = get_identity_provider()
+    for role in plan.roles.values():
+        group = idp.ensure_group(role.okta_group_name, "Emergency access (portal managed)")
+        idp.assign_group_to_app(django_settings.OKTA_AWS_APP_ID, group.id)
+    return plan
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ or as a process: ``python -m federation.sandbox --port 8100``. It needs no
 Django settings.
 """
 
-from .org import DEFAULT_RATE_LIMITS, FaultRule, OktaError, SandboxOrg
+from .faults import DEFAULT_RATE_LIMITS, FaultRule
+from .org import OktaError, SandboxOrg
 from .seed import DEFAULT_APP_ID, DEFAULT_TOKEN, default_seed, load_seed, merge_seed
 from .server import SandboxServer, serve
 

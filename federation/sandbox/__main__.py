@@ -8,7 +8,7 @@ import signal
 import threading
 from types import FrameType
 
-from .org import DEFAULT_RATE_LIMITS
+from .faults import DEFAULT_RATE_LIMITS
 from .seed import DEFAULT_TOKEN
 from .server import serve
 

@@ -8,19 +8,15 @@ org. Mutations raise :class:`OktaError` with Okta's own error codes.
 
 from __future__ import annotations
 
-import base64
 import copy
 import datetime as dt
-import hashlib
-import json
-import secrets
-import string
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
+from .auth import ADMIN_ACTOR, Credentials
 from .events import (
     Caller,
     app_target,
@@ -30,11 +26,11 @@ from .events import (
     parse_iso,
     user_target,
 )
+from .faults import FaultRule, Throttle
 from .filters import FilterError, compile_filter
+from .ids import random_id, stable_id
 from .seed import DEFAULT_TOKEN, merge_seed
 
-# Per-minute limits of each bucket; Okta's differ by plan, so tests can lower them.
-DEFAULT_RATE_LIMITS = {"users": 600, "groups": 500, "apps": 100, "logs": 120, "default": 600}
 # Okta's page-size defaults and caps for each list.
 PAGE_LIMITS = {
     "users": (200, 200),
@@ -43,40 +39,9 @@ PAGE_LIMITS = {
     "app_groups": (20, 200),
     "logs": (100, 1000),
 }
-# The scopes the sandbox's OAuth token endpoint grants (the portal's service app).
-GRANTABLE_SCOPES = frozenset(
-    f"okta.{resource}.{level}"
-    for resource in ("users", "groups", "apps")
-    for level in ("read", "manage")
-) | {"okta.logs.read"}
-
-_ALPHABET = string.ascii_letters + string.digits
 _USER_TYPE_ID = "otysandboxdefault01"
-SERVICE_LOGIN = "portal-service@example.com"
-ADMIN_LOGIN = "okta-admin@example.com"
-
-
-def _stable_id(prefix: str, key: str) -> str:
-    """An Okta-looking 20-character id derived from ``key`` (same across restarts)."""
-    digest = hashlib.sha256(key.encode()).digest()
-    return prefix + "".join(_ALPHABET[b % len(_ALPHABET)] for b in digest[:17])
-
-
-def _random_id(prefix: str) -> str:
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(17))
-
-
-def _person(login: str, display: str) -> dict[str, Any]:
-    return {
-        "id": _stable_id("00u", login),
-        "type": "User",
-        "alternateId": login,
-        "displayName": display,
-    }
-
-
-SERVICE_ACTOR = _person(SERVICE_LOGIN, "Emergency Access Portal (API token)")
-ADMIN_ACTOR = _person(ADMIN_LOGIN, "Okta Administrator")
+# The Okta session of an admin working in the console (members added "behind the back").
+_ADMIN_SESSION = "102SandboxAdminConsole000001"
 
 
 class OktaError(Exception):
@@ -103,7 +68,7 @@ class OktaError(Exception):
             "errorSummary": self.summary,
             # Okta puts the code itself in errorLink, except for E0000009.
             "errorLink": "E0000000" if self.code == "E0000009" else self.code,
-            "errorId": "oae" + "".join(secrets.choice(_ALPHABET) for _ in range(22)),
+            "errorId": random_id("oae", 22),
             "errorCauses": [{"errorSummary": cause} for cause in self.causes],
         }
 
@@ -116,37 +81,6 @@ def validation_failed(field_name: str, cause: str = "") -> OktaError:
     return OktaError(
         400, "E0000001", f"Api validation failed: {field_name}", [cause] if cause else []
     )
-
-
-@dataclass
-class FaultRule:
-    """Fail the next ``count`` requests whose method and path prefix match."""
-
-    status: int
-    path: str = "/api/v1/"
-    method: str = "*"
-    count: int = 1
-    # 429 only: X-Rate-Limit-Reset is this many seconds after Date (the SDK waits reset-date+1).
-    reset_in: int = 0
-    # False drops Date and X-Rate-Limit-*: the okta SDK then raises instead of returning.
-    rate_headers: bool = True
-
-    def matches(self, method: str, path: str) -> bool:
-        return self.count > 0 and self.method in {"*", method} and path.startswith(self.path)
-
-
-@dataclass
-class RateStatus:
-    limit: int
-    remaining: int
-    reset: int
-    exceeded: bool
-
-
-@dataclass
-class _Bucket:
-    reset: int = 0
-    used: int = 0
 
 
 @dataclass
@@ -201,14 +135,12 @@ class SandboxOrg:
         latency_ms: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.token = token
         self._clock = clock
         self._lock = threading.RLock()
-        self._seed = merge_seed(seed) if seed is not None else merge_seed({})
-        self._base_rate_limits = {**DEFAULT_RATE_LIMITS, **(rate_limits or {})}
-        self._base_latency_ms = latency_ms
-        self._static_bearer = set(bearer_tokens)
+        self._seed = merge_seed(seed)
         self._created_ms = int(self._clock() * 1000)
+        self.credentials = Credentials(token, bearer_tokens, clock)
+        self.throttle = Throttle(rate_limits, latency_ms, clock)
         self.reset()
 
     # --- lifecycle -------------------------------------------------------------------
@@ -227,11 +159,8 @@ class SandboxOrg:
             self._events: list[_Event] = []
             self._order: dict[str, int] = {}  # id -> insertion order, the paging key
             self._next_order = 0
-            self._faults: list[FaultRule] = []
-            self.latency_ms = self._base_latency_ms
-            self.rate_limits = dict(self._base_rate_limits)
-            self._buckets: dict[str, _Bucket] = {}
-            self._oauth_tokens: dict[str, tuple[str, frozenset[str]]] = {}
+            self.throttle.clear()
+            self.credentials.forget_issued()
             self._apply_seed(self._seed)
 
     def _apply_seed(self, seed: dict[str, Any]) -> None:
@@ -269,7 +198,7 @@ class SandboxOrg:
             )
         now = iso(self._now())
         user = {
-            "id": spec.get("id") or _stable_id("00u", login.lower()),
+            "id": spec.get("id") or stable_id("00u", login.lower()),
             "status": spec.get("status", "ACTIVE"),
             "created": now,
             "activated": now,
@@ -304,7 +233,7 @@ class SandboxOrg:
     ) -> dict[str, Any]:
         now = iso(self._now())
         group = {
-            "id": group_id or _random_id("00g"),
+            "id": group_id or random_id("00g"),
             "created": now,
             "lastUpdated": now,
             "lastMembershipUpdated": now,
@@ -674,7 +603,7 @@ class SandboxOrg:
                 external_session_id=session,
                 ip=ip,
                 user_agent="Mozilla/5.0 (X11; Linux x86_64) Sandbox",
-                request_id=_random_id("X"),
+                request_id=random_id("X"),
                 path="/",
             )
             when = parse_iso(published) if published else None
@@ -692,7 +621,7 @@ class SandboxOrg:
     def _session_for(self, user_id: str, event_type: str) -> str:
         """The user's Okta session id: started by session.start, ended by session.end."""
         if event_type == "user.session.start" or user_id not in self.sessions:
-            self.sessions[user_id] = "102" + "".join(secrets.choice(_ALPHABET) for _ in range(22))
+            self.sessions[user_id] = random_id("102", 22)
         session = self.sessions[user_id]
         if event_type == "user.session.end":
             del self.sessions[user_id]
@@ -759,28 +688,11 @@ class SandboxOrg:
         with self._lock:
             return [copy.deepcopy(e.body) for e in self._events]
 
-    # --- rate limits, faults, counters ------------------------------------------------
+    # --- faults and counters (the throttle holds limits, rules and latency) -------
 
-    def take_rate_limit(self, bucket: str) -> RateStatus:
-        """Count one request against ``bucket``'s per-minute window."""
-        with self._lock:
-            limit = self.rate_limits.get(bucket, self.rate_limits["default"])
-            now = self._clock()
-            state = self._buckets.setdefault(bucket, _Bucket())
-            if now >= state.reset:
-                state.reset, state.used = int(now) + 60, 0
-            exceeded = state.used >= limit
-            if not exceeded:
-                state.used += 1
-            return RateStatus(limit, max(0, limit - state.used), state.reset, exceeded)
-
-    def peek_rate_limit(self, bucket: str) -> RateStatus:
-        with self._lock:
-            limit = self.rate_limits.get(bucket, self.rate_limits["default"])
-            state = self._buckets.get(bucket, _Bucket())
-            reset = state.reset if state.reset > self._clock() else int(self._clock()) + 60
-            used = state.used if state.reset > self._clock() else 0
-            return RateStatus(limit, max(0, limit - used), reset, used >= limit)
+    @property
+    def latency_ms(self) -> int:
+        return self.throttle.latency_ms
 
     def add_faults(
         self,
@@ -789,103 +701,18 @@ class SandboxOrg:
         latency_ms: int | None = None,
         rate_limits: dict[str, int] | None = None,
     ) -> dict[str, Any]:
-        with self._lock:
-            self._faults.extend(rules)
-            if latency_ms is not None:
-                self.latency_ms = latency_ms
-            if rate_limits:
-                self.rate_limits.update(rate_limits)
-            return self.faults()
+        return self.throttle.add(rules, latency_ms=latency_ms, rate_limits=rate_limits)
 
     def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
-            self.latency_ms = self._base_latency_ms
-            self.rate_limits = dict(self._base_rate_limits)
-            self._buckets.clear()
+        self.throttle.clear()
 
     def faults(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "latency_ms": self.latency_ms,
-                "rules": [asdict(rule) for rule in self._faults if rule.count > 0],
-                "rate_limits": dict(self.rate_limits),
-            }
-
-    def take_fault(self, method: str, path: str) -> FaultRule | None:
-        """The first matching fault rule, consuming one of its ``count``."""
-        with self._lock:
-            for rule in self._faults:
-                if rule.matches(method, path):
-                    rule.count -= 1
-                    return copy.copy(rule)
-            return None
+        return self.throttle.describe()
 
     def count_request(self, method: str, path: str) -> None:
         with self._lock:
             key = f"{method} {path}"
             self.request_counts[key] = self.request_counts.get(key, 0) + 1
-
-    # --- credentials -----------------------------------------------------------------
-
-    def caller_for(self, authorization: str) -> tuple[Caller, frozenset[str] | None] | None:
-        """Who the Authorization header belongs to and its OAuth scopes (None = all)."""
-        scheme, _, credential = authorization.partition(" ")
-        if scheme.startswith("SSWS"):
-            # The okta SDK sends "SSWS<token>" without the space; Okta accepts both.
-            credential = credential if scheme == "SSWS" else scheme[4:]
-            if credential and secrets.compare_digest(credential, self.token):
-                return Caller(SERVICE_ACTOR, "trs" + _stable_id("", self.token)[:22]), None
-            return None
-        if scheme == "Bearer" and credential:
-            with self._lock:
-                if credential in self._static_bearer:
-                    return Caller(SERVICE_ACTOR, "trsSandboxOAuthStatic01"), None
-                issued = self._oauth_tokens.get(credential)
-            if issued:
-                client_id, scopes = issued
-                actor = {
-                    "id": client_id,
-                    "type": "PublicClientApp",
-                    "alternateId": client_id,
-                    "displayName": "Emergency Access Portal (OAuth service app)",
-                }
-                return Caller(actor, "trs" + _stable_id("", credential)[:22]), scopes
-        return None
-
-    def issue_oauth_token(self, form: dict[str, str]) -> dict[str, Any]:
-        """``POST /oauth2/v1/token`` for a service app (client_credentials + private_key_jwt).
-
-        The JWT's signature is not verified (the sandbox holds no public keys); its
-        claims are: ``iss == sub == client_id``, ``aud`` is this endpoint, not expired.
-        """
-        if form.get("grant_type") != "client_credentials":
-            raise OAuthError(400, "unsupported_grant_type", "The grant type is not supported.")
-        claims = _jwt_claims(form.get("client_assertion", ""))
-        client_id = claims.get("iss")
-        if (
-            not client_id
-            or claims.get("sub") != client_id
-            or not str(claims.get("aud", "")).endswith("/oauth2/v1/token")
-            or float(claims.get("exp", 0)) < self._clock()
-        ):
-            raise OAuthError(401, "invalid_client", "The client_assertion token is invalid.")
-        scopes = frozenset(form.get("scope", "").split())
-        if not scopes or not scopes <= GRANTABLE_SCOPES:
-            raise OAuthError(
-                400,
-                "invalid_scope",
-                "One or more scopes are not configured for the authorization server resource.",
-            )
-        token = "sbx." + secrets.token_urlsafe(24)
-        with self._lock:
-            self._oauth_tokens[token] = (client_id, scopes)
-        return {
-            "token_type": "Bearer",
-            "expires_in": 3600,
-            "access_token": token,
-            "scope": " ".join(sorted(scopes)),
-        }
 
     # --- conveniences for tests -----------------------------------------------------
 
@@ -917,13 +744,13 @@ class SandboxOrg:
         """Add a member as an Okta admin would in the console (logged as that admin)."""
         with self._lock:
             found = self.group_by_name(group) or self.group(group)
-            caller = Caller({**ADMIN_ACTOR}, "102SandboxAdminConsole000001")
+            caller = Caller(dict(ADMIN_ACTOR), _ADMIN_SESSION)
             return self.add_member(found["id"], self.user(login)["id"], caller)
 
     def remove_member_behind_the_back(self, group: str, login: str) -> bool:
         with self._lock:
             found = self.group_by_name(group) or self.group(group)
-            caller = Caller({**ADMIN_ACTOR}, "102SandboxAdminConsole000001")
+            caller = Caller(dict(ADMIN_ACTOR), _ADMIN_SESSION)
             return self.remove_member(found["id"], self.user(login)["id"], caller)
 
     # --- state for tests -------------------------------------------------------------
@@ -970,21 +797,3 @@ class SandboxOrg:
                 "request_counts": dict(self.request_counts),
                 "faults": self.faults(),
             }
-
-
-class OAuthError(Exception):
-    """An OAuth 2.0 error response (``{"error", "error_description"}``)."""
-
-    def __init__(self, status: int, error: str, description: str) -> None:
-        super().__init__(f"{status} {error}")
-        self.status = status
-        self.error = error
-        self.description = description
-
-
-def _jwt_claims(token: str) -> dict[str, Any]:
-    try:
-        payload = token.split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return {}

@@ -23,15 +23,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
+from .auth import OAuthError
 from .events import Caller
-from .org import (
-    FaultRule,
-    LogQuery,
-    OAuthError,
-    OktaError,
-    RateStatus,
-    SandboxOrg,
-)
+from .faults import FaultRule, RateStatus
+from .org import LogQuery, OktaError, SandboxOrg
 from .seed import DEFAULT_TOKEN, load_seed
 
 logger = logging.getLogger("federation.sandbox")
@@ -371,7 +366,7 @@ class _Handler(BaseHTTPRequestHandler):
         if org.latency_ms:
             time.sleep(org.latency_ms / 1000)
         bucket = rate_bucket(path)
-        fault = org.take_fault(method, path)
+        fault = org.throttle.take_fault(method, path)
         if fault is not None:
             self._send_fault(fault, bucket)
             return
@@ -381,11 +376,11 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._json(raw) if raw else None
             reply = handler(Request(org, caller, params, query, body, self._base()))
         except OktaError as error:
-            self._send_error(error, org.peek_rate_limit(bucket))
+            self._send_error(error, org.throttle.peek(bucket))
             return
         except Exception:
             logger.exception("sandbox handler failed for %s %s", method, path)
-            self._send_error(status_error(500), org.peek_rate_limit(bucket))
+            self._send_error(status_error(500), org.throttle.peek(bucket))
             return
         links = self._links(path, query, reply.next_cursor) if reply.paged else []
         self._send(reply.status, reply.body, self._rate_headers(rate), links)
@@ -393,11 +388,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _authorize(self, path: str, scope: str, bucket: str) -> tuple[Caller, RateStatus]:
         """Who is calling (401 if nobody we know), within rate limits (429) and scopes (403)."""
         org = self.server.org
-        auth = org.caller_for(self.headers.get("Authorization", ""))
+        auth = org.credentials.caller_for(self.headers.get("Authorization", ""))
         if auth is None:
             raise status_error(401)
         caller, scopes = auth
-        rate = org.take_rate_limit(bucket)
+        rate = org.throttle.take(bucket)
         if rate.exceeded:
             raise status_error(429)
         if scopes is not None and not _has_scope(scopes, scope):
@@ -479,7 +474,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(error.status, error.body(), headers)
 
     def _send_fault(self, fault: FaultRule, bucket: str) -> None:
-        rate = self.server.org.peek_rate_limit(bucket)
+        rate = self.server.org.throttle.peek(bucket)
         if fault.status == 429 or fault.status >= 500:
             # A reset close by, so the SDK's own retry (reset - Date + 1 s) stays short.
             rate = RateStatus(
@@ -497,7 +492,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _token(self, raw: bytes) -> None:
         form = dict(parse_qsl(raw.decode(errors="replace")))
         try:
-            body, status = self.server.org.issue_oauth_token(form), 200
+            body, status = self.server.org.credentials.issue_token(form), 200
         except OAuthError as error:
             body, status = (
                 {"error": error.error, "error_description": error.description},
@@ -589,8 +584,9 @@ class SandboxServer:
     def __init__(self, org: SandboxOrg, host: str = "127.0.0.1", port: int = 0) -> None:
         self.org = org
         self._httpd = _HTTPServer((host, port), org)
+        # A short poll interval so shutdown() returns promptly (default: 0.5 s).
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="sandbox-okta", daemon=True
+            target=self._httpd.serve_forever, args=(0.05,), name="sandbox-okta", daemon=True
         )
 
     @property

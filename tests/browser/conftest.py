@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import prepared_plan  # noqa: F401 - the plan, ready in Okta
-
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -112,12 +112,17 @@ class Demo:
         return int(match.group(1))
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[Demo]:
+def demo_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_NOT_PASSED)}
     for name in ("IDENTITY_PROVIDER", "PORTAL_ENV", "SITE_URL", "DEBUG"):
         env.pop(name, None)
     env.update(PORTAL_VAR_DIR=str(tmp_path / "var"), DJANGO_SETTINGS_MODULE="portal.settings")
+    return env
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    env = demo_env(tmp_path)
     port, okta_port = free_port(), free_port()
     log = tmp_path / "run_demo.log"
     with log.open("w") as out:
@@ -182,6 +187,22 @@ def test_run_demo_stops_everything_when_a_child_dies(demo: Demo):
     while alive(children | demo.seen) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert alive(children | demo.seen) == set()
+
+
+@pytest.mark.integration
+def test_run_demo_fails_when_a_set_up_step_fails(tmp_path: Path):
+    env = demo_env(tmp_path)
+    env["DATABASE_URL"] = f"postgres://nobody@127.0.0.1:{free_port()}/nothing"  # nobody listens
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "run_demo", "--port", str(free_port()),
+         "--okta-port", str(free_port())],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert "CommandError: migrate failed (exit code 1)" in result.stderr
+    assert "okta" not in result.stdout  # nothing after the failed step was started
 
 
 def test_run_demo_refuses_a_busy_port():

@@ -61,7 +61,7 @@ def test_the_whole_loop(integration, prepared_plan, engineer, approver, approver
     failover = open_failover(approver)
     assert sandbox.app_status(app_id) == "ACTIVE"
 
-    # 2–4. The engineer files; one approval for RO; the worker adds the member.
+    # 2 to 4. The engineer files; one approval for RO; the worker adds the member.
     ro = prepared_plan.roles[("prod-payments", "RO")]
     req = file(engineer, ro)
     assert status_of(req) == Status.PENDING
@@ -133,9 +133,7 @@ def test_the_whole_loop(integration, prepared_plan, engineer, approver, approver
 
 
 @pytest.mark.parametrize("okta_status", [429, 500])
-def test_okta_error_then_success(
-    okta_status, integration, prepared_plan, engineer, approver
-):
+def test_okta_error_then_success(okta_status, integration, prepared_plan, engineer, approver):
     sandbox = integration
     open_failover(approver)
     ro = prepared_plan.roles[("prod-payments", "RO")]

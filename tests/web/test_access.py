@@ -78,3 +78,13 @@ def test_sign_out_is_a_post(as_engineer):
     response = as_engineer.post(reverse("account_logout"))
     assert response.status_code == 302
     assert as_engineer.get(reverse("dashboard")).status_code == 302
+
+
+def test_allauth_pages_use_the_portal_layout(as_engineer, client, db):
+    for response in (
+        as_engineer.get(reverse("account_logout")),
+        client.get(reverse("account_reset_password")),
+    ):
+        assert response.status_code == 200
+        assert b"Emergency Access Portal" in response.content
+        assert b"portal/portal.css" in response.content

@@ -67,3 +67,23 @@ def test_htmx_refresh_returns_only_the_live_part(as_approver, open_failover):
     assert content.lstrip().startswith('<div id="dashboard-live"')
     assert "<html" not in content
     assert 'hx-trigger="every 5s"' in content
+
+
+def test_the_polled_fragment_stays_cheap(
+    as_approver, approver, plan, open_failover, django_assert_max_num_queries
+):
+    from django.contrib.auth import get_user_model
+
+    from requests_app.models import AccessRequest
+
+    role = plan.roles[("prod-payments", "RO")]
+    for n in range(20):
+        user = get_user_model().objects.create_user(f"eng{n}", f"eng{n}@example.com", "pw")
+        req = AccessRequest.objects.create(
+            requester=user, role=role, failover=open_failover, justification="a b c d",
+            ticket=f"INC-{n}", duration_minutes=30, okta_login=user.email,
+        )  # fmt: skip
+        services.approve(req, actor=approver)
+    with django_assert_max_num_queries(14):
+        response = as_approver.get(reverse("dashboard"), headers=HTMX)
+    assert response.content.decode().count('data-label="Person"') == 20

@@ -285,6 +285,8 @@ class Command(BaseCommand):
             if self.stop_requested.wait(0.2):
                 return False
         child.pump.join(timeout=5)
+        # Done: forget it, so its (reusable) pid is never signalled at shutdown.
+        self.supervisor.children.remove(child)
         if child.proc.returncode != 0:
             raise DemoFailed(f"{name} failed (exit code {child.proc.returncode})")
         return True

@@ -1,0 +1,65 @@
+"""docker-compose.yml and Dockerfile: Docker does not run here, so check their shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from django.conf import settings
+
+ROOT = Path(settings.BASE_DIR)
+APP_SERVICES = ("migrate", "web", "worker", "beat")
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_has_every_service_with_its_command():
+    services = compose()["services"]
+
+    assert set(services) == {*APP_SERVICES, "postgres", "redis"}
+    assert services["postgres"]["image"] == "postgres:16"
+    assert services["redis"]["image"] == "redis:7"
+    assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert services["worker"]["command"][:4] == ["celery", "-A", "portal", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "portal", "beat"]
+    assert "8000:8000" in services["web"]["ports"]
+
+
+def test_app_services_run_in_production_from_the_env_file():
+    services = compose()["services"]
+
+    for name in APP_SERVICES:
+        service = services[name]
+        assert service["build"] == "."
+        assert service["env_file"] == ".env"
+        env = service["environment"]
+        assert env["PORTAL_ENV"] == "production"
+        assert env["DATABASE_URL"].startswith("postgres://portal:${POSTGRES_PASSWORD")
+        assert env["REDIS_URL"] == env["CELERY_BROKER_URL"] == "redis://redis:6379/0"
+
+
+def test_healthchecks_gate_the_start_order():
+    services = compose()["services"]
+
+    assert "/healthz" in " ".join(services["web"]["healthcheck"]["test"])
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    for name in ("web", "worker", "beat"):
+        assert services[name]["depends_on"] == {
+            "postgres": {"condition": "service_healthy"},
+            "redis": {"condition": "service_healthy"},
+            "migrate": {"condition": "service_completed_successfully"},
+        }
+
+
+def test_dockerfile_runs_as_a_non_root_user():
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+
+    assert [line for line in lines if line.startswith("FROM ")] == ["FROM python:3.11-slim"]
+    assert "USER portal" in lines
+    assert any("pip install -r requirements.txt" in line for line in lines)
+    assert any("collectstatic --noinput" in line for line in lines)
+    assert any(line.startswith('CMD ["gunicorn", "portal.wsgi:application"') for line in lines)
