@@ -238,7 +238,9 @@ OKTA_CLIENT_ID = env("OKTA_CLIENT_ID")
 OKTA_PRIVATE_KEY = env("OKTA_PRIVATE_KEY")  # PEM or JWK JSON, for the OAuth service app
 OKTA_KEY_ID = env("OKTA_KEY_ID")
 OKTA_SCOPES = env_list(
-    "OKTA_SCOPES", "okta.groups.manage,okta.users.read,okta.apps.manage,okta.logs.read"
+    "OKTA_SCOPES",
+    # users.manage: revoking a user's Okta sessions needs it (DELETE /users/{id}/sessions).
+    "okta.groups.manage,okta.users.read,okta.users.manage,okta.apps.manage,okta.logs.read"
 )
 OKTA_AWS_APP_ID = required("OKTA_AWS_APP_ID", "0oasandboxawsfed01")
 OKTA_REQUEST_TIMEOUT = env_int("OKTA_REQUEST_TIMEOUT", 10)
@@ -259,8 +261,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
-        # At DEBUG the okta SDK logs whole requests, API token included.
-        "okta-sdk-python": {"level": "WARNING", "propagate": True},
+        # At DEBUG the okta SDK logs whole requests, API token included; it also logs
+        # every 404 at ERROR. The adapter logs each failure itself, without secrets.
+        "okta-sdk-python": {"level": "CRITICAL", "propagate": True},
         "django.db.backends": {"level": "INFO"},
     },
 }
