@@ -240,7 +240,7 @@ OKTA_KEY_ID = env("OKTA_KEY_ID")
 OKTA_SCOPES = env_list(
     "OKTA_SCOPES",
     # users.manage: revoking a user's Okta sessions needs it (DELETE /users/{id}/sessions).
-    "okta.groups.manage,okta.users.read,okta.users.manage,okta.apps.manage,okta.logs.read"
+    "okta.groups.manage,okta.users.read,okta.users.manage,okta.apps.manage,okta.logs.read",
 )
 OKTA_AWS_APP_ID = required("OKTA_AWS_APP_ID", "0oasandboxawsfed01")
 OKTA_REQUEST_TIMEOUT = env_int("OKTA_REQUEST_TIMEOUT", 10)
