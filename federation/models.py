@@ -123,7 +123,11 @@ class EmergencyRole(models.Model):
 
 
 class FailoverStatus(models.TextChoices):
+    # A real failover waiting for a second approver (REQUIRE_FAILOVER_CONFIRMATION).
+    PROPOSED = "proposed", "Awaiting confirmation"
     ACTIVE = "active", "Active"
+    # Identity Center is back; emergency users were told to sign out (federation/runbook.py).
+    RETURNING = "returning", "Returning to normal"
     CLOSING = "closing", "Closing"
     CLOSED = "closed", "Closed"
 
@@ -158,6 +162,11 @@ class Failover(models.Model):
     groups_emptied_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # A second, different approver confirmed a proposed real failover.
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
 
     objects = FailoverQuerySet.as_manager()
 
@@ -179,3 +188,50 @@ class Failover(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == FailoverStatus.ACTIVE
+
+
+class DrillResult(models.TextChoices):
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Failed"
+
+
+class ReturnToNormal(models.Model):
+    """The return-to-normal checklist of one failover (federation/runbook.py).
+
+    Created when the return starts (or when a failover is closed without the
+    wizard); each step's evidence is kept here or in the audit log.
+    """
+
+    failover = models.OneToOneField(
+        Failover, on_delete=models.CASCADE, related_name="return_to_normal"
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Step 1: Identity Center health when the return started, or an approver's override.
+    health_state = models.CharField(max_length=16, blank=True)
+    health_override_reason = models.TextField(blank=True)
+    # Step 2: every active emergency user was told to sign out.
+    announced_at = models.DateTimeField(null=True, blank=True)
+    announced_to = models.JSONField(default=list, blank=True)
+    # Step 3: reminders to those still signed in.
+    reminders_sent = models.PositiveIntegerField(default=0)
+    last_reminder_at = models.DateTimeField(null=True, blank=True)
+    # Step 4: deactivation, now or at a chosen time. The time is persisted and a beat
+    # tick runs it when due: a Celery ETA alone would not survive a broker restart.
+    deactivate_at = models.DateTimeField(null=True, blank=True)
+    close_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    close_reason = models.TextField(blank=True)
+    forced = models.BooleanField(default=False)
+    still_signed_in_at_close = models.JSONField(default=list, blank=True)
+    sessions_revoked_at = models.DateTimeField(null=True, blank=True)
+    sessions_revoked_for = models.JSONField(default=list, blank=True)
+    # Drills: what was proved, computed from the audit log and evidence at close.
+    drill_result = models.CharField(max_length=8, choices=DrillResult.choices, blank=True)
+    drill_checklist = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return f"Return to normal of {self.failover}"

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "django_htmx",
     "template_partials",
+    "ninja",  # serves the API docs page from its bundled files, never a CDN
     "portal",
     "federation",
     "requests_app",
@@ -229,6 +230,46 @@ GRANT_TASK_BACKOFF_BASE_SECONDS = env_int("GRANT_TASK_BACKOFF_BASE_SECONDS", 2)
 GRANT_TASK_BACKOFF_MAX_SECONDS = env_int("GRANT_TASK_BACKOFF_MAX_SECONDS", 300)
 # A grant approved this long ago but not yet active has its provisioning re-queued.
 STUCK_PROVISIONING_SECONDS = env_int("STUCK_PROVISIONING_SECONDS", 120)
+# A request pending this long re-notifies every approver, once per this interval.
+ESCALATION_MINUTES = env_int("ESCALATION_MINUTES", 15)
+# The "your access ends soon" notice goes out this many minutes before the end.
+ENDING_SOON_MINUTES = env_int("ENDING_SOON_MINUTES", 10)
+
+# --- Failover runbook: confirmation, return to normal, drills ---------------------
+# A real (non-drill) failover needs a second approver's confirmation before the
+# federation app is activated. Off by default: speed matters in an outage.
+REQUIRE_FAILOVER_CONFIRMATION = env_bool("REQUIRE_FAILOVER_CONFIRMATION", False)
+# Return to normal: remind those still signed in every N minutes.
+SIGNOUT_REMINDER_MINUTES = env_int("SIGNOUT_REMINDER_MINUTES", 15)
+# How often beat looks for due scheduled deactivations and reminders.
+RUNBOOK_TICK_SECONDS = env_int("RUNBOOK_TICK_SECONDS", 30)
+# A drill is due this many days after the last passed one; approvers are reminded
+# once a day while it is overdue.
+DRILL_INTERVAL_DAYS = env_int("DRILL_INTERVAL_DAYS", 90)
+
+# --- Slack (optional) ---------------------------------------------------------------
+# An incoming webhook URL: every notification is also posted to its channel.
+SLACK_WEBHOOK_URL = env("SLACK_WEBHOOK_URL", "")
+# The Slack app's signing secret: turns on Approve / Deny buttons, handled at
+# /slack/interactivity after verifying Slack's request signature.
+SLACK_SIGNING_SECRET = env("SLACK_SIGNING_SECRET", "")
+SLACK_TIMEOUT_SECONDS = env_int("SLACK_TIMEOUT_SECONDS", 10)
+NOTIFY_MAX_RETRIES = env_int("NOTIFY_MAX_RETRIES", 8)
+
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "escalate-pending-requests": {
+            "task": "requests_app.escalate_pending_requests",
+            "schedule": 60.0,
+        },
+        "warn-ending-grants": {"task": "requests_app.warn_ending_grants", "schedule": 60.0},
+        "return-to-normal-tick": {
+            "task": "federation.return_to_normal_tick",
+            "schedule": float(RUNBOOK_TICK_SECONDS),
+        },
+        "remind-overdue-drill": {"task": "federation.remind_overdue_drill", "schedule": 3600.0},
+    }
+)
 
 # --- Okta ----------------------------------------------------------------------
 IDENTITY_PROVIDER = env("IDENTITY_PROVIDER", "federation.idp.okta.OktaIdentityProvider")

@@ -92,6 +92,13 @@ class AccessRequest(models.Model):
     membership_removed_at = models.DateTimeField(null=True, blank=True)
     provisioning_attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # Several roles asked for at once share one batch id (one decision per request).
+    batch = models.UUIDField(null=True, blank=True, db_index=True)
+    # Escalation: approvers are told again while nobody decides (ESCALATION_MINUTES).
+    escalations = models.PositiveIntegerField(default=0)
+    last_escalated_at = models.DateTimeField(null=True, blank=True)
+    # The end time the "ending soon" notice was sent for; an extension moves the end.
+    ending_notice_for = models.DateTimeField(null=True, blank=True)
 
     objects = AccessRequestQuerySet.as_manager()
 
@@ -128,3 +135,68 @@ class Approval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.approver} approved #{self.request_id}"
+
+
+class ExtensionStatus(models.TextChoices):
+    PENDING = "pending", "Pending approval"
+    APPROVED = "approved", "Approved"
+    DENIED = "denied", "Denied"
+    CANCELLED = "cancelled", "Cancelled"
+    LAPSED = "lapsed", "Lapsed"
+
+
+class Extension(models.Model):
+    """More time on an active grant: a smaller approval than the request itself.
+
+    Bounded so that the request's total granted time stays within its level's
+    maximum; on approval the grant's end moves (requests_app/extensions.py).
+    """
+
+    request = models.ForeignKey(AccessRequest, on_delete=models.CASCADE, related_name="extensions")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    justification = models.TextField()
+    status = models.CharField(
+        max_length=16, choices=ExtensionStatus.choices, default=ExtensionStatus.PENDING
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decision_comment = models.TextField(blank=True)
+    previous_expires_at = models.DateTimeField(null=True, blank=True)
+    new_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # One open question at a time per grant.
+            models.UniqueConstraint(
+                fields=["request"],
+                condition=models.Q(status="pending"),
+                name="one_pending_extension_per_request",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Extension #{self.pk} of request #{self.request_id} (+{self.minutes} min)"
+
+
+class ExtensionApproval(models.Model):
+    extension = models.ForeignKey(Extension, on_delete=models.CASCADE, related_name="approvals")
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["extension", "approver"], name="one_extension_approval_per_person"
+            )
+        ]
