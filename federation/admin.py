@@ -130,7 +130,13 @@ class PlanModelAdmin(admin.ModelAdmin):
 
 @admin.register(EmergencyAccount)
 class EmergencyAccountAdmin(PlanModelAdmin):
-    list_display = ("account_id", "saml_provider", "saml_provider_arn")
+    list_display = (
+        "account_id",
+        "saml_provider",
+        "saml_provider_arn",
+        "workload_trust",
+        "session_duration_seconds",
+    )
     identity_fields = ("account_id",)
 
 

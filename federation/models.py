@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 account_id_validator = RegexValidator(r"^\d{12}$", "An AWS account id is 12 digits.")
@@ -14,6 +17,40 @@ managed_policy_validator = RegexValidator(
 level_name_validator = RegexValidator(
     r"^[A-Za-z][A-Za-z0-9]{0,31}$", "A level name is letters and digits, e.g. RO or Ops."
 )
+# AWS sign-in's SAML endpoints (the global one and the regional ones): the audiences
+# an emergency role's trust policy accepts in SAML:aud.
+SIGNIN_SAML_AUDIENCE = "https://signin.aws.amazon.com/saml"
+SAML_AUDIENCE_RE = re.compile(
+    r"https://([a-z]{2}(-gov)?-[a-z]+-\d\.)?signin\.aws\.amazon\.com/saml"
+)
+# AWS's bounds for a SAML session (the Okta app's SessionDuration, the role's maximum).
+MIN_SESSION_SECONDS, MAX_SESSION_SECONDS = 900, 43200
+
+
+def default_saml_audiences() -> list[str]:
+    return [SIGNIN_SAML_AUDIENCE]
+
+
+def validate_saml_audiences(value: object) -> None:
+    if not isinstance(value, list) or not value:
+        raise ValidationError("List at least one AWS sign-in SAML endpoint.")
+    for item in value:
+        if not isinstance(item, str) or not SAML_AUDIENCE_RE.fullmatch(item):
+            raise ValidationError(
+                f"{item!r} is not an AWS sign-in SAML endpoint, e.g. {SIGNIN_SAML_AUDIENCE} "
+                "or https://us-west-2.signin.aws.amazon.com/saml."
+            )
+    if len(set(value)) != len(value):
+        raise ValidationError("An endpoint is listed twice.")
+
+
+class WorkloadTrust(models.TextChoices):
+    """Whom a workload account's EmergencyAccess_<LEVEL> role trusts."""
+
+    # Least privilege: only the one emergency role mapped to this account and level.
+    EMERGENCY_ROLE = "emergency_role", "Only the mapped emergency role (least privilege)"
+    # The AWS guide's example: the whole emergency account (any principal it allows).
+    ACCOUNT_ROOT = "account_root", "The emergency account's root (the AWS guide's form)"
 
 
 class EmergencyAccount(models.Model):
@@ -21,6 +58,24 @@ class EmergencyAccount(models.Model):
 
     account_id = models.CharField(max_length=12, unique=True, validators=[account_id_validator])
     saml_provider = models.CharField(max_length=128, default="Okta")
+    workload_trust = models.CharField(
+        max_length=16,
+        choices=WorkloadTrust.choices,
+        default=WorkloadTrust.EMERGENCY_ROLE,
+        help_text="Whom the workload accounts' EmergencyAccess_<LEVEL> roles trust.",
+    )
+    # The Okta app's SessionDuration: how long an AWS console session lasts after sign-in.
+    session_duration_seconds = models.PositiveIntegerField(
+        default=3600,
+        validators=[MinValueValidator(MIN_SESSION_SECONDS), MaxValueValidator(MAX_SESSION_SECONDS)],
+        help_text="The AWS console session length set in Okta (900 to 43200 seconds).",
+    )
+    saml_audiences = models.JSONField(
+        default=default_saml_audiences,
+        validators=[validate_saml_audiences],
+        help_text="AWS sign-in SAML endpoints the emergency roles accept (SAML:aud), as a JSON "
+        "list; add regional ones so sign-in does not depend on us-east-1.",
+    )
 
     def __str__(self) -> str:
         return self.account_id
@@ -174,10 +229,12 @@ class Failover(models.Model):
         ordering = ["-opened_at"]
         constraints = [
             # At most one failover that is not closed: the federation app has one state.
+            # A constant expression: with several unclosed states (proposed, active,
+            # returning, closing), a unique index on `status` alone would allow one of each.
             models.UniqueConstraint(
-                fields=["status"],
+                models.Value(True),
                 condition=~models.Q(status="closed"),
-                name="one_unclosed_failover",
+                name="one_unclosed_failover_any_state",
             )
         ]
 
@@ -235,3 +292,59 @@ class ReturnToNormal(models.Model):
 
     def __str__(self) -> str:
         return f"Return to normal of {self.failover}"
+
+
+class ReadinessStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    PASS = "pass", "All pass"
+    WARN = "warn", "Pass with warnings"
+    FAIL = "fail", "Failing"
+    UNKNOWN = "unknown", "Could not check"
+
+
+class ReadinessRun(models.Model):
+    """One check of AWS and Okta against the plan; ``results`` holds every check's outcome."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Daily schedule"
+        MANUAL = "manual", "Run from the portal"
+        COMMAND = "command", "manage.py verify_readiness"
+
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    status = models.CharField(
+        max_length=16, choices=ReadinessStatus.choices, default=ReadinessStatus.RUNNING
+    )
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # [{"name", "area", "subject", "status", "detail", "fix"}, ...] in the order checked.
+    results = models.JSONField(default=list, blank=True)
+    # {"pass": n, "warn": n, "fail": n, "unknown": n}
+    counts = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        indexes = [models.Index(fields=["status", "-started_at"], name="readiness_status_idx")]
+
+    def __str__(self) -> str:
+        return f"Readiness check #{self.pk} ({self.get_status_display()})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status != ReadinessStatus.RUNNING
+
+
+# Observations (health, System Log cursor, sign-in/out evidence, outside changes, AWS
+# session denies) live in their own module; importing them here registers them.
+from federation.evidence_models import (  # noqa: E402, F401
+    EvidenceKind,
+    HealthSample,
+    HealthSource,
+    HealthStateChange,
+    LogCursor,
+    OutsideChangeAlert,
+    RoleSessionDeny,
+    SignInEvidence,
+)

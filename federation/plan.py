@@ -5,6 +5,10 @@ The file (see ``plans/demo.toml``)::
     [emergency_account]
     id = "123456789012"
     saml_provider = "Okta"
+    # Optional, with these defaults:
+    workload_trust = "emergency_role"   # or "account_root" (the AWS guide's form)
+    session_duration_seconds = 3600     # the Okta app's SessionDuration, 900..43200
+    saml_audiences = ["https://signin.aws.amazon.com/saml"]   # SAML:aud, add regional ones
 
     [[workload_accounts]]          # one table per account; N = its position, from 1
     id = "111111111111"
@@ -49,12 +53,17 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
 from federation.models import (
+    MAX_SESSION_SECONDS,
+    MIN_SESSION_SECONDS,
+    SAML_AUDIENCE_RE,
     EmergencyAccount,
     EmergencyRole,
     Failover,
     Level,
     WorkloadAccount,
+    WorkloadTrust,
     account_id_validator,
+    default_saml_audiences,
     level_name_validator,
     managed_policy_validator,
 )
@@ -170,6 +179,36 @@ PolicyArn = Annotated[
     ),
 ]
 Minutes = Annotated[int, _count("a positive integer (minutes)", MAX_DURATION_MINUTES)]
+TrustForm = Annotated[
+    str,
+    _text(
+        " or ".join(f'"{value}"' for value in WorkloadTrust.values),
+        lambda value: value in WorkloadTrust.values,
+    ),
+]
+
+
+def _session_seconds(value: Any) -> int:
+    if type(value) is not int or not MIN_SESSION_SECONDS <= value <= MAX_SESSION_SECONDS:
+        raise _fail(f"seconds from {MIN_SESSION_SECONDS} to {MAX_SESSION_SECONDS}", value)
+    return value
+
+
+def _audiences(value: Any) -> list[str]:
+    expected = 'a list of AWS sign-in SAML endpoints, e.g. ["https://signin.aws.amazon.com/saml"]'
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(item, str) and SAML_AUDIENCE_RE.fullmatch(item) for item in value)
+    ):
+        raise _fail(expected, value)
+    if len(set(value)) != len(value):
+        raise _fail("a list without repeats", value)
+    return value
+
+
+SessionSeconds = Annotated[int, PlainValidator(_session_seconds)]
+SamlAudiences = Annotated[list[str], PlainValidator(_audiences)]
 Approvals = Annotated[int, _count("a positive integer", MAX_APPROVALS)]
 
 
@@ -180,6 +219,18 @@ class _Table(BaseModel):
 class EmergencyAccountSpec(_Table):
     id: AccountId
     saml_provider: SamlProvider
+    workload_trust: TrustForm = WorkloadTrust.EMERGENCY_ROLE.value
+    session_duration_seconds: SessionSeconds = 3600
+    saml_audiences: SamlAudiences = Field(default_factory=default_saml_audiences)
+
+    def federation_values(self) -> dict[str, Any]:
+        """The columns of EmergencyAccount besides its id (compared and saved on import)."""
+        return {
+            "saml_provider": self.saml_provider,
+            "workload_trust": self.workload_trust,
+            "session_duration_seconds": self.session_duration_seconds,
+            "saml_audiences": list(self.saml_audiences),
+        }
 
 
 class WorkloadAccountSpec(_Table):
@@ -418,7 +469,7 @@ class _Reconciliation:
             note = f"SAML provider {wanted.saml_provider}"
             self.changes.append(Change("created", "emergency account", wanted.id, note=note))
             return
-        self.emergency_updates = _updates(self.emergency, {"saml_provider": wanted.saml_provider})
+        self.emergency_updates = _updates(self.emergency, wanted.federation_values())
         if self.emergency_updates:
             self.changes.append(
                 Change("updated", "emergency account", wanted.id, self.emergency_updates)
@@ -547,10 +598,11 @@ class _Reconciliation:
         wanted = self.spec.emergency_account
         if self.emergency is None:
             self.emergency = _saved(
-                EmergencyAccount(account_id=wanted.id, saml_provider=wanted.saml_provider)
+                EmergencyAccount(account_id=wanted.id, **wanted.federation_values())
             )
         elif self.emergency_updates:
-            self.emergency.saml_provider = wanted.saml_provider
+            for name, value in wanted.federation_values().items():
+                setattr(self.emergency, name, value)
             _saved(self.emergency)
 
         for position, spec in enumerate(self.spec.levels, start=1):
@@ -688,6 +740,14 @@ def _toml_string(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+def _toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    return str(value)
+
+
 def current_plan() -> PlanSpec:
     """The plan the database holds, as the file would state it."""
     emergencies = list(EmergencyAccount.objects.order_by("pk"))
@@ -705,7 +765,13 @@ def current_plan() -> PlanSpec:
             "accounts by position, so renumber them in the admin first"
         )
     data = {
-        "emergency_account": {"id": emergency.account_id, "saml_provider": emergency.saml_provider},
+        "emergency_account": {
+            "id": emergency.account_id,
+            "saml_provider": emergency.saml_provider,
+            "workload_trust": emergency.workload_trust,
+            "session_duration_seconds": emergency.session_duration_seconds,
+            "saml_audiences": emergency.saml_audiences,
+        },
         "workload_accounts": [{"id": a.account_id, "name": a.name} for a in accounts],
         "levels": [
             {
@@ -738,7 +804,7 @@ def render_plan(spec: PlanSpec) -> str:
     for header, values in tables:
         lines += ["", header]
         for key, value in values.items():
-            lines.append(f"{key} = {_toml_string(value) if isinstance(value, str) else value}")
+            lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
 
 

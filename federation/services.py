@@ -1,11 +1,15 @@
 """The failover lifecycle: declare a disruption (or a drill), and close it again.
 
-NORMAL -> ACTIVE (federation app activated) -> CLOSING (app deactivated, every
-emergency group emptied) -> CLOSED.
+NORMAL -> [PROPOSED (a second approver confirms)] -> ACTIVE (federation app
+activated) -> RETURNING (IdC healthy, users told to sign out; federation/runbook.py)
+-> CLOSING (app deactivated, every emergency group emptied, sessions ended) -> CLOSED.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -30,9 +34,18 @@ def open_failover(*, actor: AbstractBaseUser, reason: str, drill: bool = False) 
             current = Failover.objects.select_for_update().current()
             if current is not None:
                 raise Conflict(f"{current} is not closed yet.")
+            # A real failover may need a second approver before anything changes in Okta.
+            proposed = settings.REQUIRE_FAILOVER_CONFIRMATION and not drill
             failover = Failover.objects.create(
-                opened_by=actor, reason=reason.strip(), is_drill=drill
+                opened_by=actor,
+                reason=reason.strip(),
+                is_drill=drill,
+                status=FailoverStatus.PROPOSED if proposed else FailoverStatus.ACTIVE,
             )
+            if proposed:
+                audit.record("failover.proposed", failover, actor=actor, payload={"reason": reason})
+                notifications.failover_proposed(failover)
+                return failover
             audit.record(
                 "failover.opened", failover, actor=actor, payload={"reason": reason, "drill": drill}
             )
@@ -41,6 +54,38 @@ def open_failover(*, actor: AbstractBaseUser, reason: str, drill: bool = False) 
     except IntegrityError:
         # Two approvers declared at the same moment: the other one won.
         raise Conflict("A failover was opened at the same moment by someone else.") from None
+    return failover
+
+
+def confirm_failover(*, actor: AbstractBaseUser) -> Failover:
+    """A second, different approver confirms a proposed real failover: the app is activated."""
+    from federation import tasks
+
+    if not can_run_failover(actor):
+        raise NotAllowed("Only approvers can confirm a failover.")
+    with transaction.atomic():
+        failover = Failover.objects.select_for_update().current()
+        if failover is None or failover.status != FailoverStatus.PROPOSED:
+            raise Conflict("No proposed failover is waiting for confirmation.")
+        if failover.opened_by_id == actor.pk:
+            raise NotAllowed("A second, different approver must confirm the failover.")
+        failover.status = FailoverStatus.ACTIVE
+        failover.confirmed_by = actor
+        failover.confirmed_at = timezone.now()
+        failover.save(update_fields=["status", "confirmed_by", "confirmed_at"])
+        audit.record("failover.confirmed", failover, actor=actor)
+        audit.record(
+            "failover.opened",
+            failover,
+            actor=actor,
+            payload={
+                "reason": failover.reason,
+                "drill": False,
+                "proposed_by": failover.opened_by.get_username(),
+            },
+        )
+        transaction.on_commit(lambda: tasks.activate_federation_app.delay(failover.pk))
+        notifications.failover_changed(failover, "opened")
     return failover
 
 
@@ -54,32 +99,116 @@ def confirm_app_activated(failover_id: int) -> None:
         audit.record("failover.app_activated", failover, system="worker")
 
 
-def close_failover(*, actor: AbstractBaseUser, reason: str = "") -> Failover:
-    """Return to normal: end every request, then a worker deactivates the app and empties groups."""
+def close_failover(
+    *,
+    actor: AbstractBaseUser,
+    reason: str = "",
+    force: bool = False,
+    deactivate_at: dt.datetime | None = None,
+) -> Failover:
+    """Step 4 of the return to normal: end every request, then a worker deactivates the
+    app, empties every group and ends the users' Okta sessions — now, or at
+    ``deactivate_at`` (the guide prefers after working hours).
+
+    It waits for every emergency user to have signed out (federation/runbook.py)
+    unless ``force``, which needs a reason. A failover whose return to normal was
+    not started closes only when forced; a proposed one is withdrawn.
+    """
+    from federation import runbook
+
+    if not can_run_failover(actor):
+        raise NotAllowed("Only approvers can close a failover.")
+    reason = reason.strip()
+    if force and not reason:
+        raise ValidationError({"reason": ["Say why you close without waiting for every sign-out."]})
+    if deactivate_at is not None and deactivate_at <= timezone.now():
+        deactivate_at = None  # a time already past means now
+    with transaction.atomic():
+        failover = Failover.objects.select_for_update().current()
+        if failover is None or failover.status == FailoverStatus.CLOSING:
+            raise Conflict("No open failover to close.")
+        if failover.status == FailoverStatus.PROPOSED:
+            return _withdraw(failover, actor=actor, reason=reason)
+        if failover.status == FailoverStatus.ACTIVE and not force:
+            raise Conflict(
+                "Start the return to normal first (Identity Center health, tell everyone to "
+                "sign out), or force the close with a reason."
+            )
+        if failover.status == FailoverStatus.ACTIVE and deactivate_at is not None:
+            raise ValidationError(
+                {
+                    "deactivate_at": [
+                        "Start the return to normal before scheduling the deactivation."
+                    ]
+                }
+            )
+        still = runbook.still_signed_in(failover)
+        if still and not force:
+            names = ", ".join(sorted({req.requester.get_username() for req, _ in still}))
+            raise Conflict(
+                f"Still signed in: {names}. Wait for them (or remind them), or force the close "
+                "with a reason."
+            )
+        runbook.record_close_request(
+            failover, actor=actor, reason=reason, force=force, still=still, at=deactivate_at
+        )
+        if deactivate_at is None:
+            begin_closing(failover, actor=actor, reason=reason, force=force)
+    return failover
+
+
+def _withdraw(failover: Failover, *, actor: AbstractBaseUser, reason: str) -> Failover:
+    """A proposed failover that nobody confirmed: nothing happened in Okta, just close it."""
+    now = timezone.now()
+    failover.status = FailoverStatus.CLOSED
+    failover.close_requested_by, failover.close_requested_at = actor, now
+    failover.closed_at = now
+    failover.save(update_fields=["status", "close_requested_by", "close_requested_at", "closed_at"])
+    audit.record("failover.withdrawn", failover, actor=actor, payload={"reason": reason})
+    notifications.failover_changed(failover, "withdrawn")
+    return failover
+
+
+def begin_closing(
+    failover: Failover,
+    *,
+    actor: AbstractBaseUser,
+    reason: str = "",
+    force: bool = False,
+    scheduled: bool = False,
+) -> None:
+    """Lapse pending requests, revoke live grants, hand Okta to the worker (locked failover)."""
     from federation import tasks
     from requests_app import services as request_services
     from requests_app.models import HOLDING_STATUSES, Status
 
-    if not can_run_failover(actor):
-        raise NotAllowed("Only approvers can close a failover.")
-    with transaction.atomic():
-        failover = Failover.objects.select_for_update().current()
-        if failover is None or failover.status != FailoverStatus.ACTIVE:
-            raise Conflict("No open failover to close.")
-        failover.status = FailoverStatus.CLOSING
-        failover.close_requested_by = actor
-        failover.close_requested_at = timezone.now()
-        failover.save(update_fields=["status", "close_requested_by", "close_requested_at"])
-        audit.record("failover.closing", failover, actor=actor, payload={"reason": reason})
-        for req in failover.requests.filter(status=Status.PENDING):
-            request_services.lapse(req.pk, reason="The failover was closed.", actor=actor)
-        for req in failover.requests.filter(status__in=HOLDING_STATUSES):
-            request_services.revoke(req, actor=actor, reason="The failover was closed.")
-        transaction.on_commit(lambda: tasks.close_federation.delay(failover.pk))
-    return failover
+    failover.status = FailoverStatus.CLOSING
+    failover.close_requested_by = actor
+    failover.close_requested_at = timezone.now()
+    failover.save(update_fields=["status", "close_requested_by", "close_requested_at"])
+    payload: dict[str, object] = {"reason": reason}
+    if force:
+        payload["forced"] = True
+    if scheduled:
+        payload["scheduled_by"] = actor.get_username()
+    audit.record(
+        "failover.closing",
+        failover,
+        actor=None if scheduled else actor,
+        system="scheduler",
+        payload=payload,
+    )
+    why = "The failover was closed."
+    for req in failover.requests.filter(status=Status.PENDING):
+        request_services.lapse(req.pk, reason=why, actor=actor)
+    for req in failover.requests.filter(status__in=HOLDING_STATUSES):
+        request_services.revoke(req, actor=actor, reason=why)
+    transaction.on_commit(lambda: tasks.close_federation.delay(failover.pk))
 
 
-def confirm_closed(failover_id: int, *, removed_members: int) -> None:
+def confirm_closed(
+    failover_id: int, *, removed_members: int, sessions_ended: list[str] | None = None
+) -> None:
     with transaction.atomic():
         failover = Failover.objects.select_for_update().get(pk=failover_id)
         if failover.status != FailoverStatus.CLOSING:
@@ -98,6 +227,9 @@ def confirm_closed(failover_id: int, *, removed_members: int) -> None:
             payload={"removed_members": removed_members},
         )
         notifications.failover_changed(failover, "closed")
+        from federation import runbook
+
+        runbook.on_closed(failover, removed_members=removed_members, sessions_ended=sessions_ended)
 
 
 def record_error(failover_id: int, error: str) -> None:

@@ -5,8 +5,15 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from federation import services
-from federation.idp import IdpError, IdpNotFound, IdpRetryableError, get_identity_provider
+# monitor_tasks: the monitors' beat tasks (health, System Log); importing registers them.
+from federation import monitor_tasks, services  # noqa: F401
+from federation.idp import (
+    IdentityProvider,
+    IdpError,
+    IdpNotFound,
+    IdpRetryableError,
+    get_identity_provider,
+)
 from federation.models import EmergencyRole, Failover, FailoverStatus
 from portal.celery import backoff_seconds
 
@@ -54,6 +61,59 @@ def close_federation(self, failover_id: int) -> None:
                 raise IdpRetryableError(f"{role.okta_group_name} still has members")
         if idp.get_app(settings.OKTA_AWS_APP_ID).status != "INACTIVE":
             raise IdpRetryableError("the federation app is still active")
+        sessions_ended = _end_sessions(failover, idp)
     except IdpError as exc:
         raise _retry(self, failover_id, exc) from exc
-    services.confirm_closed(failover_id, removed_members=removed)
+    services.confirm_closed(failover_id, removed_members=removed, sessions_ended=sessions_ended)
+
+
+def _end_sessions(failover: Failover, idp: IdentityProvider) -> list[str]:
+    """Revoke the Okta sessions (and AWS sessions, when configured) of everyone who was
+    granted access: removing a member does not end a console session already open.
+    ``end_sessions`` is idempotent per grant, so a retried close repeats nothing."""
+    from federation.evidence import end_sessions
+    from requests_app.models import AccessRequest
+
+    ended: set[str] = set()
+    granted = AccessRequest.objects.filter(failover=failover, activated_at__isnull=False)
+    for req in granted.order_by("pk"):
+        end_sessions(req, idp=idp)
+        ended.add(req.okta_login.lower())
+    return sorted(ended)
+
+
+@shared_task(name="federation.return_to_normal_tick")
+def return_to_normal_tick() -> dict[str, list[int]]:
+    """Beat: run scheduled deactivations that are due; remind those still signed in."""
+    from federation import runbook
+
+    return {
+        "deactivations": runbook.run_due_deactivations(),
+        "reminded": runbook.send_due_reminders(),
+    }
+
+
+@shared_task(name="federation.remind_overdue_drill")
+def remind_overdue_drill() -> bool:
+    from federation import drills
+
+    return drills.remind_if_overdue()
+
+
+@shared_task(
+    name="federation.verify_readiness",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # Checks only read; a lost run is simply stale, the next one starts afresh.
+    max_retries=0,
+)
+def verify_readiness(run_id: int | None = None) -> str | None:
+    """Check AWS and Okta against the plan: a run queued from the portal, or the daily one."""
+    from federation import readiness
+    from federation.models import ReadinessRun
+
+    if run_id is None:
+        run = readiness.run_now(ReadinessRun.Trigger.SCHEDULE)
+    else:
+        run = readiness.execute_run(run_id)
+    return run.status if run is not None else None

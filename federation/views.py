@@ -34,9 +34,9 @@ def _page(
             pending=Count("pk", filter=Q(status=Status.PENDING)),
             holding=Count("pk", filter=Q(status__in=HOLDING_STATUSES)),
         )
-    history = Failover.objects.select_related("opened_by", "close_requested_by").annotate(
-        request_count=Count("requests")
-    )[:HISTORY_SIZE]
+    history = Failover.objects.select_related(
+        "opened_by", "close_requested_by", "return_to_normal"
+    ).annotate(request_count=Count("requests"))[:HISTORY_SIZE]
     context: dict[str, Any] = {
         "current": current,
         "impact": impact,
@@ -44,6 +44,10 @@ def _page(
         "open_form": open_form or OpenFailoverForm(),
         "close_form": close_form or CloseFailoverForm(),
     }
+    if current is not None and current.is_drill:
+        from federation.drills import drill_checklist
+
+        context["drill_items"] = [item.as_dict() for item in drill_checklist(current)]
     return render(request, "federation/failover.html", context)
 
 
@@ -86,7 +90,11 @@ def failover_close(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _page(request, close_form=form)
     try:
-        closing = services.close_failover(actor=request.user, reason=form.cleaned_data["reason"])
+        # The checklist (runbook_views) is the guided way; this form closes at once, as a
+        # forced close: it does not wait for sign-outs.
+        closing = services.close_failover(
+            actor=request.user, reason=form.cleaned_data["reason"], force=True
+        )
     except DomainError as exc:
         messages.error(request, str(exc))
     else:

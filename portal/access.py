@@ -49,6 +49,16 @@ def can_read_audit(user: Any) -> bool:
     return is_approver(user) or is_auditor(user)
 
 
+def can_read_plan(user: Any) -> bool:
+    """The rendered plan and readiness results: approvers, auditors and admins (staff)."""
+    staff = bool(getattr(user, "is_authenticated", False) and user.is_active and user.is_staff)
+    return is_approver(user) or is_auditor(user) or staff
+
+
+def can_run_readiness(user: Any) -> bool:
+    return is_approver(user)
+
+
 def request_actions(user: Any, req: Any) -> frozenset[str]:
     """The actions `user` may take on an access request now (the buttons to show).
 
@@ -70,3 +80,31 @@ def request_actions(user: Any, req: Any) -> frozenset[str]:
     if req.status in HOLDING_STATUSES and is_approver(user):
         allowed.add("revoke")
     return frozenset(allowed)
+
+
+def can_ask_extension(user: Any, req: Any) -> bool:
+    """The requester may ask for more time on their own active grant."""
+    from requests_app.models import Status
+
+    return can_write(user) and req.requester_id == user.pk and req.status == Status.ACTIVE
+
+
+def extension_actions(user: Any, ext: Any) -> frozenset[str]:
+    """The buttons `user` may use on a pending extension (the services check again)."""
+    from requests_app.models import ExtensionStatus
+
+    if not can_write(user) or ext.status != ExtensionStatus.PENDING:
+        return frozenset()
+    allowed: set[str] = set()
+    if is_approver(user) and ext.request.requester_id != user.pk:
+        allowed.add("deny")
+        if all(a.approver_id != user.pk for a in ext.approvals.all()):
+            allowed.add("approve")
+    if ext.request.requester_id == user.pk:
+        allowed.add("cancel")
+    return frozenset(allowed)
+
+
+def can_confirm_signed_out(user: Any, req: Any) -> bool:
+    """The person who held a grant may say they signed out of AWS (evidence, any time after)."""
+    return can_write(user) and req.requester_id == user.pk and req.activated_at is not None

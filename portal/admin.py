@@ -13,7 +13,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from portal.models import ApiToken, AuditEvent
+from portal import user_admin  # noqa: F401  (registers the audited user admin)
+from portal.models import ApiToken, AuditEvent, NotificationLog, SlackIdentity
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -64,3 +65,35 @@ class ApiTokenAdmin(ReadOnlyAdmin):
     search_fields = ("name", "user__username", "hint")
     fields = ("name", "user", "hint", "created_at", "last_used_at", "revoked_at")
     readonly_fields = fields
+
+
+@admin.register(NotificationLog)
+class NotificationLogAdmin(ReadOnlyAdmin):
+    """Every notification and where it stands: a failed one also has an audit event."""
+
+    list_display = ("created_at", "channel", "event", "subject", "state", "attempts", "sent_at")
+    list_filter = ("state", "channel", "event")
+    search_fields = ("subject", "event")
+    fields = (
+        "created_at",
+        "channel",
+        "event",
+        "subject",
+        "recipients",
+        "link",
+        "state",
+        "attempts",
+        "last_error",
+        "sent_at",
+    )
+    readonly_fields = fields
+
+
+@admin.register(SlackIdentity)
+class SlackIdentityAdmin(admin.ModelAdmin):
+    """Which portal user a Slack user is, for the Approve / Deny buttons in Slack."""
+
+    list_display = ("slack_user_id", "team_id", "user", "created_at")
+    search_fields = ("slack_user_id", "user__username", "user__email")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)

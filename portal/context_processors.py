@@ -19,4 +19,14 @@ def portal(request: HttpRequest) -> dict[str, Any]:
         "user_is_approver": access.is_approver(user),
         "user_is_auditor": access.is_auditor(user),
         "user_can_write": access.can_write(user),
+        # Called only where a template asks (the banner in base.html): no query otherwise.
+        "health_disrupted": _health_disrupted,
     }
+
+
+def _health_disrupted() -> Any:
+    """The Identity Center health change to DISRUPTED, if that is the current state."""
+    from federation.models import HealthStateChange
+
+    last = HealthStateChange.objects.first()
+    return last if last is not None and last.state == "DISRUPTED" else None

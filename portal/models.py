@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import secrets
@@ -37,24 +38,102 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.target_type}:{self.target_id}"
 
+    def canonical_fields(self) -> dict[str, Any]:
+        return canonical_fields(
+            seq=self.seq,
+            created_at=self.created_at,
+            actor_id=self.actor_id,
+            actor_label=self.actor_label,
+            action=self.action,
+            target_type=self.target_type,
+            target_id=self.target_id,
+            payload=self.payload,
+            client_ip=self.client_ip,
+            prev_hash=self.prev_hash,
+        )
+
     def canonical(self) -> bytes:
-        """The bytes the hash covers: stable key order, no whitespace, UTC ISO time."""
-        body: dict[str, Any] = {
-            "seq": self.seq,
-            "created_at": self.created_at.isoformat(timespec="microseconds"),
-            "actor": self.actor_label,
-            "action": self.action,
-            "target": f"{self.target_type}:{self.target_id}",
-            "payload": self.payload,
-            "client_ip": self.client_ip,
-            "prev_hash": self.prev_hash,
-        }
-        return json.dumps(
-            body, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder
-        ).encode()
+        """The bytes the hash covers (docs/audit.md, "The canonical form")."""
+        return canonical_json(self.canonical_fields())
 
     def compute_hash(self) -> str:
         return hashlib.sha256(self.canonical()).hexdigest()
+
+
+def canonical_fields(
+    *,
+    seq: int,
+    created_at: dt.datetime,
+    actor_id: int | None,
+    actor_label: str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    payload: Any,
+    client_ip: str | None,
+    prev_hash: str,
+) -> dict[str, Any]:
+    """What one event says, as plain JSON values: the object the hash is taken over.
+
+    An export line is exactly this object plus ``hash``, so anyone can re-hash it
+    with a JSON library and SHA-256 (tools/verify_export.py does, stdlib only).
+    """
+    return {
+        "seq": seq,
+        # Always UTC with microseconds: what the database gives back, whatever TIME_ZONE is.
+        "created_at": created_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        # The id binds the event to one account; the label is the name it had then.
+        "actor_id": actor_id,
+        "actor": actor_label,
+        "action": action,
+        "target": f"{target_type}:{target_id}",
+        "payload": payload,
+        "client_ip": client_ip,
+        "prev_hash": prev_hash,
+    }
+
+
+def canonical_json(fields: dict[str, Any]) -> bytes:
+    """Sorted keys, no whitespace, non-ASCII escaped: one byte string per event."""
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+class ChainVerification(models.Model):
+    """One run of the audit-chain verification (beat, ``verify_audit`` or "verify now").
+
+    Operational bookkeeping, not evidence: the integrity badge reads the latest run
+    so a page never re-hashes the whole log.
+    """
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        INTACT = "intact", "Intact"
+        BROKEN = "broken", "Broken"
+        ERROR = "error", "Could not finish"
+
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    trigger = models.CharField(max_length=128)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
+    events_checked = models.PositiveBigIntegerField(default=0)
+    head_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    head_hash = models.CharField(max_length=64, blank=True)
+    checkpoints_checked = models.PositiveIntegerField(default=0)
+    latest_checkpoint_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    first_bad_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    # [{"seq": n, "reason": "..."}], the first few; the command lists them all.
+    problems = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Chain verification {self.started_at:%Y-%m-%d %H:%M} {self.outcome}"
+
+    @property
+    def first_problem(self) -> str:
+        return self.problems[0]["reason"] if self.problems else ""
 
 
 def hash_token(raw: str) -> str:

@@ -294,6 +294,117 @@ OKTA_ALLOW_HTTP = _okta.scheme == "http" and _okta.hostname in {"127.0.0.1", "lo
 if _okta.scheme != "https" and not OKTA_ALLOW_HTTP:
     raise ImproperlyConfigured("OKTA_ORG_URL must be https (http only for a local sandbox org)")
 
+# --- Identity Center health, sign-in / sign-out evidence, ending sessions -----------
+# Health probes run only for what is configured: the Identity Center home Region turns
+# on AWS Health + sso-admin + identitystore; the access portal URL its HTTPS probe.
+IDENTITY_CENTER_REGION = env("IDENTITY_CENTER_REGION", "")
+IDENTITY_STORE_ID = env("IDENTITY_STORE_ID", "")  # default: the one list_instances reports
+AWS_ACCESS_PORTAL_URL = env("AWS_ACCESS_PORTAL_URL", "")
+AWS_ENDPOINT_URL = env("AWS_ENDPOINT_URL", "")  # tests and the demo: a moto server
+# AWS Health's service code for Identity Center (unverified: check describe_event_types).
+AWS_HEALTH_SERVICE_CODES = env_list("AWS_HEALTH_SERVICE_CODES", "SSO")
+HEALTH_POLL_SECONDS = env_int("HEALTH_POLL_SECONDS", 60)
+HEALTH_FAILURES_FOR_DISRUPTED = env_int("HEALTH_FAILURES_FOR_DISRUPTED", 3)
+HEALTH_PROBE_TIMEOUT_SECONDS = env_int("HEALTH_PROBE_TIMEOUT_SECONDS", 5)
+HEALTH_KEEP_DAYS = env_int("HEALTH_KEEP_DAYS", 7)
+if HEALTH_FAILURES_FOR_DISRUPTED < 1 or HEALTH_POLL_SECONDS < 5:
+    raise ImproperlyConfigured("HEALTH_FAILURES_FOR_DISRUPTED >= 1, HEALTH_POLL_SECONDS >= 5")
+# The Okta System Log is read with a persisted `after` cursor every N seconds.
+SYSTEM_LOG_POLL_SECONDS = env_int("SYSTEM_LOG_POLL_SECONDS", 30)
+SYSTEM_LOG_PAGE_SIZE = env_int("SYSTEM_LOG_PAGE_SIZE", 500)
+SYSTEM_LOG_MAX_PAGES = env_int("SYSTEM_LOG_MAX_PAGES", 10)
+# Who the portal is in the System Log (the API token's owner login, or the OAuth
+# service app's client id): changes by anyone else raise an outside-change alert.
+OKTA_PORTAL_ACTORS = env_list(
+    "OKTA_PORTAL_ACTORS", "" if PRODUCTION else "portal-service@example.com"
+) + ([OKTA_CLIENT_ID] if OKTA_CLIENT_ID else [])
+# With IAM write access to the emergency account, ending a grant also attaches AWS's
+# "revoke older sessions" deny to the role (optionally assuming this role to do it).
+AWS_EMERGENCY_IAM_WRITE = env_bool("AWS_EMERGENCY_IAM_WRITE", False)
+AWS_EMERGENCY_IAM_ROLE_ARN = env("AWS_EMERGENCY_IAM_ROLE_ARN", "")
+# Optional: CloudTrail ConsoleLogin events of the emergency account as sign-in evidence.
+CLOUDTRAIL_CONSOLE_LOGINS = env_bool("CLOUDTRAIL_CONSOLE_LOGINS", False)
+CLOUDTRAIL_REGION = env("CLOUDTRAIL_REGION", "us-east-1")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "poll-identity-center-health": {
+            "task": "federation.poll_health",
+            "schedule": float(HEALTH_POLL_SECONDS),
+        },
+        "poll-okta-system-log": {
+            "task": "federation.poll_system_log",
+            "schedule": float(SYSTEM_LOG_POLL_SECONDS),
+        },
+        "sweep-session-denies": {"task": "federation.sweep_session_denies", "schedule": 60.0},
+    }
+)
+
+# --- The audit log: verification and signed checkpoints (docs/audit.md) -----------
+# Every AUDIT_VERIFY_SECONDS a worker re-hashes the whole chain; the integrity badge
+# turns amber when the last good verification is older than AUDIT_VERIFY_STALE_HOURS.
+AUDIT_VERIFY_SECONDS = env_int("AUDIT_VERIFY_SECONDS", 86400)
+AUDIT_VERIFY_STALE_HOURS = env_int("AUDIT_VERIFY_STALE_HOURS", 26)
+# A "verify now" that has not finished after this long is considered lost.
+AUDIT_VERIFY_TIMEOUT = env_int("AUDIT_VERIFY_TIMEOUT", 900)
+AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 3600)
+# Signs checkpoints (HMAC-SHA256). Default: derived from SECRET_KEY; give auditors
+# their own copy by setting it explicitly.
+AUDIT_CHECKPOINT_KEY = env("AUDIT_CHECKPOINT_KEY") or "checkpoint:" + SECRET_KEY
+AUDIT_CHECKPOINT_DIR = env("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "audit-checkpoints"))
+AUDIT_CHECKPOINT_S3_BUCKET = env("AUDIT_CHECKPOINT_S3_BUCKET", "")
+AUDIT_CHECKPOINT_S3_PREFIX = env("AUDIT_CHECKPOINT_S3_PREFIX", "audit-checkpoints/")
+AUDIT_CHECKPOINT_S3_REGION = env("AUDIT_CHECKPOINT_S3_REGION", "")
+# 0: rely on the bucket's default Object Lock retention.
+AUDIT_CHECKPOINT_S3_RETENTION_DAYS = env_int("AUDIT_CHECKPOINT_S3_RETENTION_DAYS", 0)
+AUDIT_CHECKPOINT_S3_LOCK_MODE = env("AUDIT_CHECKPOINT_S3_LOCK_MODE", "COMPLIANCE")
+if AUDIT_CHECKPOINT_S3_LOCK_MODE not in {"COMPLIANCE", "GOVERNANCE"}:
+    raise ImproperlyConfigured("AUDIT_CHECKPOINT_S3_LOCK_MODE is COMPLIANCE or GOVERNANCE")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "verify-audit-chain": {
+            "task": "portal.verify_audit_chain",
+            "schedule": float(AUDIT_VERIFY_SECONDS),
+        },
+        "audit-checkpoint": {
+            "task": "portal.audit_checkpoint",
+            "schedule": float(AUDIT_CHECKPOINT_SECONDS),
+        },
+    }
+)
+
+# --- Readiness: AWS and Okta checked against the access plan (docs/architecture.md) --
+# Readiness reads each account through its read-only audit role (the CloudFormation
+# templates create it): arn:aws:iam::<account id>:role/<AWS_AUDIT_ROLE_NAME>.
+AWS_AUDIT_ROLE_NAME = env("AWS_AUDIT_ROLE_NAME", "EmergencyAccessAudit")
+AWS_READINESS_REGION = env("AWS_READINESS_REGION", "us-east-1")
+# Warn this many days before the SAML metadata or its signing certificate expires.
+READINESS_WARN_DAYS = env_int("READINESS_WARN_DAYS", 30)
+# Warn when an Okta rate-limit bucket has less than this share left.
+READINESS_RATE_LIMIT_WARN_PERCENT = env_int("READINESS_RATE_LIMIT_WARN_PERCENT", 25)
+# When the daily check runs: cron "minute hour day-of-month month day-of-week" (UTC),
+# or "off".
+READINESS_SCHEDULE = env("READINESS_SCHEDULE", "30 6 * * *")
+if READINESS_SCHEDULE != "off":
+    from celery.schedules import crontab
+
+    _cron = READINESS_SCHEDULE.split()
+    if len(_cron) != 5:
+        raise ImproperlyConfigured("READINESS_SCHEDULE is 5 cron fields (UTC) or 'off'")
+    try:
+        _readiness_cron = crontab(
+            minute=_cron[0],
+            hour=_cron[1],
+            day_of_month=_cron[2],
+            month_of_year=_cron[3],
+            day_of_week=_cron[4],
+        )
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"READINESS_SCHEDULE: {exc}") from None
+    CELERY_BEAT_SCHEDULE["verify-readiness"] = {
+        "task": "federation.verify_readiness",
+        "schedule": _readiness_cron,
+    }
+
 # --- Logging: secrets never reach logs ------------------------------------------
 LOGGING = {
     "version": 1,
@@ -305,6 +416,10 @@ LOGGING = {
         # At DEBUG the okta SDK logs whole requests, API token included; it also logs
         # every 404 at ERROR. The adapter logs each failure itself, without secrets.
         "okta-sdk-python": {"level": "CRITICAL", "propagate": True},
+        # At DEBUG slack_sdk logs the webhook URL, which is a secret.
+        "slack_sdk": {"level": "INFO"},
         "django.db.backends": {"level": "INFO"},
+        # "Found credentials in ..." on every boto3 client (health probes: every minute).
+        "botocore.credentials": {"level": "WARNING"},
     },
 }

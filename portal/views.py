@@ -20,7 +20,6 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseClientRedirect
 
 from portal import access
-from portal.audit import verify_chain
 from portal.models import AuditEvent
 from requests_app.models import HOLDING_STATUSES, OPEN_STATUSES, AccessRequest, Status
 
@@ -100,7 +99,16 @@ def _dashboard_context(user: Any) -> dict[str, Any]:
         else AccessRequest.objects.none()
     )
     mine = AccessRequest.objects.filter(requester=user, status__in=OPEN_STATUSES).with_related()
-    return {"sees_all": sees_all, "counts": counts, "holding": holding, "my_open": mine}
+    context = {"sees_all": sees_all, "counts": counts, "holding": holding, "my_open": mine}
+    if sees_all:
+        from federation.drills import drill_status
+
+        context["drill"] = drill_status()
+    if access.can_read_plan(user):
+        from federation.readiness import latest_finished
+
+        context["readiness"] = {"last": latest_finished()}
+    return context
 
 
 @require_GET
@@ -111,6 +119,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     template = "portal/dashboard.html"
     if request.htmx:
         template += "#live"
+    else:
+        # The monitor cards poll their own partials; only the first render fills them here.
+        from federation.monitor_views import monitor_context
+
+        context |= monitor_context(request.user)
     return render(request, template, context)
 
 
@@ -145,7 +158,6 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "known_actions": AuditEvent.objects.order_by("action")
         .values_list("action", flat=True)
         .distinct(),
-        "chain_break": verify_chain(),
     }
     return render(request, "portal/audit_log.html", context)
 

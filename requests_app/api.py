@@ -28,22 +28,30 @@ from ninja.utils import check_csrf
 
 from federation import services as failover_services
 from federation.models import EmergencyRole, Failover
+from federation.readiness_schemas import ReadinessStateOut
 from portal import tokens
-from portal.access import can_write
+from portal.access import can_read_audit, can_read_plan, can_see_all_requests, can_write
 from portal.errors import DomainError, NotAllowed
 from requests_app import services
 from requests_app.models import AccessRequest
 from requests_app.schemas import (
     ApproveIn,
+    BatchIn,
+    BatchOut,
     ErrorOut,
+    ExtendIn,
+    ExtensionOut,
     FailoverCloseIn,
     FailoverOpenIn,
+    FailoverReturnIn,
     FailoverStateOut,
     ReasonIn,
+    RemindOut,
     RequestFilters,
     RequestIn,
     RequestOut,
     RoleOut,
+    SignOutOut,
 )
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -221,7 +229,12 @@ class RequestPagination(LimitOffsetPagination):
 
 def _visible(request: HttpRequest) -> QuerySet[AccessRequest]:
     return (
-        AccessRequest.objects.visible_to(request.auth).with_related().select_related("decided_by")
+        AccessRequest.objects.visible_to(request.auth)
+        .with_related()
+        .select_related("decided_by")
+        .prefetch_related(
+            "extensions__approvals__approver", "extensions__requested_by", "extensions__decided_by"
+        )
     )
 
 
@@ -248,6 +261,30 @@ def file_request(request: HttpRequest, payload: RequestIn) -> Status[AccessReque
         duration_minutes=payload.duration_minutes,
     )
     return Status(201, _get_visible(request, req.pk))
+
+
+# Before /requests/{request_id}: ninja matches that path parameter as a string.
+@api.post("/requests/batch", response={201: BatchOut, **ERRORS}, tags=["requests"])
+def file_batch(request: HttpRequest, payload: BatchIn) -> Status[dict[str, Any]]:
+    """File one request per role with one justification: each gets its own decision."""
+    found = {
+        role.pk: role for role in EmergencyRole.objects.requestable().filter(pk__in=payload.roles)
+    }
+    missing = [str(pk) for pk in payload.roles if pk not in found]
+    if missing:
+        raise DjangoValidationError(
+            {"roles": [f"No emergency role with id {', '.join(missing)} (see GET /roles)."]}
+        )
+    filed = services.file_requests(
+        requester=request.auth,
+        roles=[found[pk] for pk in payload.roles],
+        justification=payload.justification,
+        ticket=payload.ticket,
+        duration_minutes=payload.duration_minutes,
+    )
+    requests = list(_visible(request).filter(pk__in=[r.pk for r in filed]).order_by("pk"))
+    batch = str(filed[0].batch) if filed[0].batch else None
+    return Status(201, {"batch": batch, "requests": requests})
 
 
 @api.get("/requests", response={200: list[RequestOut], **ERRORS}, tags=["requests"])
@@ -307,17 +344,45 @@ def revoke_request(
     return _act(request, request_id, services.revoke, reason=(payload or ReasonIn()).reason)
 
 
+@api.post(
+    "/requests/{request_id}/signed-out", response={200: SignOutOut, **ERRORS}, tags=["requests"]
+)
+def confirm_signed_out(request: HttpRequest, request_id: int) -> dict[str, Any]:
+    """Say you have signed out of the AWS console (your own granted requests only).
+
+    The answer is the sign-out evidence the portal now holds for the grant.
+    """
+    from federation.evidence import sign_out_status
+
+    req = services.confirm_signed_out(_get_visible(request, request_id), request.auth)
+    status = sign_out_status(req)
+    return {
+        "request_id": req.pk,
+        "signed_out": status.signed_out,
+        "how": status.how,
+        "at": status.at,
+        "last_sign_in": status.last_sign_in,
+        "console_session_ends_by": status.console_session_ends_by,
+    }
+
+
 # --- Failover --------------------------------------------------------------------------
 
 
-def _state(failover: Failover | None) -> dict[str, Failover | None]:
-    return {"failover": failover}
+def _state(failover: Failover | None, user: Any = None) -> dict[str, Any]:
+    checklist = None
+    if failover is not None and user is not None and can_see_all_requests(user):
+        from federation.runbook import checklist as runbook_checklist
+
+        checklist = runbook_checklist(failover).as_dict()
+    return {"failover": failover, "checklist": checklist}
 
 
 @api.get("/failover", response={200: FailoverStateOut, 401: ErrorOut}, tags=["failover"])
 def current_failover(request: HttpRequest) -> dict[str, Failover | None]:
-    """The failover (disruption or drill) that is not closed yet, or null."""
-    return _state(Failover.objects.select_related("opened_by").current())
+    """The failover (disruption or drill) that is not closed yet, or null; approvers and
+    auditors also get its return-to-normal checklist."""
+    return _state(Failover.objects.select_related("opened_by").current(), request.auth)
 
 
 @api.post("/failover", response={201: FailoverStateOut, **ERRORS}, tags=["failover"])
@@ -333,6 +398,173 @@ def open_failover(request: HttpRequest, payload: FailoverOpenIn) -> Status[dict[
 def close_failover(
     request: HttpRequest, payload: FailoverCloseIn | None = None
 ) -> dict[str, Failover | None]:
-    """Return to normal: every request ends, the app is deactivated, groups emptied."""
-    reason = (payload or FailoverCloseIn()).reason
-    return _state(failover_services.close_failover(actor=request.auth, reason=reason))
+    """Step 4 of the return to normal: every request ends, the app is deactivated, every
+    group emptied and the users' Okta sessions ended — now or at ``deactivate_at``.
+
+    Waits for every emergency user to have signed out (409 with their names) unless
+    ``force``, which needs a ``reason``; ``force`` also closes a failover whose return to
+    normal was not started. A proposed (unconfirmed) failover is withdrawn.
+    """
+    payload = payload or FailoverCloseIn()
+    failover = failover_services.close_failover(
+        actor=request.auth,
+        reason=payload.reason,
+        force=payload.force,
+        deactivate_at=payload.deactivate_at,
+    )
+    return _state(Failover.objects.filter(pk=failover.pk).first(), request.auth)
+
+
+@api.post("/failover/return", response={200: FailoverStateOut, **ERRORS}, tags=["failover"])
+def start_return(request: HttpRequest, payload: FailoverReturnIn | None = None) -> dict[str, Any]:
+    """Steps 1 and 2 of the return to normal: Identity Center must be HEALTHY (or give
+    ``override_reason``); every emergency user is told to sign out; new requests are
+    refused from now on and pending ones lapse."""
+    from federation.runbook import start_return as start
+
+    reason = (payload or FailoverReturnIn()).override_reason
+    failover = start(actor=request.auth, override_reason=reason)
+    return _state(failover, request.auth)
+
+
+@api.post("/failover/remind", response={200: RemindOut, **ERRORS}, tags=["failover"])
+def remind_signed_in(request: HttpRequest) -> dict[str, list[str]]:
+    """Step 3: remind everyone still signed in, now (beat also does every few minutes)."""
+    from federation.runbook import remind_now
+
+    return {"reminded": remind_now(actor=request.auth)}
+
+
+@api.post("/failover/confirm", response={200: FailoverStateOut, **ERRORS}, tags=["failover"])
+def confirm_failover(request: HttpRequest) -> dict[str, Any]:
+    """A second, different approver confirms a proposed real failover (when
+    REQUIRE_FAILOVER_CONFIRMATION is on): the federation app is then activated."""
+    return _state(failover_services.confirm_failover(actor=request.auth), request.auth)
+
+
+@api.get(
+    "/failovers/{failover_id}/report", response={200: dict[str, Any], **ERRORS}, tags=["failover"]
+)
+def failover_report(request: HttpRequest, failover_id: int) -> dict[str, Any]:
+    """The failover's report: timeline, who had access to what and for how long, every
+    approval, what was done outside the portal and, for a drill, what it proved."""
+    from federation.report import build_report
+
+    if not can_read_audit(request.auth):
+        raise NotAllowed("Only approvers and auditors can read failover reports.")
+    failover = Failover.objects.filter(pk=failover_id).first()
+    if failover is None:
+        raise Http404(f"Failover #{failover_id} does not exist.")
+    return build_report(failover)
+
+
+# --- Several roles at once, extensions ---------------------------------------------------
+
+
+def _extension(request: HttpRequest, request_id: int, extension_id: int) -> Any:
+    from requests_app.models import Extension
+
+    req = _get_visible(request, request_id)
+    ext = Extension.objects.filter(pk=extension_id, request=req).first()
+    if ext is None:
+        raise Http404(f"Request #{request_id} has no extension #{extension_id}.")
+    return ext
+
+
+def _extension_out(ext_id: int) -> Any:
+    from requests_app.models import Extension
+
+    return (
+        Extension.objects.select_related("requested_by", "decided_by")
+        .prefetch_related("approvals__approver")
+        .get(pk=ext_id)
+    )
+
+
+@api.post(
+    "/requests/{request_id}/extend", response={201: ExtensionOut, **ERRORS}, tags=["requests"]
+)
+def extend_request(request: HttpRequest, request_id: int, payload: ExtendIn) -> Status[Any]:
+    """Ask for more time on your active grant; one approver decides; the level's maximum
+    bounds the total."""
+    from requests_app import extensions
+
+    ext = extensions.request_extension(
+        _get_visible(request, request_id),
+        actor=request.auth,
+        minutes=payload.minutes,
+        justification=payload.justification,
+    )
+    return Status(201, _extension_out(ext.pk))
+
+
+@api.post(
+    "/requests/{request_id}/extensions/{extension_id}/approve",
+    response={200: ExtensionOut, **ERRORS},
+    tags=["requests"],
+)
+def approve_extension(
+    request: HttpRequest, request_id: int, extension_id: int, payload: ApproveIn | None = None
+) -> Any:
+    """Approve an extension: the grant's end moves by its minutes."""
+    from requests_app import extensions
+
+    ext = _extension(request, request_id, extension_id)
+    extensions.approve_extension(ext, actor=request.auth, comment=(payload or ApproveIn()).comment)
+    return _extension_out(ext.pk)
+
+
+@api.post(
+    "/requests/{request_id}/extensions/{extension_id}/deny",
+    response={200: ExtensionOut, **ERRORS},
+    tags=["requests"],
+)
+def deny_extension(
+    request: HttpRequest, request_id: int, extension_id: int, payload: ReasonIn | None = None
+) -> Any:
+    """Turn an extension down; the grant ends at its current time."""
+    from requests_app import extensions
+
+    ext = _extension(request, request_id, extension_id)
+    extensions.deny_extension(ext, actor=request.auth, reason=(payload or ReasonIn()).reason)
+    return _extension_out(ext.pk)
+
+
+@api.post(
+    "/requests/{request_id}/extensions/{extension_id}/cancel",
+    response={200: ExtensionOut, **ERRORS},
+    tags=["requests"],
+)
+def cancel_extension(request: HttpRequest, request_id: int, extension_id: int) -> Any:
+    """Withdraw your own pending extension."""
+    from requests_app import extensions
+
+    ext = _extension(request, request_id, extension_id)
+    extensions.cancel_extension(ext, actor=request.auth)
+    return _extension_out(ext.pk)
+
+
+# --- Readiness (AWS and Okta checked against the access plan) ---------------------------
+
+
+@api.get(
+    "/readiness",
+    response={200: ReadinessStateOut, 401: ErrorOut, 403: ErrorOut},
+    tags=["readiness"],
+)
+def readiness_state(request: HttpRequest) -> dict[str, Any]:
+    """The last readiness check (each check's result and fix) and one still running."""
+    from federation import readiness
+
+    if not can_read_plan(request.auth):
+        raise NotAllowed("Only approvers, auditors and admins can see readiness results.")
+    return {"last": readiness.latest_finished(), "running": readiness.running()}
+
+
+@api.post("/readiness/run", response={202: ReadinessStateOut, **ERRORS}, tags=["readiness"])
+def readiness_run(request: HttpRequest) -> Status[dict[str, Any]]:
+    """Queue a readiness check now (approvers; one at a time: 409 while one runs)."""
+    from federation import readiness
+
+    run = readiness.request_run(actor=request.auth)
+    return Status(202, {"last": readiness.latest_finished(), "running": run})

@@ -22,8 +22,8 @@ def role_label(role: EmergencyRole) -> str:
     )
 
 
-class RoleSelect(forms.Select):
-    """A select whose options carry the level's maximum duration (for the hint)."""
+class RoleCheckboxes(forms.CheckboxSelectMultiple):
+    """Checkboxes whose inputs carry the level's maximum duration (for the hint)."""
 
     def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         option = super().create_option(name, value, *args, **kwargs)
@@ -33,20 +33,29 @@ class RoleSelect(forms.Select):
         return option
 
 
-class RoleChoiceField(forms.ModelChoiceField):
+class RolesChoiceField(forms.ModelMultipleChoiceField):
+    """One or several emergency roles: one request (and one decision) per role."""
+
     def label_from_instance(self, obj: EmergencyRole) -> str:
         return role_label(obj)
 
+    def clean(self, value: Any) -> Any:
+        # An empty choice ("role=") means nothing was chosen, not an unknown role.
+        if isinstance(value, list | tuple):
+            value = [item for item in value if item not in ("", None)]
+        return super().clean(value)
+
 
 class AccessRequestForm(forms.Form):
-    role = RoleChoiceField(
+    role = RolesChoiceField(
         label="Account and level",
         queryset=EmergencyRole.objects.requestable(),
-        widget=RoleSelect,
-        empty_label="Choose an account and access level…",
+        widget=RoleCheckboxes,
+        help_text="Tick one or several: each role is a request of its own, decided on its own.",
         error_messages={
             "required": "Choose the account and access level you need.",
             "invalid_choice": "That emergency role does not exist; choose one from the list.",
+            "invalid_pk_value": "That emergency role does not exist; choose one from the list.",
         },
     )
     justification = forms.CharField(
@@ -91,8 +100,10 @@ class AccessRequestForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        role, minutes = data.get("role"), data.get("duration_minutes")
-        if role is not None and minutes is not None:
+        roles, minutes = data.get("role"), data.get("duration_minutes")
+        if roles and minutes is not None:
+            # Several roles share one duration: the tightest level bounds it.
+            role = min(roles, key=lambda r: r.level.max_duration_minutes)
             limit = role.level.max_duration_minutes
             if minutes > limit:
                 self.add_error(

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from federation.idp import IdentityProvider, IdpNotFound
 from federation.models import EmergencyRole
-from portal import audit
+from portal import audit, notifications
 from requests_app import services
 from requests_app.models import ENDED_GRANT_STATUSES, HOLDING_STATUSES, AccessRequest, Status
 
@@ -43,9 +43,16 @@ def provision_grant(request_id: int, idp: IdentityProvider) -> bool:
 
 
 def deprovision_grant(request_id: int, idp: IdentityProvider) -> None:
-    """Remove the member once a grant ended, unless another live grant still needs it."""
+    """Remove the member once a grant ended, unless another live grant still needs it;
+    then end the person's open sessions (removal alone leaves a console session open)."""
+    from federation.evidence import end_sessions
+
     req = AccessRequest.objects.select_related("role").get(pk=request_id)
-    if req.status not in ENDED_GRANT_STATUSES or req.membership_removed_at is not None:
+    if req.status not in ENDED_GRANT_STATUSES:
+        return
+    if req.membership_removed_at is not None:
+        # Removed by an earlier attempt that failed while ending sessions: finish (idempotent).
+        end_sessions(req, idp=idp)
         return
     if services.holds_other_grant(req):
         services.confirm_membership_removed(req.pk, detail="kept: another live grant needs it")
@@ -58,6 +65,7 @@ def deprovision_grant(request_id: int, idp: IdentityProvider) -> None:
         services.confirm_membership_removed(req.pk, detail="nothing to remove in Okta")
         return
     services.confirm_membership_removed(req.pk, detail="removed from the Okta group")
+    end_sessions(req, idp=idp)
 
 
 @dataclass
@@ -110,6 +118,8 @@ def reconcile_emergency_groups(idp: IdentityProvider) -> ReconcileReport:
             )
             for req_id in ended:
                 services.confirm_membership_removed(req_id, detail="removed by the reconciler")
+                # The deprovisioning task was lost: end the open sessions here too.
+                deprovision_grant(req_id, idp)
                 report.removed_ended.append(req_id)
             if not ended:
                 with transaction.atomic():
@@ -118,6 +128,10 @@ def reconcile_emergency_groups(idp: IdentityProvider) -> ReconcileReport:
                         role,
                         system="reconciler",
                         payload={"okta_group": role.okta_group_name, "login": member.login},
+                    )
+                    notifications.drift_found(
+                        f"{member.login} was in {role.okta_group_name} without a grant; removed",
+                        {"Found by": "the reconciler"},
                     )
                 report.removed_unexpected.append(member.login)
         for req in holding.filter(status=Status.ACTIVE):

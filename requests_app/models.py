@@ -200,3 +200,6 @@ class ExtensionApproval(models.Model):
                 fields=["extension", "approver"], name="one_extension_approval_per_person"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.approver} approved extension #{self.extension_id}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
+from annotated_types import Len
 from ninja import Field, Schema
 from pydantic import ConfigDict, StrictBool, StrictInt, StrictStr, StringConstraints
 
@@ -100,6 +101,36 @@ class ApprovalOut(Schema):
     at: dt.datetime
 
 
+class ExtensionOut(Schema):
+    id: int
+    request_id: int
+    status: str
+    minutes: int
+    justification: str
+    requested_by: str
+    created_at: dt.datetime
+    decided_at: dt.datetime | None
+    decided_by: str | None
+    decision_comment: str
+    approvals: list[ApprovalOut]
+    new_expires_at: dt.datetime | None
+
+    @staticmethod
+    def resolve_requested_by(obj: Any) -> str:
+        return obj.requested_by.get_username()
+
+    @staticmethod
+    def resolve_decided_by(obj: Any) -> str | None:
+        return obj.decided_by.get_username() if obj.decided_by is not None else None
+
+    @staticmethod
+    def resolve_approvals(obj: Any) -> list[dict[str, Any]]:
+        return [
+            {"approver": a.approver.get_username(), "comment": a.comment, "at": a.created_at}
+            for a in obj.approvals.all()
+        ]
+
+
 class RequestOut(Schema):
     id: int
     status: Status
@@ -121,6 +152,25 @@ class RequestOut(Schema):
     end_reason: str
     last_error: str = Field(description="The last Okta error while granting, if any.")
     failover_id: int
+    batch: str | None = Field(None, description="Shared by requests filed together.")
+    granted_minutes: int = Field(
+        0, description="The requested duration plus every approved extension."
+    )
+    extensions: list[ExtensionOut] = Field(default_factory=list)
+
+    @staticmethod
+    def resolve_batch(obj: AccessRequest) -> str | None:
+        return str(obj.batch) if obj.batch else None
+
+    @staticmethod
+    def resolve_granted_minutes(obj: AccessRequest) -> int:
+        return obj.duration_minutes + sum(
+            x.minutes for x in obj.extensions.all() if x.status == "approved"
+        )
+
+    @staticmethod
+    def resolve_extensions(obj: AccessRequest) -> list[Any]:
+        return list(obj.extensions.all())
 
     @staticmethod
     def resolve_status_label(obj: AccessRequest) -> str:
@@ -164,6 +214,25 @@ class RequestFilters(Schema):
     mine: bool = Field(False, description="Only requests I filed.")
 
 
+class SignOutOut(Schema):
+    """Whether the grant's holder has signed out of AWS, and what that rests on."""
+
+    request_id: int
+    signed_out: bool
+    how: str = Field(
+        description='"self-reported", "okta-session-ended", "session-expired", '
+        '"sessions-revoked", or "" while there is no sign-out evidence.'
+    )
+    at: dt.datetime | None = Field(description="When they signed out, by that evidence.")
+    last_sign_in: dt.datetime | None = Field(
+        description="The last sign-in to AWS seen (Okta System Log or CloudTrail)."
+    )
+    console_session_ends_by: dt.datetime | None = Field(
+        description="The latest an open console session can last: last sign-in plus the "
+        "plan's SAML SessionDuration."
+    )
+
+
 # --- Failover --------------------------------------------------------------------------
 
 
@@ -195,6 +264,12 @@ class FailoverOut(Schema):
 
 class FailoverStateOut(Schema):
     failover: FailoverOut | None = Field(description="The failover not yet closed, or null.")
+    checklist: dict[str, Any] | None = Field(
+        None,
+        description="The return-to-normal checklist (approvers and auditors): Identity "
+        "Center health, the five steps with their state, every emergency user with their "
+        "sign-out evidence, the scheduled deactivation.",
+    )
 
 
 class FailoverOpenIn(StrictInput):
@@ -206,3 +281,49 @@ class FailoverOpenIn(StrictInput):
 
 class FailoverCloseIn(StrictInput):
     reason: ShortText = ""
+    force: StrictBool = Field(
+        False,
+        description="Close without waiting for every emergency user to sign out (or without "
+        "the return to normal); a reason is required.",
+    )
+    deactivate_at: dt.datetime | None = Field(
+        None,
+        description="Deactivate the app and empty the groups at this time (ISO 8601 with a "
+        "time zone) instead of now; the guide prefers after working hours.",
+    )
+
+
+class FailoverReturnIn(StrictInput):
+    override_reason: ShortText = Field(
+        "", description="Required when Identity Center is not HEALTHY: why return anyway."
+    )
+
+
+class RemindOut(Schema):
+    reminded: list[str] = Field(description="Usernames still signed in who were reminded.")
+
+
+# --- Several roles at once, extensions ------------------------------------------------
+
+
+class BatchIn(StrictInput):
+    roles: Annotated[list[StrictInt], Len(min_length=1, max_length=20)] = Field(
+        description="Ids of emergency roles (see GET /roles); one request per role."
+    )
+    justification: Text = Field(description="Why you need emergency access (a sentence).")
+    ticket: Annotated[StrictStr, StringConstraints(max_length=128)] = Field(
+        description="The ticket or incident reference."
+    )
+    duration_minutes: StrictInt = Field(description="At most each level's maximum.")
+
+
+class BatchOut(Schema):
+    batch: str | None = Field(description="Groups the requests filed together.")
+    requests: list[RequestOut]
+
+
+class ExtendIn(StrictInput):
+    minutes: StrictInt = Field(
+        description="How many more minutes (the level's maximum bounds the total)."
+    )
+    justification: Text = Field(description="Why you need more time (a sentence).")

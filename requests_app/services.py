@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -17,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from federation.idp import IdentityProvider, IdpError, IdpNotFound, get_identity_provider
-from federation.models import EmergencyRole, Failover
+from federation.models import EmergencyRole, Failover, FailoverStatus
 from portal import audit, notifications
 from portal.access import can_request, is_approver
 from portal.errors import Conflict, InvalidTransition, NotAllowed
@@ -113,10 +114,39 @@ def file_request(
     idp: IdentityProvider | None = None,
 ) -> AccessRequest:
     """File a request for one emergency role while a failover is open."""
+    return file_requests(
+        requester=requester,
+        roles=[role],
+        justification=justification,
+        ticket=ticket,
+        duration_minutes=duration_minutes,
+        idp=idp,
+    )[0]
+
+
+def file_requests(
+    *,
+    requester: AbstractBaseUser,
+    roles: list[EmergencyRole],
+    justification: str,
+    ticket: str,
+    duration_minutes: int,
+    idp: IdentityProvider | None = None,
+) -> list[AccessRequest]:
+    """File one request per role, with one justification, while a failover is open.
+
+    Each role gets its own request and its own decision; several roles filed
+    together share a ``batch`` id. All or nothing: one refusal files none.
+    """
     if not can_request(requester):
         raise NotAllowed("Your portal role cannot file requests.")
+    if not roles:
+        raise ValidationError({"role": ["Choose at least one account and access level."]})
+    if len({role.pk for role in roles}) != len(roles):
+        raise ValidationError({"role": ["Each emergency role can be asked for once."]})
     justification, ticket = justification.strip(), ticket.strip()
-    validate_request_fields(role, justification, ticket, duration_minutes)
+    for role in roles:
+        validate_request_fields(role, justification, ticket, duration_minutes)
     login = requester.email
     if not login:
         raise ValidationError({"__all__": ["Your portal account has no email (your Okta login)."]})
@@ -131,39 +161,54 @@ def file_request(
         # Okta being slow must not stop an emergency: provisioning will look again.
         log.warning("Okta lookup of the requester failed, filing anyway: %s", exc)
 
+    batch = uuid.uuid4() if len(roles) > 1 else None
+    filed: list[AccessRequest] = []
     with transaction.atomic():
+        # Only an ACTIVE failover takes requests: not a proposed one, nor one returning
+        # to normal (its users were told to sign out).
         failover = Failover.objects.select_for_update().open().first()
         if failover is None:
+            current = Failover.objects.current()
+            if current is not None and current.status == FailoverStatus.RETURNING:
+                raise Conflict(
+                    f"{current} is returning to normal: no new requests. Use the AWS access "
+                    "portal again."
+                )
+            if current is not None and current.status == FailoverStatus.PROPOSED:
+                raise Conflict(f"{current} waits for a second approver's confirmation.")
             raise Conflict("No failover is open: requests can be filed only during one.")
-        duplicate = AccessRequest.objects.filter(
-            requester=requester, role=role, status__in=OPEN_STATUSES
-        ).first()
-        if duplicate is not None:
-            raise Conflict(f"You already have request #{duplicate.pk} open for this role.")
-        req = AccessRequest.objects.create(
-            requester=requester,
-            role=role,
-            failover=failover,
-            justification=justification,
-            ticket=ticket,
-            duration_minutes=duration_minutes,
-            okta_login=login,
-            okta_user_id=okta_user_id,
-        )
-        audit.record(
-            "request.filed",
-            req,
-            actor=requester,
-            payload={
+        for role in roles:
+            duplicate = AccessRequest.objects.filter(
+                requester=requester, role=role, status__in=OPEN_STATUSES
+            ).first()
+            if duplicate is not None:
+                raise Conflict(
+                    f"You already have request #{duplicate.pk} open for {role.role_name}."
+                )
+            req = AccessRequest.objects.create(
+                requester=requester,
+                role=role,
+                failover=failover,
+                justification=justification,
+                ticket=ticket,
+                duration_minutes=duration_minutes,
+                okta_login=login,
+                okta_user_id=okta_user_id,
+                batch=batch,
+            )
+            payload = {
                 "role": role.role_name,
                 "okta_group": role.okta_group_name,
                 "ticket": ticket,
                 "duration_minutes": duration_minutes,
                 "justification": justification,
-            },
-        )
-        notifications.request_filed(req)
-    return req
+            }
+            if batch is not None:
+                payload["batch"] = str(batch)
+            audit.record("request.filed", req, actor=requester, payload=payload)
+            notifications.request_filed(req)
+            filed.append(req)
+    return filed
 
 
 # --- Decisions -----------------------------------------------------------------------
@@ -257,6 +302,7 @@ def revoke(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> 
             end_reason=reason or "Revoked by an approver.",
         )
         _after_commit("deprovision_grant", req.pk)
+        notifications.grant_ended(req)
     return req
 
 
@@ -336,6 +382,7 @@ def expire(request_id: int, *, now: dt.datetime | None = None) -> AccessRequest 
             end_reason="The granted time ran out.",
         )
         _after_commit("deprovision_grant", req.pk)
+        notifications.grant_ended(req)
     return req
 
 
@@ -371,6 +418,38 @@ def confirm_membership_removed(request_id: int, *, detail: str) -> None:
             system="worker",
             payload={"okta_group": req.role.okta_group_name, "detail": detail},
         )
+
+
+def confirm_signed_out(req: AccessRequest, actor: AbstractBaseUser) -> AccessRequest:
+    """The person who held the access says they signed out of the AWS console.
+
+    Evidence, not a transition: the status does not change. Pressing it again
+    while already signed out by their own word (no sign-in seen since) is a no-op.
+    """
+    from federation import evidence
+    from portal.access import can_write
+
+    with transaction.atomic():
+        req = _locked(req.pk)
+        if req.requester_id != actor.pk or not can_write(actor):
+            raise NotAllowed("Only the person who held the access can say they signed out.")
+        # portal.access.can_confirm_signed_out shows the button on the same two conditions.
+        if req.activated_at is None:
+            raise InvalidTransition(
+                f"Request #{req.pk} was never granted: there is nothing to sign out of."
+            )
+        status = evidence.sign_out_status(req)
+        if status.signed_out and status.how == evidence.SELF_REPORTED:
+            return req
+        now = timezone.now()
+        evidence.record_self_reported(req, at=now)
+        audit.record(
+            "request.signed_out",
+            req,
+            actor=actor,
+            payload={"last_sign_in": status.last_sign_in, "evidence": "self-reported"},
+        )
+    return req
 
 
 def holds_other_grant(req: AccessRequest) -> bool:

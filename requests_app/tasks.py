@@ -79,3 +79,17 @@ def reconcile_emergency_groups() -> dict[str, int]:
         log.warning("Reconciliation could not finish, next run will: %s", exc)
         return {}
     return {name: len(items) for name, items in vars(report).items()}
+
+
+@shared_task(name="requests_app.escalate_pending_requests")
+def escalate_pending_requests() -> int:
+    from requests_app import reminders
+
+    return len(reminders.escalate_pending())
+
+
+@shared_task(name="requests_app.warn_ending_grants")
+def warn_ending_grants() -> int:
+    from requests_app import reminders
+
+    return len(reminders.warn_ending())

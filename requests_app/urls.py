@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from requests_app import views
+from requests_app import extension_views, views
 
 
 class ActionConverter:
@@ -28,4 +28,10 @@ urlpatterns = [
         name="request-action",
     ),
     path("approvals/", views.approvals, name="approvals"),
+    path("requests/<int:pk>/extend/", extension_views.request_extend, name="request-extend"),
+    path(
+        "requests/<int:pk>/extensions/<int:ext_id>/<str:action>/",
+        extension_views.extension_action,
+        name="extension-action",
+    ),
 ]

@@ -23,10 +23,13 @@ from portal.audit import events_for
 from portal.errors import DomainError, NotAllowed
 from portal.views import page, refused, require
 from requests_app import services
+from requests_app.extension_views import extension_context
 from requests_app.forms import AccessRequestForm, ActionForm
 from requests_app.models import (
     ENDED_GRANT_STATUSES,
     AccessRequest,
+    Extension,
+    ExtensionStatus,
     Status,
 )
 
@@ -38,6 +41,7 @@ ACTIONS: dict[str, Callable[[AccessRequest, Any, str], AccessRequest]] = {
     "deny": lambda req, actor, text: services.deny(req, actor=actor, reason=text),
     "cancel": lambda req, actor, text: services.cancel(req, actor=actor, reason=text),
     "revoke": lambda req, actor, text: services.revoke(req, actor=actor, reason=text),
+    "signed-out": lambda req, actor, text: services.confirm_signed_out(req, actor),
 }
 
 
@@ -71,13 +75,25 @@ def _visible(user: Any, pk: int) -> AccessRequest:
 def request_new(request: HttpRequest) -> HttpResponse:
     form = AccessRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        roles = list(data.pop("role"))
         try:
-            req = services.file_request(requester=request.user, **form.cleaned_data)
+            filed = services.file_requests(requester=request.user, roles=roles, **data)
         except (ValidationError, DomainError) as exc:
             form.add_service_error(exc)
         else:
-            messages.success(request, f"Request #{req.pk} filed. Approvers have been told.")
-            return redirect("request-detail", pk=req.pk)
+            if len(filed) == 1:
+                messages.success(
+                    request, f"Request #{filed[0].pk} filed. Approvers have been told."
+                )
+                return redirect("request-detail", pk=filed[0].pk)
+            numbers = ", ".join(f"#{req.pk}" for req in filed)
+            messages.success(
+                request,
+                f"Requests {numbers} filed, one per role; each is decided on its own. "
+                "Approvers have been told.",
+            )
+            return redirect(reverse("request-list") + "?mine=1")
     failover = Failover.objects.open().first()
     return render(request, "requests_app/request_new.html", {"form": form, "failover": failover})
 
@@ -107,14 +123,25 @@ def request_list(request: HttpRequest) -> HttpResponse:
 
 
 def _detail_context(user: Any, req: AccessRequest) -> dict[str, Any]:
+    from federation.evidence import sign_out_status
+
     events = list(events_for(req).order_by("seq"))
+    # Sign-in / sign-out evidence of a grant (new System Log events change the version too).
+    sign_out = sign_out_status(req) if req.activated_at else None
+    seen = ""
+    if sign_out is not None:
+        moments = (sign_out.last_sign_in, sign_out.at)
+        seen = "".join(f".{int(m.timestamp()) if m else 0}" for m in moments)
     return {
         "req": req,
         "events": events,
         "actions": access.request_actions(user, req),
         "live": is_live(req),
+        "sign_out": sign_out,
+        "can_confirm_signed_out": access.can_confirm_signed_out(user, req),
+        **extension_context(user, req),
         # Changes whenever anything happens to the request: polls answer 204 until then.
-        "version": f"{req.status}.{events[-1].seq if events else 0}",
+        "version": f"{req.status}.{events[-1].seq if events else 0}{seen}",
     }
 
 
@@ -157,6 +184,7 @@ def _done_message(action: str, req: AccessRequest) -> str:
         "deny": f"Request #{req.pk} denied.",
         "cancel": f"Request #{req.pk} cancelled.",
         "revoke": f"Request #{req.pk} revoked; the Okta membership is being removed.",
+        "signed-out": "Thank you: your sign-out is recorded.",
     }[action]
 
 
@@ -218,12 +246,19 @@ def _queue_context(user: Any) -> dict[str, Any]:
         .exclude(failover__status=FailoverStatus.CLOSED)
         .order_by("-ended_at")
     ]
+    more_time = list(
+        Extension.objects.filter(status=ExtensionStatus.PENDING, request__status=Status.ACTIVE)
+        .select_related("request__role__workload_account", "request__role__level", "requested_by")
+        .order_by("created_at")
+    )
     state = [(r.req.pk, r.req.status, len(r.req.approvals.all())) for r in pending + granting]
     state += [(r.req.pk, r.req.status) for r in failed]
+    state += [("extension", ext.pk) for ext in more_time]
     return {
         "pending": pending,
         "granting": granting,
         "failed": failed,
+        "more_time": more_time,
         "version": hashlib.sha256(repr(state).encode()).hexdigest()[:16],
     }
 

@@ -16,7 +16,7 @@ from django.contrib.auth.models import Group
 from federation.models import EmergencyAccount, EmergencyRole, Level, WorkloadAccount
 from portal.access import APPROVERS, AUDITORS
 
-pytest_plugins = ["tests.harness"]
+pytest_plugins = ["tests.harness", "tests.web.auditor_fixtures"]
 
 DEMO_LOGINS = [
     "engineer@example.com",
@@ -25,6 +25,22 @@ DEMO_LOGINS = [
     "auditor@example.com",
     "oncall@example.com",
 ]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database lets Django's flush truncate the append-only audit log."""
+    from tests.tampering import allow_truncate_in_test_database
+
+    with django_db_blocker.unblock():
+        allow_truncate_in_test_database()
+
+
+@pytest.fixture(autouse=True)
+def _no_shared_audit_checkpoints(settings):
+    # Checkpoints left in PORTAL_VAR_DIR by another run would describe another database;
+    # tests of checkpoints point AUDIT_CHECKPOINT_DIR at their own tmp_path.
+    settings.AUDIT_CHECKPOINT_DIR = ""
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ The worker is a separate process, so integration tests commit their data
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -61,8 +62,27 @@ def sandbox_org() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server for AWS (IAM, STS) over HTTP, shared with the worker process.
+
+    AWS managed policies (ReadOnlyAccess, ...) exist only with
+    MOTO_IAM_LOAD_MANAGED_POLICIES; each account's IAM loads them on first use.
+    """
+    from moto.server import ThreadedMotoServer
+
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    # Its request log would bury a failing test's own output.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def celery_worker_process(
-    django_db_setup, django_db_blocker, sandbox_org, tmp_path_factory
+    django_db_setup, django_db_blocker, sandbox_org, moto_endpoint, tmp_path_factory
 ) -> Iterator[subprocess.Popen]:
     """A real `celery worker -B` process on Redis, pointed at the test database."""
     with django_db_blocker.unblock():
@@ -85,6 +105,17 @@ def celery_worker_process(
         "GRANT_TASK_BACKOFF_BASE_SECONDS": "1",
         "GRANT_TASK_MAX_RETRIES": os.environ.get("GRANT_TASK_MAX_RETRIES", "3"),
         "OKTA_SDK_MAX_RETRIES": "0",
+        # The health and System Log monitors too: tests send their tasks when they need them.
+        "HEALTH_POLL_SECONDS": "86400",
+        # The return-to-normal tick runs scheduled deactivations: every second here.
+        "RUNBOOK_TICK_SECONDS": "1",
+        "SYSTEM_LOG_POLL_SECONDS": "86400",
+        # AWS is the moto server; the daily readiness check runs only when a test asks.
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "READINESS_SCHEDULE": "off",
     }
     log_path = var_dir / "worker.log"
     log_file = open(log_path, "w")  # noqa: SIM115 - lives as long as the process

@@ -40,6 +40,30 @@ class IdpApp:
 
 
 @dataclass(frozen=True)
+class IdpAppSettings:
+    """The AWS Account Federation app's Sign On settings (Okta: the app's ``settings.app``)."""
+
+    group_filter: str = ""
+    role_value_pattern: str = ""
+    session_duration: int | None = None
+    identity_provider_arn: str = ""
+    use_group_mapping: bool | None = None
+    app_filter: str = ""
+    # Everything ``settings.app`` holds, as Okta sent it (for display and new checks).
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IdpRateLimit:
+    """One rate-limit bucket as Okta's ``X-Rate-Limit-*`` headers reported it."""
+
+    bucket: str  # the endpoint family probed: "users", "groups", "apps", "logs"
+    limit: int
+    remaining: int
+    reset_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
 class IdpLogEvent:
     uuid: str
     published: dt.datetime
@@ -103,6 +127,12 @@ class IdentityProvider(Protocol):
     def remove_group_member(self, group_id: str, user_id: str) -> None: ...
 
     def get_app(self, app_id: str) -> IdpApp: ...
+
+    def get_app_settings(self, app_id: str) -> IdpAppSettings: ...
+
+    def rate_limits(self, app_id: str) -> list[IdpRateLimit]:
+        """Headroom of the rate-limit buckets the portal depends on (one cheap read each)."""
+        ...
 
     def list_app_group_ids(self, app_id: str) -> list[str]: ...
 

@@ -13,18 +13,22 @@ import hashlib
 import itertools
 import threading
 import uuid
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from federation.sandbox.filters import FilterError, compile_filter
+from federation.sandbox.seed import AWS_APP_SETTINGS as DEFAULT_APP_SETTINGS
 
 from . import (
     IdpApp,
+    IdpAppSettings,
     IdpError,
     IdpGroup,
     IdpLogEvent,
     IdpLogPage,
     IdpNotFound,
     IdpPermanentError,
+    IdpRateLimit,
     IdpUser,
 )
 
@@ -45,6 +49,9 @@ class InMemoryIdentityProvider:
     _members: ClassVar[dict[str, list[str]]] = {}
     _apps: ClassVar[dict[str, IdpApp]] = {}
     _app_groups: ClassVar[dict[str, list[str]]] = {}
+    _app_settings: ClassVar[dict[str, dict[str, Any]]] = {}
+    # bucket -> (limit, remaining) reported by rate_limits()
+    _rate_limits: ClassVar[dict[str, tuple[int, int]]] = {}
     _log: ClassVar[list[IdpLogEvent]] = []
     _failures: ClassVar[list[list[Any]]] = []  # [method name, error, remaining]
     revoked_sessions: ClassVar[list[str]] = []
@@ -66,6 +73,11 @@ class InMemoryIdentityProvider:
                 )
             }
             cls._app_groups[app_id] = []
+            cls._app_settings = {app_id: dict(DEFAULT_APP_SETTINGS)}
+            cls._rate_limits = {
+                bucket: (limit, limit - 1)
+                for bucket, limit in (("apps", 100), ("users", 600), ("groups", 500), ("logs", 120))
+            }
 
     @staticmethod
     def _configured_app_id() -> str:
@@ -95,6 +107,25 @@ class InMemoryIdentityProvider:
             cls._groups[group.id] = group
             cls._members[group.id] = []
             return group
+
+    @classmethod
+    def set_app(cls, app_id: str | None = None, **changes: Any) -> IdpApp:
+        """Change the app's fields (name, label, status, sign_on_mode) behind the portal's back."""
+        with cls._lock:
+            app_id = app_id or cls._configured_app_id()
+            cls._apps[app_id] = replace(cls._apps[app_id], **changes)
+            return cls._apps[app_id]
+
+    @classmethod
+    def set_app_settings(cls, app_id: str | None = None, **values: Any) -> None:
+        """Change the app's ``settings.app`` keys (Okta's names: groupFilter, ...)."""
+        with cls._lock:
+            cls._app_settings[app_id or cls._configured_app_id()].update(values)
+
+    @classmethod
+    def set_rate_limit(cls, bucket: str, limit: int, remaining: int) -> None:
+        with cls._lock:
+            cls._rate_limits[bucket] = (limit, remaining)
 
     @classmethod
     def fail_next(cls, method: str, error: IdpError, times: int = 1) -> None:
@@ -242,6 +273,32 @@ class InMemoryIdentityProvider:
         self._maybe_fail("get_app")
         with self._lock:
             return self._app(app_id)
+
+    def get_app_settings(self, app_id: str) -> IdpAppSettings:
+        self._maybe_fail("get_app_settings")
+        with self._lock:
+            self._app(app_id)
+            values = dict(self._app_settings.get(app_id, {}))
+        duration = values.get("sessionDuration")
+        return IdpAppSettings(
+            group_filter=str(values.get("groupFilter") or ""),
+            role_value_pattern=str(values.get("roleValuePattern") or ""),
+            session_duration=int(duration) if duration is not None else None,
+            identity_provider_arn=str(values.get("identityProviderArn") or ""),
+            use_group_mapping=values.get("useGroupMapping"),
+            app_filter=str(values.get("appFilter") or ""),
+            raw=values,
+        )
+
+    def rate_limits(self, app_id: str) -> list[IdpRateLimit]:
+        self._maybe_fail("rate_limits")
+        reset = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(minutes=1)
+        with self._lock:
+            self._app(app_id)
+            return [
+                IdpRateLimit(bucket, limit, remaining, reset)
+                for bucket, (limit, remaining) in self._rate_limits.items()
+            ]
 
     def list_app_group_ids(self, app_id: str) -> list[str]:
         self._maybe_fail("list_app_group_ids")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import os
 import threading
@@ -18,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 from django.conf import settings
@@ -28,12 +29,14 @@ from okta.request_executor import RequestExecutor
 
 from . import (
     IdpApp,
+    IdpAppSettings,
     IdpError,
     IdpGroup,
     IdpLogEvent,
     IdpLogPage,
     IdpNotFound,
     IdpPermanentError,
+    IdpRateLimit,
     IdpRetryableError,
     IdpUser,
 )
@@ -192,6 +195,32 @@ def _event(event: Any) -> IdpLogEvent:
         targets=[_target(target) for target in event.target or []],
         external_session_id=(context.external_session_id if context else "") or "",
     )
+
+
+def _optional_int(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _rate_limit(bucket: str, headers: Mapping[str, str] | None) -> IdpRateLimit | None:
+    headers = headers or {}
+    limit = _optional_int(headers.get("X-Rate-Limit-Limit"))
+    remaining = _optional_int(headers.get("X-Rate-Limit-Remaining"))
+    if limit is None or remaining is None:
+        return None
+    reset = _optional_int(headers.get("X-Rate-Limit-Reset"))
+    reset_at = dt.datetime.fromtimestamp(reset, dt.UTC) if reset is not None else None
+    return IdpRateLimit(bucket, limit, remaining, reset_at)
+
+
+# One cheap read per endpoint family the portal relies on (Okta limits each family).
+_RATE_LIMIT_PROBES = (
+    ("users", "/api/v1/users", {"limit": "1"}),
+    ("groups", "/api/v1/groups", {"limit": "1"}),
+    ("logs", "/api/v1/logs", {"limit": "1"}),
+)
 
 
 def _quote(value: str) -> str:
@@ -364,6 +393,52 @@ class OktaIdentityProvider:
             status=str(getattr(app.status, "value", app.status)),
             sign_on_mode=str(getattr(app.sign_on_mode, "value", app.sign_on_mode)),
         )
+
+    def _raw_get(self, what: str, path: str, query: dict[str, str] | None = None) -> tuple:
+        """``GET path`` through the SDK's request executor: (JSON body, response headers).
+
+        For what the SDK's models drop: a SAML app's ``settings.app`` (the generated
+        SamlApplicationSettings has no ``app``) and the rate-limit headers.
+        """
+        url = path + ("?" + urlencode(query) if query else "")
+
+        async def call(client: Client) -> tuple[Any, Any, Any]:
+            executor = client.get_request_executor()
+            request, error = await executor.create_request("GET", url, {}, {})
+            if error is not None:
+                return None, None, error
+            response, body, error = await executor.execute(request)
+            return body, response, error
+
+        body, response = self._run(what, call)
+        try:
+            data = json.loads(body) if body else None
+        except ValueError as exc:
+            raise IdpPermanentError(f"{what}: Okta sent a body that is not JSON") from exc
+        return data, _headers_of(response)
+
+    def get_app_settings(self, app_id: str) -> IdpAppSettings:
+        app, _ = self._raw_get(f"get settings of app {app_id}", f"/api/v1/apps/{app_id}")
+        values = ((app or {}).get("settings") or {}).get("app") or {}
+        return IdpAppSettings(
+            group_filter=str(values.get("groupFilter") or ""),
+            role_value_pattern=str(values.get("roleValuePattern") or ""),
+            session_duration=_optional_int(values.get("sessionDuration")),
+            identity_provider_arn=str(values.get("identityProviderArn") or ""),
+            use_group_mapping=values.get("useGroupMapping"),
+            app_filter=str(values.get("appFilter") or ""),
+            raw=dict(values),
+        )
+
+    def rate_limits(self, app_id: str) -> list[IdpRateLimit]:
+        probes = (("apps", f"/api/v1/apps/{app_id}", None), *_RATE_LIMIT_PROBES)
+        found = []
+        for bucket, path, query in probes:
+            _, headers = self._raw_get(f"read the {bucket} rate limit", path, query)
+            limit = _rate_limit(bucket, headers)
+            if limit is not None:
+                found.append(limit)
+        return found
 
     def list_app_group_ids(self, app_id: str) -> list[str]:
         # Okta (and the SDK's argument check) allows 20..200 here.

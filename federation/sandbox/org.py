@@ -29,7 +29,7 @@ from .events import (
 from .faults import FaultRule, Throttle
 from .filters import FilterError, compile_filter
 from .ids import random_id, stable_id
-from .seed import DEFAULT_TOKEN, merge_seed
+from .seed import AWS_APP_SETTINGS, DEFAULT_TOKEN, merge_seed
 
 # Okta's page-size defaults and caps for each list.
 PAGE_LIMITS = {
@@ -264,19 +264,15 @@ class SandboxOrg:
                 "appLinks": {"login": True},
             },
             "features": [],
-            "signOnMode": "SAML_2_0",
+            "signOnMode": spec.get("signOnMode", "SAML_2_0"),
             "credentials": {
                 "userNameTemplate": {"template": "${source.login}", "type": "BUILT_IN"},
                 "signing": {"kid": "sandboxSigningKey0001"},
             },
             "settings": {
-                "app": {
-                    "awsEnvironmentType": "aws.amazon",
-                    "sessionDuration": 3600,
-                    "identityProviderArn": "",
-                    "joinAllRoles": False,
-                    "loginURL": "https://console.aws.amazon.com/ec2/home",
-                },
+                # The amazon_aws app's own keys (Okta's OIN app; not in the OpenAPI
+                # document, whose SAML app schema leaves settings.app undeclared).
+                "app": {**AWS_APP_SETTINGS, **spec.get("settings", {})},
                 "notifications": {"vpn": {"network": {"connection": "DISABLED"}}},
                 "signOn": {},
             },
@@ -487,6 +483,14 @@ class SandboxOrg:
             return True
 
     # --- apps ------------------------------------------------------------------------
+
+    def set_app_settings(self, app_id: str, **values: Any) -> dict[str, Any]:
+        """Change the app's ``settings.app`` as an admin would in the console (tests)."""
+        with self._lock:
+            app = self._app(app_id)
+            app["settings"]["app"].update(values)
+            app["lastUpdated"] = iso(self._now())
+            return copy.deepcopy(app["settings"]["app"])
 
     def set_app_status(self, app_id: str, active: bool, caller: Caller) -> bool:
         with self._lock:

@@ -14,6 +14,20 @@ from typing import Any
 DEFAULT_TOKEN = "sandbox-api-token"
 DEFAULT_APP_ID = "0oasandboxawsfed01"
 AWS_APP_LABEL = "AWS Account Federation"
+# The AWS Account Federation (amazon_aws) app's settings.app: group mapping for groups
+# named aws#<role>#<account id>, the IAM SAML provider "Okta", one-hour sessions.
+AWS_APP_SETTINGS = {
+    "appFilter": "okta",
+    "awsEnvironmentType": "aws.amazon",
+    "groupFilter": r"^aws\#(?{{role}}[\w\-]+)\#(?{{accountid}}\d+)$",
+    "identityProviderArn": "",
+    "joinAllRoles": False,
+    "loginURL": "https://console.aws.amazon.com/ec2/home",
+    "roleValuePattern": "arn:aws:iam::${accountid}:saml-provider/Okta,"
+    "arn:aws:iam::${accountid}:role/${role}",
+    "sessionDuration": 3600,
+    "useGroupMapping": True,
+}
 
 _DEMO_USERS = [
     ("engineer@example.com", "Erin", "Engineer"),
@@ -52,7 +66,8 @@ def merge_seed(custom: dict[str, Any] | None) -> dict[str, Any]:
         {"users":  [{"login", "firstName", "lastName", "status"?, "id"?}],
          "groups": [{"name", "description"?, "type"? ("OKTA_GROUP"|"APP_GROUP"|"BUILT_IN"),
                      "id"?, "members"?: [login, ...]}],
-         "apps":   [{"id", "label"?, "name"?, "status"?, "groups"?: [group name, ...]}]}
+         "apps":   [{"id", "label"?, "name"?, "status"?, "signOnMode"?, "groups"?: [group name,
+                     ...], "settings"?: {settings.app keys to override}}]}
     """
     seed = default_seed()
     for key, value in (custom or {}).items():

@@ -558,6 +558,8 @@ def control(org: SandboxOrg, method: str, path: str, body: Any, base: str) -> tu
                 else org.remove_member_behind_the_back
             )
             return 200, {"changed": change(group, user), "members": org.member_logins(group)}
+        case "POST", ["apps", app_id, "settings"]:
+            return 200, org.set_app_settings(app_id, **body)
         case "POST", ["logs"]:
             event = org.inject_event(
                 body["eventType"],

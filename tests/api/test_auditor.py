@@ -21,8 +21,23 @@ WRITES = {
     "/requests/{request_id}/deny": {"reason": "no"},
     "/requests/{request_id}/cancel": {"reason": "no"},
     "/requests/{request_id}/revoke": {"reason": "no"},
+    "/requests/{request_id}/signed-out": {},
     "/failover": {"reason": "Identity Center is down", "drill": True},
     "/failover/close": {"reason": "back to normal"},
+    "/failover/return": {"override_reason": "IdC is fine"},
+    "/failover/remind": {},
+    "/failover/confirm": {},
+    "/requests/batch": {
+        "roles": ["{role}"],
+        "justification": "Auditing things in production now.",
+        "ticket": "AUD-1",
+        "duration_minutes": 30,
+    },
+    "/requests/{request_id}/extend": {"minutes": 10, "justification": "I need more time, really."},
+    "/requests/{request_id}/extensions/{extension_id}/approve": {"comment": "ok"},
+    "/requests/{request_id}/extensions/{extension_id}/deny": {"reason": "no"},
+    "/requests/{request_id}/extensions/{extension_id}/cancel": {},
+    "/readiness/run": {},
 }
 
 
@@ -45,8 +60,11 @@ def test_the_list_covers_every_write_endpoint():
 @pytest.mark.parametrize("path", list(WRITES))
 @pytest.mark.parametrize("valid_body", [True, False], ids=["valid-body", "garbage-body"])
 def test_auditors_get_403_on_every_write(as_auditor, pending, ro_role, snapshot, path, valid_body):
-    url = path.format(request_id=pending["id"])
-    body = {k: ro_role.pk if v == "{role}" else v for k, v in WRITES[path].items()}
+    url = path.format(request_id=pending["id"], extension_id=1)
+    body = {
+        k: ro_role.pk if v == "{role}" else [ro_role.pk] if v == ["{role}"] else v
+        for k, v in WRITES[path].items()
+    }
     before = snapshot()
     response = as_auditor.post(url, body if valid_body else None, raw=None if valid_body else "{x")
     assert response.status_code == 403, response.content

@@ -18,8 +18,20 @@ EXPECTED = {
     "/api/v1/requests/{request_id}/deny": {"post"},
     "/api/v1/requests/{request_id}/cancel": {"post"},
     "/api/v1/requests/{request_id}/revoke": {"post"},
+    "/api/v1/requests/{request_id}/signed-out": {"post"},
     "/api/v1/failover": {"get", "post"},
     "/api/v1/failover/close": {"post"},
+    "/api/v1/failover/return": {"post"},
+    "/api/v1/failover/remind": {"post"},
+    "/api/v1/failover/confirm": {"post"},
+    "/api/v1/failovers/{failover_id}/report": {"get"},
+    "/api/v1/requests/batch": {"post"},
+    "/api/v1/requests/{request_id}/extend": {"post"},
+    "/api/v1/requests/{request_id}/extensions/{extension_id}/approve": {"post"},
+    "/api/v1/requests/{request_id}/extensions/{extension_id}/deny": {"post"},
+    "/api/v1/requests/{request_id}/extensions/{extension_id}/cancel": {"post"},
+    "/api/v1/readiness": {"get"},
+    "/api/v1/readiness/run": {"post"},
 }
 
 

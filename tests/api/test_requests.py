@@ -219,8 +219,8 @@ def test_bad_list_parameters_are_400(as_engineer, params, field):
 
 
 def test_listing_does_not_query_per_row(as_approver, three_requests, django_assert_max_num_queries):
-    # auth (token lookup + groups) + count + rows + approvals prefetch
-    with django_assert_max_num_queries(6):
+    # auth (token lookup + groups) + count + rows + approvals and extensions prefetches
+    with django_assert_max_num_queries(7):
         assert len(ids(as_approver.get("/requests"))) == 3
 
 
@@ -365,6 +365,7 @@ def test_revoke_a_grant(
         as_approver.post(f"/requests/{req['id']}/approve")
     with (
         mock.patch("requests_app.tasks.deprovision_grant.delay") as delay,
+        mock.patch("portal.notifications.send_email.delay") as email,
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = as_approver.post(f"/requests/{req['id']}/revoke", {"reason": "done"})
@@ -373,6 +374,7 @@ def test_revoke_a_grant(
     assert response.json()["end_reason"] == "done"
     assert response.json()["ended_at"] is not None
     delay.assert_called_once_with(req["id"])
+    email.assert_called_once()  # the requester is told their access ended
 
 
 def test_revoking_a_pending_request_is_a_409(as_engineer, as_approver, ro_role, file_as):

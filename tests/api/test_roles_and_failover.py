@@ -37,7 +37,7 @@ def test_roles_do_not_query_per_role(as_engineer, plan, django_assert_max_num_qu
 def test_no_failover_is_null(as_engineer, db):
     response = as_engineer.get("/failover")
     assert response.status_code == 200
-    assert response.json() == {"failover": None}
+    assert response.json() == {"failover": None, "checklist": None}
 
 
 def test_current_failover_state(as_engineer, open_failover):
@@ -108,8 +108,11 @@ def test_bad_failover_bodies_are_400(as_approver, db, snapshot, body, field):
 
 
 def test_close_the_failover(as_approver, open_failover, django_capture_on_commit_callbacks):
+    # Straight from ACTIVE (the return to normal not started) a close must be forced.
     with django_capture_on_commit_callbacks(execute=False):
-        response = as_approver.post("/failover/close", {"reason": "IdC healthy again"})
+        response = as_approver.post(
+            "/failover/close", {"reason": "IdC healthy again", "force": True}
+        )
     assert response.status_code == 200, response.content
     state = response.json()["failover"]
     assert state["status"] == FailoverStatus.CLOSING
@@ -119,10 +122,12 @@ def test_close_the_failover(as_approver, open_failover, django_capture_on_commit
     assert as_approver.get("/failover").json()["failover"]["status"] == "closing"
 
 
-def test_close_without_a_body(as_approver, open_failover, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=False):
-        response = as_approver.post("/failover/close")
-    assert response.status_code == 200
+def test_close_without_a_body_asks_for_the_return_to_normal(as_approver, open_failover, snapshot):
+    before = snapshot()
+    response = as_approver.post("/failover/close")
+    assert response.status_code == 409
+    assert "Start the return to normal first" in response.json()["detail"]
+    before.assert_nothing_written()
 
 
 def test_closing_when_nothing_is_open_is_409(as_approver, db, snapshot):

@@ -105,6 +105,8 @@ class Demo:
         )
         self.wait_for(lambda: "ready." in self.output(), "the Celery worker")
         self.wait_for(lambda: "beat: Starting..." in self.output(), "Celery beat")
+        # run_demo prints its banner once it saw /healthz answer itself.
+        self.wait_for(lambda: "demo is running" in self.output(), "the demo's banner")
 
     def child_pid(self, name: str) -> int:
         match = re.search(rf"^{name}\s*\| started \(pid (\d+)\)", self.output(), re.MULTILINE)

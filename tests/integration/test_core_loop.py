@@ -101,7 +101,8 @@ def test_the_whole_loop(integration, prepared_plan, engineer, approver, approver
     services.approve(live, actor=approver)
     wait_for(lambda: status_of(live) == Status.ACTIVE, what="a grant live at close time")
     pending = file(approver2, prepared_plan.roles[("prod-payments", "Ops")])
-    failover_services.close_failover(actor=approver, reason="IdC healthy again")
+    # Straight from ACTIVE, without the return-to-normal checklist: a forced close.
+    failover_services.close_failover(actor=approver, reason="IdC healthy again", force=True)
     wait_for(
         lambda: Failover.objects.get(pk=failover.pk).status == FailoverStatus.CLOSED,
         what="the failover to close",
@@ -121,6 +122,7 @@ def test_the_whole_loop(integration, prepared_plan, engineer, approver, approver
         "request.active",
         "request.expired",
         "request.membership_removed",
+        "request.sessions_ended",
     ]
     assert [e.actor_label for e in events_for(req)][:3] == ["engineer", "approver1", "approver1"]
     assert [e.action for e in events_for(failover)] == [
@@ -128,6 +130,7 @@ def test_the_whole_loop(integration, prepared_plan, engineer, approver, approver
         "failover.app_activated",
         "failover.closing",
         "failover.closed",
+        "failover.sessions_ended",
     ]
     assert verify_chain() is None
 

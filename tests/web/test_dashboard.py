@@ -13,7 +13,10 @@ def test_normal_operation_says_so_and_is_honest_about_identity_center(as_enginee
     response = as_engineer.get(reverse("dashboard"))
     content = response.content.decode()
     assert "Normal operation." in content
-    assert "Not monitored yet" in content
+    # Health is UNKNOWN, and says why, until a source is configured (see tests/health/).
+    assert "Identity Center health" in content
+    assert "UNKNOWN" in content
+    assert "No source configured" in content
     assert "banner" not in content.split("<main")[0].split("</header>")[1]
 
 

@@ -1,0 +1,226 @@
+"""The auditors' request history: one filter form, one query, used by the page and the exports.
+
+Filters resolve small tables (people, roles) to ids first, so the big query on
+``AccessRequest`` only meets indexed columns (see requests_app migration
+``auditor_indexes`` and bench/bench_auditor_history.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.paginator import Page, Paginator
+from django.db.models import CharField, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from federation.models import EmergencyRole, Failover, Level, WorkloadAccount
+from portal.models import AuditEvent
+from requests_app.models import AccessRequest, Status
+
+# sort key in the URL -> columns (the id breaks ties, so pages never overlap).
+SORTS: dict[str, tuple[str, ...]] = {
+    "filed": ("created_at", "id"),
+    "person": ("requester__username", "created_at", "id"),
+    "account": ("role__workload_account__name", "created_at", "id"),
+    "level": ("role__level__name", "created_at", "id"),
+    "status": ("status", "created_at", "id"),
+    "granted": ("activated_at", "id"),
+    "ended": ("ended_at", "id"),
+}
+DEFAULT_SORT = "-filed"
+SORT_CHOICES = [(key, key) for name in SORTS for key in (name, f"-{name}")]
+# Cap on the people a "person" filter may match (it matches name prefixes).
+MAX_PEOPLE = 500
+
+
+class HistoryFilter(forms.Form):
+    person = forms.CharField(
+        required=False,
+        max_length=254,
+        label="Person",
+        help_text="Username or email, or how it starts.",
+    )
+    account = forms.ModelChoiceField(
+        WorkloadAccount.objects.order_by("number"), required=False, empty_label="Any account"
+    )
+    level = forms.ModelChoiceField(Level.objects.all(), required=False, empty_label="Any level")
+    status = forms.MultipleChoiceField(
+        choices=Status.choices,
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 3}),
+        help_text="Ctrl/⌘-click to pick several.",
+    )
+    failover = forms.ModelChoiceField(
+        Failover.objects.order_by("-opened_at"), required=False, empty_label="Any failover"
+    )
+    kind = forms.ChoiceField(
+        choices=[("", "Real and drills"), ("real", "Real failovers"), ("drill", "Drills")],
+        required=False,
+        label="Failover kind",
+    )
+    date_from = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    dates = forms.ChoiceField(
+        choices=[("filed", "Filed in these dates"), ("held", "Held access in these dates")],
+        required=False,
+        label="Dates apply to",
+    )
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Justification or ticket contains",
+    )
+    sort = forms.ChoiceField(choices=SORT_CHOICES, required=False)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date is before the start date.")
+        return cleaned
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def _people(text: str) -> list[int]:
+    users = get_user_model().objects
+    exact = Q(username__iexact=text) | Q(email__iexact=text)
+    ids = list(users.filter(exact).values_list("pk", flat=True)[:MAX_PEOPLE])
+    if ids:
+        return ids
+    prefix = Q(username__istartswith=text) | Q(email__istartswith=text)
+    return list(users.filter(prefix).values_list("pk", flat=True)[:MAX_PEOPLE])
+
+
+def _roles(account: WorkloadAccount | None, level: Level | None) -> list[int]:
+    roles = EmergencyRole.objects.all()
+    if account is not None:
+        roles = roles.filter(workload_account=account)
+    if level is not None:
+        roles = roles.filter(level=level)
+    return list(roles.values_list("pk", flat=True))
+
+
+def filtered(data: dict[str, Any]) -> QuerySet[AccessRequest]:
+    """The requests matching a valid form's ``cleaned_data``, sorted, not yet paginated."""
+    requests = AccessRequest.objects.all()
+    if data.get("person"):
+        requests = requests.filter(requester_id__in=_people(data["person"].strip()))
+    if data.get("account") or data.get("level"):
+        requests = requests.filter(role_id__in=_roles(data.get("account"), data.get("level")))
+    if data.get("status"):
+        requests = requests.filter(status__in=data["status"])
+    if data.get("failover"):
+        requests = requests.filter(failover=data["failover"])
+    if data.get("kind"):
+        drills = Failover.objects.filter(is_drill=data["kind"] == "drill")
+        requests = requests.filter(failover_id__in=drills.values("pk"))
+    requests = _dated(requests, data)
+    if data.get("q"):
+        text = data["q"].strip()
+        requests = requests.filter(Q(justification__icontains=text) | Q(ticket__icontains=text))
+    return requests.order_by(*sort_columns(data.get("sort") or DEFAULT_SORT))
+
+
+def _dated(requests: QuerySet[AccessRequest], data: dict[str, Any]) -> QuerySet[AccessRequest]:
+    start = _day_start(data["date_from"]) if data.get("date_from") else None
+    end = _day_start(data["date_to"] + dt.timedelta(days=1)) if data.get("date_to") else None
+    if data.get("dates") == "held":
+        # Held access at some moment in [start, end): granted before the end, not ended
+        # before the start. Okta's removal (membership_removed_at) is the real end.
+        if start or end:
+            requests = requests.filter(activated_at__isnull=False)
+        if end:
+            requests = requests.filter(activated_at__lt=end)
+        if start:
+            requests = requests.filter(
+                Q(ended_at__isnull=True)
+                | Q(ended_at__gte=start)
+                | Q(membership_removed_at__gte=start)
+            )
+        return requests
+    if start:
+        requests = requests.filter(created_at__gte=start)
+    if end:
+        requests = requests.filter(created_at__lt=end)
+    return requests
+
+
+# Sorting these puts the rows without a value last either way (never granted, not ended).
+NULLABLE = frozenset({"activated_at", "ended_at"})
+
+
+def sort_columns(sort: str) -> list[Any]:
+    descending = sort.startswith("-")
+    ordered = []
+    for column in SORTS.get(sort.lstrip("-"), SORTS["filed"]):
+        expression = F(column)
+        if column in NULLABLE:
+            # Matches the PostgreSQL indexes of requests_app 0003 (activated_at DESC NULLS LAST).
+            ordered.append(
+                expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+            )
+        else:
+            ordered.append(expression.desc() if descending else expression.asc())
+    return ordered
+
+
+def page_of(requests: QuerySet[AccessRequest], number: Any, size: int) -> Page:
+    """One page of ``requests``, sorted and counted on ids alone, then loaded in full.
+
+    Sorting narrow rows (the id and the sort key) instead of every joined column
+    keeps the sort by person or account, and deep pages, cheap on 100,000 rows.
+    """
+    page = Paginator(requests.values_list("pk", flat=True), size).get_page(number)
+    ids = list(page.object_list)
+    loaded = {req.pk: req for req in for_display(AccessRequest.objects.filter(pk__in=ids))}
+    page.object_list = [loaded[pk] for pk in ids if pk in loaded]
+    return page
+
+
+def for_display(requests: QuerySet[AccessRequest]) -> QuerySet[AccessRequest]:
+    return requests.select_related(
+        "requester",
+        "role__workload_account",
+        "role__level",
+        "failover",
+        "decided_by",
+        "ended_by",
+    ).prefetch_related("approvals__approver")
+
+
+def with_last_event(requests: QuerySet[AccessRequest]) -> QuerySet[AccessRequest]:
+    """Each request's newest audit event (seq, hash, action): anchors an export row in the chain."""
+    events = AuditEvent.objects.filter(
+        target_type=AccessRequest._meta.model_name,
+        target_id=Cast(OuterRef("pk"), output_field=CharField()),
+    ).order_by("-seq")
+    return requests.annotate(
+        last_event_seq=Subquery(events.values("seq")[:1]),
+        last_event_hash=Subquery(events.values("hash")[:1]),
+        last_event_action=Subquery(events.values("action")[:1]),
+    )
+
+
+def held_until(req: AccessRequest) -> dt.datetime | None:
+    """When the access really ended: Okta's confirmed removal, else the end of the grant."""
+    if req.activated_at is None:
+        return None
+    return req.membership_removed_at or req.ended_at
+
+
+def held_minutes(req: AccessRequest, now: dt.datetime | None = None) -> int | None:
+    if req.activated_at is None:
+        return None
+    until = held_until(req) or (now or timezone.now())
+    return max(0, round((until - req.activated_at).total_seconds() / 60))

@@ -1,0 +1,58 @@
+"""``manage.py verify_audit``: re-hash the whole audit log and check it against the checkpoints.
+
+Exit status 0 when the record is intact, 1 when it is not (the first bad event is
+named on stderr; ``--all`` lists every problem). The run is stored, so the
+integrity badge on the auditor pages shows it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from portal import integrity
+
+
+class Command(BaseCommand):
+    help = "Verify the audit log's hash chain and its signed checkpoints; exit 1 if broken."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--all", action="store_true", help="List every problem, not only the first."
+        )
+        parser.add_argument(
+            "--no-checkpoints",
+            action="store_true",
+            help="Check the chain only (a truncated tail then goes unnoticed).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        result = integrity.run(
+            "manage.py verify_audit", use_checkpoints=not options["no_checkpoints"]
+        )
+        checkpoint = result.latest_checkpoint
+        reached = (
+            f"; latest checkpoint #{checkpoint.seq} of {checkpoint.time} ({checkpoint.source})"
+            if checkpoint
+            else "; no checkpoint to compare with"
+        )
+        if result.intact:
+            self.stdout.write(
+                f"Audit log intact: {result.events} events, head #{result.head_seq} "
+                f"{result.head_hash}, {result.checkpoints_checked} checkpoints checked{reached}."
+            )
+            return
+        first = result.first
+        assert first is not None
+        self.stderr.write(f"Audit log BROKEN at #{first.seq}: {first.reason}")
+        if options["all"]:
+            for problem in result.problems:
+                self.stderr.write(f"  {problem}")
+        elif len(result.problems) > 1:
+            self.stderr.write(
+                f"  … and {len(result.problems) - 1} more problems (--all lists them)"
+            )
+        self.stderr.write(f"Read {result.events} events up to #{result.head_seq}{reached}.")
+        sys.exit(1)

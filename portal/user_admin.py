@@ -1,0 +1,84 @@
+"""Django's user admin, with every change of a portal role or privilege audited.
+
+Imported by portal/admin.py. Group memberships are saved by the form after
+``save_model``; ``save_related`` compares them before and after and hands the
+difference to ``portal.roles``, in the admin's own transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from portal import access, audit, roles
+
+User = get_user_model()
+
+
+class PortalUserAdmin(UserAdmin):
+    def _writable(self, request: HttpRequest) -> bool:
+        # Auditors change nothing, even when they are staff too.
+        return access.can_write(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._writable(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._writable(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._writable(request) and super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        stored = User.objects.filter(pk=obj.pk).first() if change else None
+        form._portal_flags_before = roles.flags_of(stored) if stored else {}
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        user = form.instance
+        groups_before = set(user.groups.values_list("name", flat=True))
+        super().save_related(request, form, formsets, change)
+        groups_after = set(user.groups.values_list("name", flat=True))
+        roles.record_flag_changes(
+            user,
+            getattr(form, "_portal_flags_before", {}),
+            actor=request.user,
+            via="admin",
+            created=not change,
+        )
+        roles.record_group_changes(
+            user, groups_before, groups_after, actor=request.user, via="admin"
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self._record_deleted(request, obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        with transaction.atomic():
+            for user in queryset:
+                self._record_deleted(request, user)
+            super().delete_queryset(request, queryset)
+
+    def _record_deleted(self, request: HttpRequest, user: Any) -> None:
+        audit.record(
+            "user.deleted",
+            ("user", user.pk),
+            actor=request.user,
+            payload={
+                "user": user.get_username(),
+                "groups": sorted(user.groups.values_list("name", flat=True)),
+                "via": "admin",
+            },
+        )
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, PortalUserAdmin)

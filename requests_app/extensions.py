@@ -1,0 +1,217 @@
+"""More time on an active grant, instead of a new request.
+
+An extension is a smaller approval than the request itself: one approver other
+than the requester (``EXTENSION_APPROVALS_REQUIRED``), whatever the level, and
+bounded so the grant's total time (the requested duration plus every approved
+extension) never exceeds the level's maximum. On approval the grant's end
+moves; every step is an audit event on the request, so its timeline shows it.
+
+Like ``requests_app.services``: each function locks, checks its guard, changes
+state, records the audit event and queues notifications on commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from federation.models import FailoverStatus
+from portal import audit, notifications
+from portal.access import can_write, is_approver
+from portal.errors import Conflict, InvalidTransition, NotAllowed
+from requests_app.models import (
+    AccessRequest,
+    Extension,
+    ExtensionApproval,
+    ExtensionStatus,
+    Status,
+)
+from requests_app.services import MIN_JUSTIFICATION_WORDS, _locked
+
+EXTENSION_APPROVALS_REQUIRED = 1
+
+
+def granted_minutes(req: AccessRequest) -> int:
+    """The requested duration plus every approved extension."""
+    extra = req.extensions.filter(status=ExtensionStatus.APPROVED).aggregate(m=Sum("minutes"))["m"]
+    return req.duration_minutes + (extra or 0)
+
+
+def remaining_minutes(req: AccessRequest) -> int:
+    """How many more minutes the level's maximum still allows."""
+    return max(0, req.role.level.max_duration_minutes - granted_minutes(req))
+
+
+def _locked_extension(ext_id: int) -> tuple[Extension, AccessRequest]:
+    # The request first, always: expiry and revocation lock it too.
+    request_id = Extension.objects.values_list("request_id", flat=True).get(pk=ext_id)
+    req = _locked(request_id)
+    ext = Extension.objects.select_for_update().select_related("requested_by").get(pk=ext_id)
+    return ext, req
+
+
+def _returning(req: AccessRequest) -> bool:
+    return req.failover.status != FailoverStatus.ACTIVE
+
+
+def request_extension(
+    req: AccessRequest, *, actor: AbstractBaseUser, minutes: int, justification: str
+) -> Extension:
+    """The requester asks for ``minutes`` more on their active grant."""
+    justification = justification.strip()
+    with transaction.atomic():
+        req = _locked(req.pk)
+        if not can_write(actor) or req.requester_id != actor.pk:
+            raise NotAllowed("Only the requester can ask to extend their access.")
+        if req.status != Status.ACTIVE:
+            raise InvalidTransition(
+                f"Request #{req.pk} is {req.get_status_display().lower()}; only active access "
+                "can be extended."
+            )
+        if _returning(req):
+            raise Conflict("The failover is returning to normal: access is not extended now.")
+        if req.extensions.filter(status=ExtensionStatus.PENDING).exists():
+            raise Conflict("An extension of this request is already waiting for approval.")
+        errors: dict[str, list[str]] = {}
+        left = remaining_minutes(req)
+        if left < 1:
+            errors["minutes"] = [
+                f"This grant already has the {req.role.level.name} maximum of "
+                f"{req.role.level.max_duration_minutes} minutes; file a new request."
+            ]
+        elif not 1 <= minutes <= left:
+            errors["minutes"] = [f"Ask for between 1 and {left} more minutes."]
+        if len(justification.split()) < MIN_JUSTIFICATION_WORDS:
+            errors["justification"] = [
+                f"Say in a sentence why you need more time ({MIN_JUSTIFICATION_WORDS} words "
+                "or more)."
+            ]
+        if errors:
+            raise ValidationError(errors)
+        ext = Extension.objects.create(
+            request=req, requested_by=actor, minutes=minutes, justification=justification
+        )
+        audit.record(
+            "request.extension_requested",
+            req,
+            actor=actor,
+            payload={"extension": ext.pk, "minutes": minutes, "justification": justification},
+        )
+        notifications.extension_requested(ext)
+    return ext
+
+
+def _lapse_if_moot(ext_id: int) -> None:
+    """The grant ended before anyone decided: the extension can never apply."""
+    with transaction.atomic():
+        ext, req = _locked_extension(ext_id)
+        if ext.status != ExtensionStatus.PENDING or req.status == Status.ACTIVE:
+            return
+        ext.status = ExtensionStatus.LAPSED
+        ext.decided_at = timezone.now()
+        ext.save(update_fields=["status", "decided_at"])
+        audit.record(
+            "request.extension_lapsed",
+            req,
+            system="system",
+            payload={"extension": ext.pk, "reason": f"the grant is {req.status}"},
+        )
+
+
+def approve_extension(ext: Extension, *, actor: AbstractBaseUser, comment: str = "") -> Extension:
+    with transaction.atomic():
+        ext, req = _locked_extension(ext.pk)
+        if not is_approver(actor):
+            raise NotAllowed("Only approvers can approve an extension.")
+        if req.requester_id == actor.pk:
+            raise NotAllowed("Nobody can approve their own extension.")
+        if ext.status != ExtensionStatus.PENDING:
+            raise InvalidTransition(f"Extension #{ext.pk} is already {ext.status}.")
+        moot = req.status != Status.ACTIVE
+        if not moot:
+            if _returning(req):
+                raise Conflict("The failover is returning to normal: access is not extended now.")
+            if ext.approvals.filter(approver=actor).exists():
+                raise NotAllowed("You have already approved this extension.")
+            if ext.minutes > remaining_minutes(req):
+                raise Conflict(
+                    f"{ext.minutes} more minutes would exceed the {req.role.level.name} maximum "
+                    f"of {req.role.level.max_duration_minutes} minutes."
+                )
+            ExtensionApproval.objects.create(extension=ext, approver=actor, comment=comment)
+            count = ext.approvals.count()
+            audit.record(
+                "request.extension_approval_added",
+                req,
+                actor=actor,
+                payload={"extension": ext.pk, "comment": comment, "approvals": count},
+            )
+            if count >= EXTENSION_APPROVALS_REQUIRED:
+                _apply(ext, req, actor=actor, comment=comment)
+    if moot:
+        _lapse_if_moot(ext.pk)
+        raise Conflict(f"Request #{req.pk} is no longer active; the extension lapsed.")
+    return ext
+
+
+def _apply(ext: Extension, req: AccessRequest, *, actor: AbstractBaseUser, comment: str) -> None:
+    now = timezone.now()
+    previous = req.expires_at
+    req.expires_at = previous + dt.timedelta(minutes=ext.minutes)
+    req.save(update_fields=["expires_at"])
+    ext.status = ExtensionStatus.APPROVED
+    ext.decided_at, ext.decided_by, ext.decision_comment = now, actor, comment
+    ext.previous_expires_at, ext.new_expires_at = previous, req.expires_at
+    ext.save()
+    audit.record(
+        "request.extended",
+        req,
+        actor=actor,
+        payload={
+            "extension": ext.pk,
+            "minutes": ext.minutes,
+            "from": previous.isoformat(),
+            "until": req.expires_at.isoformat(),
+            "granted_minutes": granted_minutes(req),
+        },
+    )
+    notifications.extension_decided(ext)
+
+
+def deny_extension(ext: Extension, *, actor: AbstractBaseUser, reason: str = "") -> Extension:
+    with transaction.atomic():
+        ext, req = _locked_extension(ext.pk)
+        if not is_approver(actor) or req.requester_id == actor.pk:
+            raise NotAllowed("Only approvers other than the requester can deny an extension.")
+        if ext.status != ExtensionStatus.PENDING:
+            raise InvalidTransition(f"Extension #{ext.pk} is already {ext.status}.")
+        ext.status = ExtensionStatus.DENIED
+        ext.decided_at, ext.decided_by, ext.decision_comment = timezone.now(), actor, reason
+        ext.save(update_fields=["status", "decided_at", "decided_by", "decision_comment"])
+        audit.record(
+            "request.extension_denied",
+            req,
+            actor=actor,
+            payload={"extension": ext.pk, "reason": reason},
+        )
+        notifications.extension_decided(ext)
+    return ext
+
+
+def cancel_extension(ext: Extension, *, actor: AbstractBaseUser) -> Extension:
+    with transaction.atomic():
+        ext, req = _locked_extension(ext.pk)
+        if req.requester_id != actor.pk or not can_write(actor):
+            raise NotAllowed("Only the requester can withdraw their extension.")
+        if ext.status != ExtensionStatus.PENDING:
+            raise InvalidTransition(f"Extension #{ext.pk} is already {ext.status}.")
+        ext.status = ExtensionStatus.CANCELLED
+        ext.decided_at = timezone.now()
+        ext.save(update_fields=["status", "decided_at"])
+        audit.record("request.extension_cancelled", req, actor=actor, payload={"extension": ext.pk})
+    return ext

@@ -1,0 +1,361 @@
+"""The return-to-normal checklist as services: health or override, the announcement,
+waiting for sign-outs, closing now / scheduled / forced, reminders, and the closed state."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core import mail
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from federation import runbook, services
+from federation.health import HealthState
+from federation.models import Failover, FailoverStatus, ReturnToNormal
+from federation.tasks import close_federation
+from portal.audit import events_for, verify_chain
+from portal.errors import Conflict, NotAllowed
+from portal.models import AuditEvent, NotificationLog
+from requests_app import services as request_services
+from requests_app.models import Status
+from tests.runbook.conftest import seen_signing_in, signs_out
+
+
+@pytest.fixture
+def healthy(monkeypatch):
+    monkeypatch.setattr(
+        "federation.health.current_state",
+        lambda **kw: HealthState("HEALTHY", timezone.now() - dt.timedelta(minutes=30), ("ok",)),
+    )
+
+
+def steps(failover: Failover) -> dict[str, str]:
+    return {s.key: s.state for s in runbook.checklist(failover).steps}
+
+
+def start(actor, capture, **kwargs):
+    with capture(execute=False):
+        return runbook.start_return(actor=actor, **kwargs)
+
+
+# --- Step 1: health or override --------------------------------------------------------------
+
+
+def test_the_checklist_before_the_start(approver, open_failover, healthy):
+    assert steps(open_failover) == {
+        "health": "current",
+        "announce": "todo",
+        "signouts": "todo",
+        "deactivate": "todo",
+        "close": "todo",
+    }
+    checklist = runbook.checklist(open_failover)
+    assert checklist.health.state == "HEALTHY"
+    assert checklist.can_start
+
+
+def test_not_healthy_needs_an_override_reason(
+    approver, open_failover, django_capture_on_commit_callbacks
+):
+    # No monitor samples at all: the state is UNKNOWN, not HEALTHY.
+    with pytest.raises(ValidationError) as raised:
+        start(approver, django_capture_on_commit_callbacks)
+    assert "override_reason" in raised.value.message_dict
+    assert "not HEALTHY" in raised.value.message_dict["override_reason"][0]
+    open_failover.refresh_from_db()
+    assert open_failover.status == FailoverStatus.ACTIVE
+    failover = start(
+        approver, django_capture_on_commit_callbacks, override_reason="AWS status page is green"
+    )
+    run = failover.return_to_normal
+    assert failover.status == FailoverStatus.RETURNING
+    assert run.health_state == "UNKNOWN"
+    assert run.health_override_reason == "AWS status page is green"
+    event = events_for(failover).get(action="failover.return_started")
+    assert event.payload["override_reason"] == "AWS status page is green"
+    assert "overrode" in runbook.checklist(failover).steps[0].summary
+
+
+def test_healthy_needs_no_reason_and_the_override_is_not_kept(
+    approver, open_failover, healthy, django_capture_on_commit_callbacks
+):
+    failover = start(
+        approver, django_capture_on_commit_callbacks, override_reason="not needed, ignored"
+    )
+    assert failover.return_to_normal.health_state == "HEALTHY"
+    assert failover.return_to_normal.health_override_reason == ""
+
+
+def test_only_approvers_start_it(engineer, auditor, open_failover, healthy):
+    for who in (engineer, auditor):
+        with pytest.raises(NotAllowed):
+            runbook.start_return(actor=who)
+    assert Failover.objects.get().status == FailoverStatus.ACTIVE
+
+
+def test_it_starts_only_from_an_active_failover(
+    approver, open_failover, healthy, django_capture_on_commit_callbacks
+):
+    start(approver, django_capture_on_commit_callbacks)
+    with pytest.raises(Conflict, match="returning to normal"):
+        start(approver, django_capture_on_commit_callbacks)
+
+
+def test_without_a_failover_it_is_a_conflict(approver, plan, healthy):
+    with pytest.raises(Conflict, match="not open"):
+        runbook.start_return(actor=approver)
+
+
+# --- Step 2: announce; no new requests --------------------------------------------------------
+
+
+def test_everyone_is_told_and_new_requests_are_refused(
+    approver, engineer, oncall, grant, pending, healthy, plan, deliver_now,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    active = grant(engineer)
+    waiting = pending(oncall)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        failover = runbook.start_return(actor=approver)
+    run = failover.return_to_normal
+    assert run.announced_to == ["engineer"]
+    assert run.announced_at is not None
+    # The pending request can never be granted now.
+    waiting.refresh_from_db()
+    assert waiting.status == Status.LAPSED
+    assert "returning to normal" in waiting.end_reason
+    # Email to the emergency user (and approvers), logged as sent.
+    [message] = [m for m in mail.outbox if "Sign out now" in m.subject]
+    assert "engineer@example.com" in message.to
+    assert "approver1@example.com" in message.to
+    assert "/failover/return/" in message.body
+    log = NotificationLog.objects.get(event="failover.return_started")
+    assert log.state == NotificationLog.State.SENT
+    # New requests are refused from now on.
+    with pytest.raises(Conflict, match="returning to normal"):
+        request_services.file_request(
+            requester=oncall, role=plan.roles[("prod-data", "RO")],
+            justification="Still need to look at the logs please.", ticket="INC-2",
+            duration_minutes=30,
+        )  # fmt: skip
+    assert active.pk in [req.pk for req, _ in runbook.still_signed_in(failover)]
+
+
+def test_the_banner_tells_everyone_to_sign_out(
+    approver, engineer, grant, healthy, client, django_capture_on_commit_callbacks
+):
+    grant(engineer)
+    start(approver, django_capture_on_commit_callbacks)
+    client.force_login(engineer)
+    page = client.get("/").content.decode()
+    assert "sign out of the AWS console now" in page
+    assert "Request access" not in page
+
+
+# --- Step 3: waiting for sign-outs, reminders --------------------------------------------------
+
+
+def test_waiting_lists_who_is_still_signed_in(
+    approver, engineer, oncall, grant, healthy, django_capture_on_commit_callbacks
+):
+    mine = grant(engineer)
+    theirs = grant(oncall, account="prod-data")
+    seen_signing_in(mine)
+    failover = start(approver, django_capture_on_commit_callbacks)
+    names = {req.requester.username for req, _ in runbook.still_signed_in(failover)}
+    assert names == {"engineer", "oncall"}  # oncall holds access without a sign-out yet
+    assert steps(failover)["signouts"] == "current"
+
+    signs_out(mine, django_capture_on_commit_callbacks)
+    assert [r.pk for r, _ in runbook.still_signed_in(failover)] == [theirs.pk]
+    signs_out(theirs, django_capture_on_commit_callbacks)
+    assert runbook.still_signed_in(failover) == []
+    assert steps(failover)["signouts"] == "done"
+    checklist = runbook.checklist(failover).as_dict()
+    assert checklist["still_signed_in"] == []
+    assert {u["how"] for u in checklist["users"]} == {"self-reported"}
+
+
+def test_reminders_go_to_those_still_signed_in_once_per_interval(
+    approver, engineer, oncall, grant, healthy, settings, deliver_now,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    settings.SIGNOUT_REMINDER_MINUTES = 15
+    mine = grant(engineer)
+    grant(oncall, account="prod-data")
+    failover = start(approver, django_capture_on_commit_callbacks)
+    signs_out(mine, django_capture_on_commit_callbacks)
+    now = timezone.now()
+    assert runbook.send_due_reminders(now + dt.timedelta(minutes=5)) == []
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert runbook.send_due_reminders(now + dt.timedelta(minutes=16)) == [failover.pk]
+    [message] = mail.outbox
+    assert message.to == ["oncall@example.com"]
+    assert "oncall" in message.body and "engineer" not in message.body
+    # The next round is due one interval later, not at the next tick.
+    assert runbook.send_due_reminders(now + dt.timedelta(minutes=20)) == []
+    event = events_for(failover).get(action="failover.signout_reminder")
+    assert event.payload == {"still_signed_in": ["oncall"], "reminder": 1}
+    assert ReturnToNormal.objects.get().reminders_sent == 1
+
+
+def test_remind_now_button(approver, engineer, grant, healthy, django_capture_on_commit_callbacks):
+    grant(engineer)
+    start(approver, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert runbook.remind_now(actor=approver) == ["engineer"]
+    with pytest.raises(NotAllowed):
+        runbook.remind_now(actor=engineer)
+
+
+# --- Step 4: close now, scheduled, forced --------------------------------------------------------
+
+
+def test_closing_waits_for_sign_outs_unless_forced(
+    approver, engineer, grant, healthy, django_capture_on_commit_callbacks
+):
+    req = grant(engineer)
+    seen_signing_in(req)
+    start(approver, django_capture_on_commit_callbacks)
+    with pytest.raises(Conflict, match="Still signed in: engineer"):
+        services.close_failover(actor=approver)
+    with pytest.raises(ValidationError, match="Say why"):
+        services.close_failover(actor=approver, force=True)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        failover = services.close_failover(
+            actor=approver, force=True, reason="engineer is on a plane"
+        )
+    assert failover.status == FailoverStatus.CLOSING
+    assert len(queued) >= 2  # deprovisioning of the revoked grant, close_federation
+    run = ReturnToNormal.objects.get()
+    assert run.forced and run.close_reason == "engineer is on a plane"
+    assert run.still_signed_in_at_close == ["engineer"]
+    req.refresh_from_db()
+    assert req.status == Status.REVOKED
+    closing = events_for(failover).get(action="failover.closing")
+    assert closing.payload == {"reason": "engineer is on a plane", "forced": True}
+
+
+def test_closing_after_everyone_signed_out(
+    approver, engineer, grant, healthy, django_capture_on_commit_callbacks
+):
+    req = grant(engineer)
+    start(approver, django_capture_on_commit_callbacks)
+    signs_out(req, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=False):
+        failover = services.close_failover(actor=approver, reason="all out")
+    assert failover.status == FailoverStatus.CLOSING
+    assert not ReturnToNormal.objects.get().forced
+
+
+def test_an_active_failover_closes_only_when_forced(approver, open_failover):
+    with pytest.raises(Conflict, match="Start the return to normal first"):
+        services.close_failover(actor=approver, reason="done")
+    with pytest.raises(ValidationError):
+        services.close_failover(
+            actor=approver,
+            reason="x",
+            force=True,
+            deactivate_at=timezone.now() + dt.timedelta(hours=1),
+        )
+
+
+def test_scheduled_deactivation_is_persisted_and_run_by_the_tick(
+    approver, engineer, grant, healthy, django_capture_on_commit_callbacks
+):
+    req = grant(engineer)
+    start(approver, django_capture_on_commit_callbacks)
+    signs_out(req, django_capture_on_commit_callbacks)
+    at = timezone.now() + dt.timedelta(hours=3)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        failover = services.close_failover(actor=approver, reason="after hours", deactivate_at=at)
+    assert queued and not any("close_federation" in repr(q) for q in queued)
+    failover.refresh_from_db()
+    assert failover.status == FailoverStatus.RETURNING
+    assert ReturnToNormal.objects.get().deactivate_at == at
+    assert runbook.checklist(failover).scheduled_for == at
+    assert events_for(failover).filter(action="failover.deactivation_scheduled").exists()
+    req.refresh_from_db()
+    assert req.status == Status.ACTIVE  # access lasts until the chosen time
+
+    assert runbook.run_due_deactivations(at - dt.timedelta(minutes=1)) == []
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        assert runbook.run_due_deactivations(at + dt.timedelta(seconds=1)) == [failover.pk]
+    failover.refresh_from_db()
+    assert failover.status == FailoverStatus.CLOSING
+    closing = events_for(failover).get(action="failover.closing")
+    assert closing.actor_label == "scheduler"
+    assert closing.payload["scheduled_by"] == "approver1"
+    req.refresh_from_db()
+    assert req.status == Status.REVOKED
+    # A second tick finds nothing to do.
+    assert runbook.run_due_deactivations(at + dt.timedelta(minutes=1)) == []
+
+
+def test_closing_with_a_past_time_means_now(
+    approver, engineer, grant, healthy, django_capture_on_commit_callbacks
+):
+    req = grant(engineer)
+    start(approver, django_capture_on_commit_callbacks)
+    signs_out(req, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=False):
+        failover = services.close_failover(
+            actor=approver, deactivate_at=timezone.now() - dt.timedelta(minutes=1)
+        )
+    assert failover.status == FailoverStatus.CLOSING
+
+
+# --- Step 4 in Okta and step 5 --------------------------------------------------------------
+
+
+def test_the_worker_empties_groups_deactivates_and_ends_sessions(
+    approver, engineer, grant, healthy, fake_idp, settings, django_capture_on_commit_callbacks
+):
+    req = grant(engineer)
+    fake_idp.activate_app(settings.OKTA_AWS_APP_ID)
+    start(approver, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=False):
+        failover = services.close_failover(actor=approver, force=True, reason="test")
+    with django_capture_on_commit_callbacks(execute=False):
+        close_federation.apply(args=[failover.pk])
+    failover.refresh_from_db()
+    assert failover.status == FailoverStatus.CLOSED
+    assert fake_idp.members_of(req.role.okta_group_name) == []
+    assert fake_idp.get_app(settings.OKTA_AWS_APP_ID).status == "INACTIVE"
+    run = ReturnToNormal.objects.get()
+    assert run.sessions_revoked_for == ["engineer@example.com"]
+    assert events_for(failover).filter(action="failover.sessions_ended").exists()
+    assert steps(failover) == {
+        "health": "done",
+        "announce": "done",
+        "signouts": "skipped",
+        "deactivate": "done",
+        "close": "done",
+    }
+    assert verify_chain() is None
+
+
+def test_a_proposed_failover_is_withdrawn_by_closing(approver, plan, settings):
+    settings.REQUIRE_FAILOVER_CONFIRMATION = True
+    failover = services.open_failover(actor=approver, reason="IdC looks down")
+    closed = services.close_failover(actor=approver, reason="false alarm")
+    assert closed.status == FailoverStatus.CLOSED
+    assert AuditEvent.objects.filter(action="failover.withdrawn").count() == 1
+    assert Failover.objects.get(pk=failover.pk).closed_at is not None
+
+
+def test_checklist_version_changes_with_the_state(
+    approver, engineer, grant, healthy, django_capture_on_commit_callbacks
+):
+    req = grant(engineer)
+    failover = Failover.objects.get()
+    first = runbook.checklist(failover).version()
+    assert runbook.checklist(failover).version() == first
+    start(approver, django_capture_on_commit_callbacks)
+    second = runbook.checklist(failover).version()
+    assert second != first
+    signs_out(req, django_capture_on_commit_callbacks)
+    assert runbook.checklist(failover).version() != second
