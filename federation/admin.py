@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 
 from federation.models import EmergencyAccount, EmergencyRole, Failover, Level, WorkloadAccount
 from portal import audit
+from portal.admin_mixins import AuditorsReadOnlyAdminMixin
 
 _FAILOVER_CACHE = "_portal_current_failover"
 
@@ -37,7 +38,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class PlanModelAdmin(admin.ModelAdmin):
+class PlanModelAdmin(AuditorsReadOnlyAdminMixin, admin.ModelAdmin):
     """Editable only while no failover is open; every save and delete is audited."""
 
     # Fields fixed once the row exists (names other systems know).

@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from portal import user_admin  # noqa: F401  (registers the audited user admin)
+from portal.admin_mixins import AuditorsReadOnlyAdminMixin
 from portal.models import ApiToken, AuditEvent, NotificationLog, SlackIdentity
 
 
@@ -90,7 +91,7 @@ class NotificationLogAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SlackIdentity)
-class SlackIdentityAdmin(admin.ModelAdmin):
+class SlackIdentityAdmin(AuditorsReadOnlyAdminMixin, admin.ModelAdmin):
     """Which portal user a Slack user is, for the Approve / Deny buttons in Slack."""
 
     list_display = ("slack_user_id", "team_id", "user", "created_at")

@@ -16,25 +16,13 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from portal import access, audit, roles
+from portal import audit, roles
+from portal.admin_mixins import AuditorsReadOnlyAdminMixin
 
 User = get_user_model()
 
 
-class PortalUserAdmin(UserAdmin):
-    def _writable(self, request: HttpRequest) -> bool:
-        # Auditors change nothing, even when they are staff too.
-        return access.can_write(request.user)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return self._writable(request) and super().has_add_permission(request)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._writable(request) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._writable(request) and super().has_delete_permission(request, obj)
-
+class PortalUserAdmin(AuditorsReadOnlyAdminMixin, UserAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         stored = User.objects.filter(pk=obj.pk).first() if change else None
         form._portal_flags_before = roles.flags_of(stored) if stored else {}

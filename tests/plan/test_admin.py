@@ -295,3 +295,31 @@ def test_staff_without_permissions_sees_nothing(client, plan):
     response = client.get(reverse("admin:federation_level_changelist"))
 
     assert response.status_code == 403
+
+
+def test_staff_auditors_cannot_change_the_plan(client, plan, auditor):
+    """Auditors change nothing, even when someone also made them staff with every permission."""
+    auditor.is_staff = True
+    auditor.is_superuser = True
+    auditor.save()
+    client.force_login(auditor)
+    level = plan.levels["RO"]
+    url = reverse("admin:federation_level_change", args=[level.pk])
+    assert client.get(url).status_code == 200  # they may look
+    response = client.post(
+        url,
+        {
+            "name": "RO",
+            "policy_arn": level.policy_arn,
+            "max_duration_minutes": 999,
+            "approvals_required": 1,
+            "position": 1,
+        },
+    )
+    assert response.status_code == 403
+    level.refresh_from_db()
+    assert level.max_duration_minutes == 240
+    assert client.post(reverse("admin:federation_level_add"), {}).status_code == 403
+    delete = reverse("admin:federation_level_delete", args=[level.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    assert Level.objects.filter(pk=level.pk).exists()

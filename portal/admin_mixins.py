@@ -1,0 +1,22 @@
+"""Admin permissions that follow the portal's roles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from portal import access
+
+
+class AuditorsReadOnlyAdminMixin:
+    """Auditors change nothing, even when they are staff too (they may still look)."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return access.can_write(request.user) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return access.can_write(request.user) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return access.can_write(request.user) and super().has_delete_permission(request, obj)
