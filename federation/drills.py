@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from federation.models import DrillResult, Failover, FailoverStatus
+from federation.models import DrillResult, Failover, FailoverStatus, ReturnToNormal
 from portal import audit, notifications
 from portal.models import AuditEvent
 
@@ -48,15 +48,14 @@ def _request_events(failover: Failover, action: str) -> Any:
 
 
 def _first_sign_in(failover: Failover) -> tuple[Any, dt.datetime] | None:
-    from federation.evidence import sign_out_status
+    from federation.evidence import emergency_users
 
-    seen = []
-    for req in failover.requests.filter(activated_at__isnull=False).select_related(
-        "requester", "role"
-    ):
-        last = sign_out_status(req).last_sign_in
-        if last is not None:
-            seen.append((last, req))
+    # One batch of evidence for every grant, not a lookup per request.
+    seen = [
+        (ev.last_sign_in, req)
+        for req, ev in emergency_users(failover)
+        if ev.last_sign_in is not None
+    ]
     if not seen:
         return None
     at, req = min(seen, key=lambda item: item[0])
@@ -117,6 +116,13 @@ def drill_checklist(failover: Failover, *, removed_members: int | None = None) -
         ),
     ]
     return items
+
+
+def drill_items(failover: Failover, run: ReturnToNormal | None) -> list[dict[str, Any]]:
+    """The drill's checklist as shown: the one stored at close, else as proved so far."""
+    if run is not None and run.drill_result:
+        return run.drill_checklist
+    return [item.as_dict() for item in drill_checklist(failover)]
 
 
 @dataclass(frozen=True)

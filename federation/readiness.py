@@ -416,12 +416,11 @@ def _check_emergency_role(run: Run, aws: AwsAccount, role: iam.EmergencyRoleDocs
         inline = _inline_documents(aws, role.role_name)
         attached = _attached(aws, role.role_name)
         problems = []
+        permissions = _union([d for _, d in inline])
         if not inline:
             problems.append("it has no permissions policy: it cannot switch to the workload role")
-        elif not iam.policies_equivalent(role.permissions_policy, _union([d for _, d in inline])):
-            problems += iam.policy_differences(
-                role.permissions_policy, _union([d for _, d in inline])
-            )
+        elif not iam.policies_equivalent(role.permissions_policy, permissions):
+            problems += iam.policy_differences(role.permissions_policy, permissions)
         if attached:
             problems.append(f"managed policies attached that the plan does not have: {attached}")
         if problems:

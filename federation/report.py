@@ -138,7 +138,7 @@ def _access(failover: Failover) -> tuple[list[dict[str, Any]], list[dict[str, An
 
 
 def build_report(failover: Failover) -> dict[str, Any]:
-    from federation.drills import drill_checklist
+    from federation.drills import drill_items
 
     run = (
         ReturnToNormal.objects.filter(failover=failover)
@@ -215,10 +215,8 @@ def build_report(failover: Failover) -> dict[str, Any]:
         "generated_at": timezone.now(),
     }
     if failover.is_drill:
-        items = (
-            run.drill_checklist
-            if run is not None and run.drill_result
-            else [item.as_dict() for item in drill_checklist(failover)]
-        )
-        report["drill"] = {"result": (run.drill_result if run else "") or None, "checklist": items}
+        report["drill"] = {
+            "result": (run.drill_result if run else "") or None,
+            "checklist": drill_items(failover, run),
+        }
     return report

@@ -28,36 +28,19 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from federation import health as health_monitor
+from federation.health import HEALTHY, HealthState
 from federation.models import DrillResult, Failover, FailoverStatus, ReturnToNormal
 from portal import audit, notifications
 from portal.access import can_run_failover
 from portal.errors import Conflict, NotAllowed
 
-HEALTHY = "HEALTHY"
-
-
 # --- Evidence from the health monitor and the sign-in / sign-out evidence ----------------
 
 
-@dataclass(frozen=True)
-class HealthView:
-    state: str
-    since: dt.datetime | None = None
-    evidence: Any = None
-
-
-def current_health() -> HealthView:
-    """Identity Center's derived state now (federation.health), or UNKNOWN without it."""
-    try:
-        from federation.health import current_state
-    except ImportError:
-        return HealthView("UNKNOWN", None, "the health monitor is not installed")
-    state = current_state()
-    return HealthView(
-        str(getattr(state, "state", state)).upper(),
-        getattr(state, "since", None),
-        getattr(state, "evidence", None),
-    )
+def current_health() -> HealthState:
+    """Identity Center's derived state now (federation.health)."""
+    return health_monitor.current_state()
 
 
 def emergency_users(failover: Failover) -> list[tuple[Any, Any]]:
@@ -335,7 +318,7 @@ class Step:
 class Checklist:
     failover: Failover
     run: ReturnToNormal | None
-    health: HealthView
+    health: HealthState
     steps: list[Step]
     users: list[tuple[Any, Any]] = field(default_factory=list)
     still_signed_in: list[tuple[Any, Any]] = field(default_factory=list)
@@ -419,7 +402,7 @@ class Checklist:
         }
 
 
-def _health_step(f: Failover, run: ReturnToNormal | None, health: HealthView) -> Step:
+def _health_step(f: Failover, run: ReturnToNormal | None, health: HealthState) -> Step:
     title = "Identity Center is healthy"
     if run is not None and run.started_at:
         if run.health_override_reason:
@@ -530,25 +513,16 @@ def checklist(failover: Failover) -> Checklist:
     users = emergency_users(failover) if live else []
     still = [(req, ev) for req, ev in users if waiting_for(req, ev)]
     if failover.status == FailoverStatus.PROPOSED:
-        steps = [
-            Step(
-                1,
-                "health",
-                "Identity Center is healthy",
-                "todo",
-                "The failover is not confirmed yet.",
-            ),
-            _announce_step(failover, run),
-            _signout_step(failover, run, still, users),
-            _deactivate_step(failover, run),
-            _close_step(failover, run),
-        ]
+        first = Step(
+            1, "health", "Identity Center is healthy", "todo", "The failover is not confirmed yet."
+        )
     else:
-        steps = [
-            _health_step(failover, run, health),
-            _announce_step(failover, run),
-            _signout_step(failover, run, still, users),
-            _deactivate_step(failover, run),
-            _close_step(failover, run),
-        ]
+        first = _health_step(failover, run, health)
+    steps = [
+        first,
+        _announce_step(failover, run),
+        _signout_step(failover, run, still, users),
+        _deactivate_step(failover, run),
+        _close_step(failover, run),
+    ]
     return Checklist(failover, run, health, steps, users, still)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -53,14 +54,9 @@ def _context(
         context["steps"] = {step.key: step for step in checklist.steps}
         context["version"] = checklist.version()
         if failover.is_drill:
-            from federation.drills import drill_checklist
+            from federation.drills import drill_items
 
-            run = checklist.run
-            context["drill_items"] = (
-                run.drill_checklist
-                if run is not None and run.drill_result
-                else [item.as_dict() for item in drill_checklist(failover)]
-            )
+            context["drill_items"] = drill_items(failover, checklist.run)
     return context
 
 
@@ -96,6 +92,12 @@ def _refused(request: HttpRequest, exc: DomainError) -> HttpResponse:
     return redirect("failover-return")
 
 
+def _add_errors(form: forms.Form, exc: ValidationError) -> None:
+    """A service's refusal shown on the form: on its field when the form has one."""
+    for field, errors in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
 @require_POST
 @page
 @require(access.can_run_failover, ONLY_APPROVERS)
@@ -108,8 +110,7 @@ def return_start(request: HttpRequest) -> HttpResponse:
             actor=request.user, override_reason=form.cleaned_data["override_reason"]
         )
     except ValidationError as exc:
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
+        _add_errors(form, exc)
         return _wizard(request, 400, start_form=form)
     except DomainError as exc:
         return _refused(request, exc)
@@ -150,8 +151,7 @@ def return_close(request: HttpRequest) -> HttpResponse:
             deactivate_at=data["deactivate_at"] if data["mode"] == "schedule" else None,
         )
     except ValidationError as exc:
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
+        _add_errors(form, exc)
         return _wizard(request, 400, close_form=form)
     except DomainError as exc:
         return _refused(request, exc)
