@@ -8,8 +8,13 @@ APPROVERS = "approvers"
 AUDITORS = "auditors"
 
 
+def _signed_in(user: Any) -> bool:
+    """An authenticated user whose account is active (anonymous users have no is_active)."""
+    return bool(getattr(user, "is_authenticated", False) and user.is_active)
+
+
 def _in_group(user: Any, name: str) -> bool:
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
+    if not _signed_in(user):
         return False
     cache = getattr(user, "_portal_groups", None)
     if cache is None:
@@ -28,9 +33,7 @@ def is_auditor(user: Any) -> bool:
 
 def can_write(user: Any) -> bool:
     """Auditors change nothing, even if they hold other roles too."""
-    return bool(getattr(user, "is_authenticated", False) and user.is_active) and not is_auditor(
-        user
-    )
+    return _signed_in(user) and not is_auditor(user)
 
 
 def can_request(user: Any) -> bool:
@@ -51,8 +54,7 @@ def can_read_audit(user: Any) -> bool:
 
 def can_read_plan(user: Any) -> bool:
     """The rendered plan and readiness results: approvers, auditors and admins (staff)."""
-    staff = bool(getattr(user, "is_authenticated", False) and user.is_active and user.is_staff)
-    return is_approver(user) or is_auditor(user) or staff
+    return is_approver(user) or is_auditor(user) or (_signed_in(user) and user.is_staff)
 
 
 def can_run_readiness(user: Any) -> bool:

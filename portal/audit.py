@@ -86,10 +86,10 @@ def record(
         # once we committed, so two writers can never both link to the same event.
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
-    last = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
+    last_seq, last_hash = head()
     target_type, target_id = target_of(target)
     event = AuditEvent(
-        seq=(last["seq"] + 1) if last else 1,
+        seq=last_seq + 1,
         # Microseconds are what both databases keep.
         created_at=timezone.now(),
         actor=actor if actor is not None and actor.pk else None,
@@ -99,7 +99,7 @@ def record(
         target_id=target_id,
         payload=json_safe(payload),
         client_ip=clean_client_ip(client_ip_var.get()),
-        prev_hash=last["hash"] if last else GENESIS_HASH,
+        prev_hash=last_hash,
     )
     event.hash = event.compute_hash()
     event.save(force_insert=True)

@@ -147,6 +147,18 @@ def notify(
         transaction.on_commit(lambda: send_slack.delay(message, slack_log.pk))
 
 
+def _tell_requester(req: AccessRequest, event: str, subject: str, text: str) -> None:
+    """Notify the person who filed ``req``, by email and with a Slack mention."""
+    notify(
+        event,
+        subject,
+        text,
+        _link("request-detail", req.pk),
+        [req.requester.email],
+        mention=_slack_mention(req.requester),
+    )
+
+
 # --- Access requests ----------------------------------------------------------------------
 
 
@@ -175,49 +187,41 @@ def request_escalated(req: AccessRequest) -> None:
 def request_decided(req: AccessRequest) -> None:
     state = req.get_status_display().lower()
     comment = f"\n{req.decision_comment}" if req.decision_comment else ""
-    notify(
+    _tell_requester(
+        req,
         "request.decided",
         f"#{req.pk} {state}",
         f"Your request for {req.role} is {state}.{comment}",
-        _link("request-detail", req.pk),
-        [req.requester.email],
-        mention=_slack_mention(req.requester),
     )
 
 
 def grant_active(req: AccessRequest) -> None:
-    notify(
+    _tell_requester(
+        req,
         "request.active",
         f"#{req.pk} active until {timezone.localtime(req.expires_at):%H:%M %Z}",
         f"You are in {req.role.okta_group_name} until {_when(req.expires_at)}. "
         "Sign in through Okta's AWS Account Federation app.",
-        _link("request-detail", req.pk),
-        [req.requester.email],
-        mention=_slack_mention(req.requester),
     )
 
 
 def grant_ending_soon(req: AccessRequest) -> None:
-    notify(
+    _tell_requester(
+        req,
         "request.ending_soon",
         f"#{req.pk} ends at {timezone.localtime(req.expires_at):%H:%M %Z}",
         f"Your emergency access to {req.role} ends at {_when(req.expires_at)}. "
         "Save your work; ask for an extension on the request page if you still need it.",
-        _link("request-detail", req.pk),
-        [req.requester.email],
-        mention=_slack_mention(req.requester),
     )
 
 
 def grant_ended(req: AccessRequest) -> None:
-    notify(
+    _tell_requester(
+        req,
         "request.ended",
         f"#{req.pk} {req.get_status_display().lower()}",
         f"Your emergency access to {req.role} has ended: {req.end_reason} "
         "Sign out of the AWS console.",
-        _link("request-detail", req.pk),
-        [req.requester.email],
-        mention=_slack_mention(req.requester),
     )
 
 
@@ -249,13 +253,11 @@ def extension_decided(ext: Extension) -> None:
     req = ext.request
     state = ext.get_status_display().lower()
     until = f" Your access now ends at {_when(ext.new_expires_at)}." if ext.new_expires_at else ""
-    notify(
+    _tell_requester(
+        req,
         "extension.decided",
         f"#{req.pk} extension {state}",
         f"Your extension of {req.role} by {ext.minutes} min is {state}.{until}",
-        _link("request-detail", req.pk),
-        [req.requester.email],
-        mention=_slack_mention(req.requester),
     )
 
 
@@ -471,6 +473,16 @@ class DeliveryTask(Task):
             )
 
 
+def _already_sent(log_id: int | None) -> bool:
+    """True when an earlier delivery of this row got through (a redelivered task, acks_late)."""
+    from portal.models import NotificationLog
+
+    return (
+        log_id is not None
+        and NotificationLog.objects.filter(pk=log_id, state=NotificationLog.State.SENT).exists()
+    )
+
+
 def _sent(log_id: int | None) -> None:
     from django.db.models import F
 
@@ -499,6 +511,8 @@ DELIVERY = {
     name="portal.send_email", max_retries=settings.NOTIFY_MAX_RETRIES, log_arg=3, **DELIVERY
 )
 def send_email(subject: str, body: str, recipients: list[str], log_id: int | None = None) -> None:
+    if _already_sent(log_id):
+        return
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
     _sent(log_id)
 
@@ -520,6 +534,8 @@ def post_to_slack(url: str, message: dict[str, Any]) -> None:
     name="portal.send_slack", max_retries=settings.NOTIFY_MAX_RETRIES, log_arg=1, **DELIVERY
 )
 def send_slack(message: dict[str, Any], log_id: int | None = None, url: str = "") -> None:
+    if _already_sent(log_id):
+        return
     target = url or settings.SLACK_WEBHOOK_URL
     if not target:
         # Slack was switched off after this was queued: nothing to deliver to.

@@ -124,7 +124,7 @@ def record_flag_changes(
     created: bool = False,
 ) -> None:
     """Audit a new account, or changed privilege flags of an existing one."""
-    after = {flag: getattr(user, flag) for flag in PRIVILEGE_FLAGS}
+    after = flags_of(user)
     if created:
         audit.record(
             "user.created",

@@ -83,13 +83,13 @@ def reconcile_emergency_groups(idp: IdentityProvider) -> ReconcileReport:
     when the portal did not put them there; grants that ended but whose removal
     was never confirmed are finished; active grants missing in Okta are restored.
     """
+    from requests_app.tasks import provision_grant as provision_task  # tasks imports this module
+
     report = ReconcileReport()
     stuck_before = timezone.now() - timezone.timedelta(seconds=settings.STUCK_PROVISIONING_SECONDS)
     for req_id in AccessRequest.objects.filter(
         status=Status.APPROVED, decided_at__lt=stuck_before
     ).values_list("pk", flat=True):
-        from requests_app.tasks import provision_grant as provision_task
-
         provision_task.delay(req_id)
         report.requeued_provisioning.append(req_id)
 

@@ -44,6 +44,15 @@ def _locked(request_id: int) -> AccessRequest:
     )
 
 
+def _check_source(req: AccessRequest, transition: str) -> None:
+    """Refuse ``transition`` unless the request is in one of the states it starts from."""
+    sources, target = TRANSITIONS[transition]
+    if req.status not in sources:
+        raise InvalidTransition(
+            f"Request #{req.pk} is {req.get_status_display().lower()}; it cannot be {target}."
+        )
+
+
 def _move(
     req: AccessRequest,
     transition: str,
@@ -54,11 +63,8 @@ def _move(
     **fields: Any,
 ) -> AccessRequest:
     """Apply one row of TRANSITIONS to a locked request and record it."""
-    sources, target = TRANSITIONS[transition]
-    if req.status not in sources:
-        raise InvalidTransition(
-            f"Request #{req.pk} is {req.get_status_display().lower()}; it cannot be {target}."
-        )
+    _check_source(req, transition)
+    target = TRANSITIONS[transition][1]
     previous = req.status
     req.status = target
     for name, value in fields.items():
@@ -222,10 +228,7 @@ def approve(req: AccessRequest, *, actor: AbstractBaseUser, comment: str = "") -
             raise NotAllowed("Only approvers can approve requests.")
         if req.requester_id == actor.pk:
             raise NotAllowed("Nobody can approve their own request.")
-        if req.status != Status.PENDING:
-            raise InvalidTransition(
-                f"Request #{req.pk} is {req.get_status_display().lower()}; it cannot be approved."
-            )
+        _check_source(req, "approve")
         if req.approvals.filter(approver=actor).exists():
             raise NotAllowed("You have already approved this request; it needs another approver.")
         Approval.objects.create(request=req, approver=actor, comment=comment)

@@ -4,7 +4,7 @@ from requests_app import extension_views, views
 
 
 class ActionConverter:
-    """Only the four transitions a person can trigger from a page."""
+    """Only the actions a person can trigger from a request page (``views.ACTIONS``)."""
 
     regex = "|".join(views.ACTIONS)
 

@@ -196,6 +196,22 @@ def test_slack_unavailable_is_retried(slack, db, monkeypatch):
     assert len(slack.posts) == 3
 
 
+def test_a_redelivered_task_does_not_send_twice(slack, db):
+    """acks_late: a task that delivered but died before its ack runs again; nothing is resent."""
+    with transaction.atomic():
+        notifications.notify("test.event", "Hello", "Body", "https://x/", ["a@example.com"])
+    email_log = NotificationLog.objects.get(channel="email")
+    slack_log = NotificationLog.objects.get(channel="slack")
+    mail.outbox.clear()
+    for _ in range(2):
+        notifications.send_email.apply(args=["S", "B", ["a@example.com"], email_log.pk])
+        notifications.send_slack.apply(args=[{"text": "hi"}, slack_log.pk])
+    assert len(mail.outbox) == 1
+    assert len(slack.posts) == 1
+    email_log.refresh_from_db()
+    assert email_log.state == "sent" and email_log.attempts == 1
+
+
 def test_without_slack_only_email_is_logged(engineer, db, settings):
     settings.SLACK_WEBHOOK_URL = ""
     with transaction.atomic():
