@@ -15,7 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from federation.models import Failover, FailoverStatus
+from federation.idp import IdentityProvider, IdpNotFound, IdpRetryableError
+from federation.models import EmergencyRole, Failover, FailoverStatus
 from portal import audit, notifications
 from portal.access import can_run_failover
 from portal.errors import Conflict, NotAllowed
@@ -238,3 +239,43 @@ def record_error(failover_id: int, error: str) -> None:
         failover.last_error = error[:2000]
         failover.save(update_fields=["last_error"])
         audit.record("failover.okta_error", failover, system="worker", payload={"error": error})
+
+
+def empty_federation(failover: Failover, idp: IdentityProvider) -> tuple[int, list[str]]:
+    """Okta's side of closing: deactivate the app first (no new sign-ins), remove every
+    member of every emergency group, verify both in Okta, then end the sessions of
+    everyone who was granted access. Idempotent: a retried close repeats nothing harmful.
+
+    Returns how many members were removed and whose sessions were ended; raises an
+    IdpError (retryable when Okta still shows members or an active app).
+    """
+    removed = 0
+    idp.deactivate_app(settings.OKTA_AWS_APP_ID)
+    for role in EmergencyRole.objects.all():
+        try:
+            group = idp.find_group(role.okta_group_name)
+        except IdpNotFound:
+            continue
+        for member in idp.list_group_members(group.id):
+            idp.remove_group_member(group.id, member.id)
+            removed += 1
+        if idp.list_group_members(group.id):
+            raise IdpRetryableError(f"{role.okta_group_name} still has members")
+    if idp.get_app(settings.OKTA_AWS_APP_ID).status != "INACTIVE":
+        raise IdpRetryableError("the federation app is still active")
+    return removed, _end_sessions(failover, idp)
+
+
+def _end_sessions(failover: Failover, idp: IdentityProvider) -> list[str]:
+    """Removing a member does not end a console session already open: revoke the Okta
+    sessions (and AWS sessions, when configured) of everyone granted in this failover.
+    ``end_sessions`` is idempotent per grant."""
+    from federation.evidence import end_sessions
+    from requests_app.models import AccessRequest
+
+    ended: set[str] = set()
+    granted = AccessRequest.objects.filter(failover=failover, activated_at__isnull=False)
+    for req in granted.order_by("pk"):
+        end_sessions(req, idp=idp)
+        ended.add(req.okta_login.lower())
+    return sorted(ended)

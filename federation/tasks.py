@@ -7,14 +7,8 @@ from django.conf import settings
 
 # monitor_tasks: the monitors' beat tasks (health, System Log); importing registers them.
 from federation import monitor_tasks, services  # noqa: F401
-from federation.idp import (
-    IdentityProvider,
-    IdpError,
-    IdpNotFound,
-    IdpRetryableError,
-    get_identity_provider,
-)
-from federation.models import EmergencyRole, Failover, FailoverStatus
+from federation.idp import IdpError, IdpRetryableError, get_identity_provider
+from federation.models import Failover, FailoverStatus
 from portal.celery import backoff_seconds
 
 OKTA_TASK = {"bind": True, "acks_late": True, "reject_on_worker_lost": True, "max_retries": None}
@@ -41,45 +35,14 @@ def activate_federation_app(self, failover_id: int) -> None:
 
 @shared_task(name="federation.close_federation", **OKTA_TASK)
 def close_federation(self, failover_id: int) -> None:
-    """Deactivate the app first (no new sign-ins), then remove every member of every group."""
     failover = Failover.objects.filter(pk=failover_id).first()
     if failover is None or failover.status != FailoverStatus.CLOSING:
         return
-    idp = get_identity_provider()
-    removed = 0
     try:
-        idp.deactivate_app(settings.OKTA_AWS_APP_ID)
-        for role in EmergencyRole.objects.all():
-            try:
-                group = idp.find_group(role.okta_group_name)
-            except IdpNotFound:
-                continue
-            for member in idp.list_group_members(group.id):
-                idp.remove_group_member(group.id, member.id)
-                removed += 1
-            if idp.list_group_members(group.id):
-                raise IdpRetryableError(f"{role.okta_group_name} still has members")
-        if idp.get_app(settings.OKTA_AWS_APP_ID).status != "INACTIVE":
-            raise IdpRetryableError("the federation app is still active")
-        sessions_ended = _end_sessions(failover, idp)
+        removed, sessions_ended = services.empty_federation(failover, get_identity_provider())
     except IdpError as exc:
         raise _retry(self, failover_id, exc) from exc
     services.confirm_closed(failover_id, removed_members=removed, sessions_ended=sessions_ended)
-
-
-def _end_sessions(failover: Failover, idp: IdentityProvider) -> list[str]:
-    """Revoke the Okta sessions (and AWS sessions, when configured) of everyone who was
-    granted access: removing a member does not end a console session already open.
-    ``end_sessions`` is idempotent per grant, so a retried close repeats nothing."""
-    from federation.evidence import end_sessions
-    from requests_app.models import AccessRequest
-
-    ended: set[str] = set()
-    granted = AccessRequest.objects.filter(failover=failover, activated_at__isnull=False)
-    for req in granted.order_by("pk"):
-        end_sessions(req, idp=idp)
-        ended.add(req.okta_login.lower())
-    return sorted(ended)
 
 
 @shared_task(name="federation.return_to_normal_tick")
