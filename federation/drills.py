@@ -171,6 +171,7 @@ def remind_if_overdue(now: dt.datetime | None = None) -> bool:
     if not status.overdue or Failover.objects.current() is not None:
         return False
     with transaction.atomic():
+        audit.lock_chain()  # two overlapping beat runs: only one reminds
         last = (
             AuditEvent.objects.filter(
                 action="drill.overdue_reminder",

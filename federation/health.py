@@ -24,7 +24,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 from botocore.exceptions import (
@@ -417,9 +416,7 @@ def evaluate(*, now: dt.datetime | None = None) -> HealthState:
         if notice:
             change.notified = notice
             change.save(update_fields=["notified"])
-            notifications.health_changed(
-                SimpleNamespace(state=state, since=now, evidence="\n".join(evidence))
-            )
+            notifications.health_changed(HealthState(state, now, tuple(evidence)))
     return HealthState(state, now, evidence)
 
 

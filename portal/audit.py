@@ -81,11 +81,7 @@ def record(
     """Append one event to the chain in the current transaction."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit.record must run inside the state change's transaction")
-    if connection.vendor == "postgresql":
-        # Held to the end of the transaction: the next writer reads our head only
-        # once we committed, so two writers can never both link to the same event.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+    lock_chain()
     last_seq, last_hash = head()
     target_type, target_id = target_of(target)
     event = AuditEvent(
@@ -111,6 +107,21 @@ def events_for(target: models.Model | tuple[str, Any]) -> models.QuerySet[AuditE
     return AuditEvent.objects.filter(target_type=target_type, target_id=target_id).select_related(
         "actor"
     )
+
+
+def lock_chain() -> None:
+    """Hold the chain's append lock until the transaction ends.
+
+    On PostgreSQL an advisory lock: the next writer reads our head only once we
+    committed, so two writers never link to the same event (SQLite's BEGIN
+    IMMEDIATE already serialises writers). Code that reads the log to decide
+    whether to append ("reminded today already?") takes it first too.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("lock_chain must run inside a transaction")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
 
 
 def head() -> tuple[int, str]:

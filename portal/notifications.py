@@ -347,7 +347,8 @@ def health_changed(state: Any) -> None:
         text = f"IAM Identity Center health is now {name}."
     evidence = getattr(state, "evidence", None)
     if evidence:
-        text += f"\nEvidence: {evidence}"
+        lines = [evidence] if isinstance(evidence, str) else list(evidence)
+        text += "\nEvidence: " + "; ".join(lines)
     notify(
         "health.changed", f"Identity Center is {name}", text, _link("dashboard"), _approver_emails()
     )
@@ -538,8 +539,8 @@ def send_slack(message: dict[str, Any], log_id: int | None = None, url: str = ""
         return
     target = url or settings.SLACK_WEBHOOK_URL
     if not target:
-        # Slack was switched off after this was queued: nothing to deliver to.
-        _mark(log_id, state="failed", last_error="SLACK_WEBHOOK_URL is not set")
-        return
+        # Slack was switched off after this was queued: fail (no retry) through
+        # on_failure, which marks the row and writes the notification.failed event.
+        raise SlackRejected("SLACK_WEBHOOK_URL is not set")
     post_to_slack(target, message)
     _sent(log_id)

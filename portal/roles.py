@@ -55,6 +55,34 @@ def _record_membership(
     )
 
 
+def _change_role(
+    user: AbstractBaseUser,
+    role: str,
+    granted: bool,
+    *,
+    actor: AbstractBaseUser | None,
+    system: str,
+    via: str,
+) -> bool:
+    """Add or remove the role's group; False (nothing recorded) when nothing changes."""
+    group_name = ROLES[role]
+    _check_actor(actor)
+    with transaction.atomic():
+        # Lock the user: two concurrent grants must not both record "role.granted".
+        type(user).objects.select_for_update().filter(pk=user.pk).first()
+        group = (
+            Group.objects.get_or_create(name=group_name)[0]
+            if granted
+            else Group.objects.filter(name=group_name).first()
+        )
+        holds = group is not None and user.groups.filter(pk=group.pk).exists()
+        if holds == granted:
+            return False
+        (user.groups.add if granted else user.groups.remove)(group)
+        _record_membership(user, group_name, granted, actor=actor, system=system, via=via)
+    return True
+
+
 def grant_role(
     user: AbstractBaseUser,
     role: str,
@@ -64,15 +92,7 @@ def grant_role(
     via: str = "",
 ) -> bool:
     """Add ``user`` to the role's group; False when they held it already (nothing recorded)."""
-    group_name = ROLES[role]
-    _check_actor(actor)
-    with transaction.atomic():
-        group, _ = Group.objects.get_or_create(name=group_name)
-        if user.groups.filter(pk=group.pk).exists():
-            return False
-        user.groups.add(group)
-        _record_membership(user, group_name, True, actor=actor, system=system, via=via)
-    return True
+    return _change_role(user, role, True, actor=actor, system=system, via=via)
 
 
 def revoke_role(
@@ -84,15 +104,7 @@ def revoke_role(
     via: str = "",
 ) -> bool:
     """Remove ``user`` from the role's group; False when they did not hold it."""
-    group_name = ROLES[role]
-    _check_actor(actor)
-    with transaction.atomic():
-        group = Group.objects.filter(name=group_name).first()
-        if group is None or not user.groups.filter(pk=group.pk).exists():
-            return False
-        user.groups.remove(group)
-        _record_membership(user, group_name, False, actor=actor, system=system, via=via)
-    return True
+    return _change_role(user, role, False, actor=actor, system=system, via=via)
 
 
 def record_group_changes(

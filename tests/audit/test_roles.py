@@ -149,3 +149,16 @@ def test_approval_rules_changes_are_audited(admin_client, plan):
     assert admin_client.post(url, data).status_code == 302
     event = AuditEvent.objects.get(action="plan.changed")
     assert event.payload["fields"] == {"approvals_required": [2, 3]}
+
+
+def test_granting_twice_records_once_and_revoking_twice_records_once(engineer):
+    from portal import roles
+    from portal.models import AuditEvent
+
+    assert roles.grant_role(engineer, "approver") is True
+    assert roles.grant_role(engineer, "approver") is False
+    assert roles.revoke_role(engineer, "approver") is True
+    assert roles.revoke_role(engineer, "approver") is False
+    assert list(
+        AuditEvent.objects.filter(action__startswith="role.").values_list("action", flat=True)
+    ) == ["role.granted", "role.revoked"]

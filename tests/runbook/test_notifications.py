@@ -185,6 +185,19 @@ def test_slack_refusing_the_message_is_not_retried_but_recorded(slack, db):
     assert AuditEvent.objects.filter(action="notification.failed").exists()
 
 
+def test_slack_switched_off_after_queueing_is_recorded_as_failed(slack, db, settings):
+    with transaction.atomic():
+        notifications.notify("test.event", "Hello", "Body", "https://x/", [])
+    log = NotificationLog.objects.get(channel="slack")
+    settings.SLACK_WEBHOOK_URL = ""
+    notifications.send_slack.apply(args=[{"text": "hi"}, log.pk])
+    log.refresh_from_db()
+    assert log.state == "failed" and "SLACK_WEBHOOK_URL" in log.last_error
+    assert slack.posts == []
+    failed = AuditEvent.objects.get(action="notification.failed")
+    assert failed.payload["channel"] == "slack"
+
+
 def test_slack_unavailable_is_retried(slack, db, monkeypatch):
     slack.statuses = [503, 500]
     with transaction.atomic():
@@ -224,3 +237,16 @@ def test_a_notification_rolls_back_with_its_change(db):
         notifications.notify("test.event", "Hello", "Body", "https://x/", ["a@example.com"])
         raise RuntimeError("the state change failed")
     assert not NotificationLog.objects.exists()
+
+
+def test_health_changed_lists_the_monitors_evidence(
+    approver, deliver_now, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
+    from federation.health import HealthState
+
+    state = HealthState("DISRUPTED", timezone.now(), ("sso-admin: 3 failures", "portal: 503"))
+    with django_capture_on_commit_callbacks(execute=True):
+        notifications.health_changed(state)
+    assert "Evidence: sso-admin: 3 failures; portal: 503" in mail.outbox[-1].body
