@@ -66,8 +66,8 @@ def seed(n_requests: int) -> dict:
     from django.db import transaction
 
     from federation.models import Failover, FailoverStatus
-    from portal.access import APPROVERS, AUDITORS
     from portal.audit import GENESIS_HASH
+    from portal.core.access import APPROVERS, AUDITORS
     from portal.models import AuditEvent, canonical_fields, canonical_json
     from requests_app.models import AccessRequest, Approval, Status
     from tests.conftest import build_plan
@@ -274,7 +274,7 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import setup_test_environment
 
-    from portal import integrity
+    from portal.audit import integrity
 
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL database (the benchmark creates test_<name>).")

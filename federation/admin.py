@@ -4,7 +4,7 @@ Plan edits are validated by the models' validators (the admin's ModelForm runs
 ``full_clean``), refused while a failover is not closed, and audited as
 ``plan.changed``. Names that other systems know (account ids, level names, role
 and group names) are fixed once created: they are derived, or changed through
-``manage.py import_plan``. Failovers change only through federation.services.
+``manage.py import_plan``. Failovers change only through federation.failover.services.
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ class EmergencyRoleAdmin(PlanModelAdmin):
 
 @admin.register(Failover)
 class FailoverAdmin(admin.ModelAdmin):
-    """Read-only: failovers open and close through federation.services, never here."""
+    """Read-only: failovers open and close through federation.failover.services, never here."""
 
     list_display = ("__str__", "status", "is_drill", "opened_by", "opened_at", "closed_at")
     list_filter = ("status", "is_drill")

@@ -13,14 +13,14 @@ log = logging.getLogger(__name__)
 
 @shared_task(name="federation.poll_health", acks_late=True, ignore_result=True)
 def poll_health() -> str:
-    from federation import health
+    from federation.monitor import health
 
     return health.poll().state
 
 
 @shared_task(name="federation.poll_system_log", acks_late=True, ignore_result=True)
 def poll_system_log() -> dict[str, int]:
-    from federation import systemlog
+    from federation.failover import systemlog
 
     report = systemlog.poll_system_log()
     console_logins = systemlog.poll_cloudtrail()
@@ -34,6 +34,6 @@ def poll_system_log() -> dict[str, int]:
 
 @shared_task(name="federation.sweep_session_denies", acks_late=True, ignore_result=True)
 def sweep_session_denies() -> dict[str, int]:
-    from federation import session_denies
+    from federation.aws import session_denies
 
     return session_denies.sweep()

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 # monitor_tasks: the monitors' beat tasks (health, System Log); importing registers them.
-from federation import monitor_tasks, services  # noqa: F401
+from federation.failover import services
 from federation.idp import IdpError, IdpRetryableError, get_identity_provider
 from federation.models import Failover, FailoverStatus
 from portal.celery import backoff_seconds
@@ -48,7 +48,7 @@ def close_federation(self, failover_id: int) -> None:
 @shared_task(name="federation.return_to_normal_tick")
 def return_to_normal_tick() -> dict[str, list[int]]:
     """Beat: run scheduled deactivations that are due; remind those still signed in."""
-    from federation import runbook
+    from federation.failover import runbook
 
     return {
         "deactivations": runbook.run_due_deactivations(),
@@ -58,7 +58,7 @@ def return_to_normal_tick() -> dict[str, list[int]]:
 
 @shared_task(name="federation.remind_overdue_drill")
 def remind_overdue_drill() -> bool:
-    from federation import drills
+    from federation.failover import drills
 
     return drills.remind_if_overdue()
 
@@ -72,8 +72,8 @@ def remind_overdue_drill() -> bool:
 )
 def verify_readiness(run_id: int | None = None) -> str | None:
     """Check AWS and Okta against the plan: a run queued from the portal, or the daily one."""
-    from federation import readiness
     from federation.models import ReadinessRun
+    from federation.readiness import checks as readiness
 
     if run_id is None:
         run = readiness.run_now(ReadinessRun.Trigger.SCHEDULE)

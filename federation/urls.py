@@ -1,6 +1,9 @@
 from django.urls import path
 
-from federation import monitor_views, readiness_views, runbook_views, views
+from federation.views import failover as views
+from federation.views import monitor as monitor_views
+from federation.views import readiness as readiness_views
+from federation.views import runbook as runbook_views
 
 urlpatterns = [
     path("failover/", views.failover, name="failover"),

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from portal import access
+from portal.core import access
 
 
 class AuditorsReadOnlyAdminMixin:

@@ -5,7 +5,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from federation.models import Failover
-from portal import access
+from portal.core import access
 
 
 def portal(request: HttpRequest) -> dict[str, Any]:

@@ -147,7 +147,7 @@ ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", "none")
 # Accounts are created by admins: emergency access is not for whoever signs up.
-ACCOUNT_ADAPTER = "portal.auth.ClosedSignupAdapter"
+ACCOUNT_ADAPTER = "portal.accounts.adapter.ClosedSignupAdapter"
 ACCOUNT_LOGOUT_ON_GET = False
 
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)

@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError
 from celery import shared_task
 from django.db import OperationalError
 
-from portal import checkpoints, integrity
+from portal.audit import checkpoints, integrity
 
 
 @shared_task(

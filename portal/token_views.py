@@ -14,8 +14,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from portal import tokens
-from portal.errors import DomainError, InvalidTransition
+from portal.accounts import tokens
+from portal.core.errors import DomainError, InvalidTransition
 from portal.models import ApiToken
 from portal.views import page, refused
 

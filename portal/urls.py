@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from portal import slack, views
+from portal import slack_views as slack
+from portal import views
 from requests_app.api import api
 
 urlpatterns = [
@@ -12,7 +13,7 @@ urlpatterns = [
     path("", include("requests_app.urls")),
     path("", include("federation.urls")),
     path("tokens/", include("portal.token_urls")),
-    path("auditor/", include("portal.auditor_urls")),
+    path("auditor/", include("portal.auditor.urls")),
     path("api/v1/", api.urls),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

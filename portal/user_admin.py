@@ -2,7 +2,7 @@
 
 Imported by portal/admin.py. Group memberships are saved by the form after
 ``save_model``; ``save_related`` compares them before and after and hands the
-difference to ``portal.roles``, in the admin's own transaction.
+difference to ``portal.accounts.roles``, in the admin's own transaction.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from portal import audit, roles
+from portal import audit
+from portal.accounts import roles
 from portal.admin_mixins import AuditorsReadOnlyAdminMixin
 
 User = get_user_model()

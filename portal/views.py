@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseClientRedirect
 
-from portal import access
+from portal.core import access
 from portal.models import AuditEvent
 from requests_app.models import HOLDING_STATUSES, OPEN_STATUSES, AccessRequest, Status
 
@@ -101,11 +101,11 @@ def _dashboard_context(user: Any) -> dict[str, Any]:
     mine = AccessRequest.objects.filter(requester=user, status__in=OPEN_STATUSES).with_related()
     context = {"sees_all": sees_all, "counts": counts, "holding": holding, "my_open": mine}
     if sees_all:
-        from federation.drills import drill_status
+        from federation.failover.drills import drill_status
 
         context["drill"] = drill_status()
     if access.can_read_plan(user):
-        from federation.readiness import latest_finished
+        from federation.readiness.checks import latest_finished
 
         context["readiness"] = {"last": latest_finished()}
     return context
@@ -121,7 +121,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         template += "#live"
     else:
         # The monitor cards poll their own partials; only the first render fills them here.
-        from federation.monitor_views import monitor_context
+        from federation.views.monitor import monitor_context
 
         context |= monitor_context(request.user)
     return render(request, template, context)

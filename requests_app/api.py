@@ -26,12 +26,12 @@ from ninja.responses import Status
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
-from federation import services as failover_services
+from federation.failover import services as failover_services
 from federation.models import EmergencyRole, Failover
-from federation.readiness_schemas import ReadinessStateOut
-from portal import tokens
-from portal.access import can_read_audit, can_read_plan, can_see_all_requests, can_write
-from portal.errors import DomainError, NotAllowed
+from federation.schemas import ReadinessStateOut
+from portal.accounts import tokens
+from portal.core.access import can_read_audit, can_read_plan, can_see_all_requests, can_write
+from portal.core.errors import DomainError, NotAllowed
 from requests_app import services
 from requests_app.models import AccessRequest
 from requests_app.schemas import (
@@ -352,7 +352,7 @@ def confirm_signed_out(request: HttpRequest, request_id: int) -> dict[str, Any]:
 
     The answer is the sign-out evidence the portal now holds for the grant.
     """
-    from federation.evidence import sign_out_status
+    from requests_app.evidence import sign_out_status
 
     req = services.confirm_signed_out(_get_visible(request, request_id), request.auth)
     status = sign_out_status(req)
@@ -372,7 +372,7 @@ def confirm_signed_out(request: HttpRequest, request_id: int) -> dict[str, Any]:
 def _state(failover: Failover | None, user: Any = None) -> dict[str, Any]:
     checklist = None
     if failover is not None and user is not None and can_see_all_requests(user):
-        from federation.runbook import checklist as runbook_checklist
+        from federation.failover.runbook import checklist as runbook_checklist
 
         checklist = runbook_checklist(failover).as_dict()
     return {"failover": failover, "checklist": checklist}
@@ -420,7 +420,7 @@ def start_return(request: HttpRequest, payload: FailoverReturnIn | None = None) 
     """Steps 1 and 2 of the return to normal: Identity Center must be HEALTHY (or give
     ``override_reason``); every emergency user is told to sign out; new requests are
     refused from now on and pending ones lapse."""
-    from federation.runbook import start_return as start
+    from federation.failover.runbook import start_return as start
 
     reason = (payload or FailoverReturnIn()).override_reason
     failover = start(actor=request.auth, override_reason=reason)
@@ -430,7 +430,7 @@ def start_return(request: HttpRequest, payload: FailoverReturnIn | None = None) 
 @api.post("/failover/remind", response={200: RemindOut, **ERRORS}, tags=["failover"])
 def remind_signed_in(request: HttpRequest) -> dict[str, list[str]]:
     """Step 3: remind everyone still signed in, now (beat also does every few minutes)."""
-    from federation.runbook import remind_now
+    from federation.failover.runbook import remind_now
 
     return {"reminded": remind_now(actor=request.auth)}
 
@@ -448,7 +448,7 @@ def confirm_failover(request: HttpRequest) -> dict[str, Any]:
 def failover_report(request: HttpRequest, failover_id: int) -> dict[str, Any]:
     """The failover's report: timeline, who had access to what and for how long, every
     approval, what was done outside the portal and, for a drill, what it proved."""
-    from federation.report import build_report
+    from federation.failover.report import build_report
 
     if not can_read_audit(request.auth):
         raise NotAllowed("Only approvers and auditors can read failover reports.")
@@ -554,7 +554,7 @@ def cancel_extension(request: HttpRequest, request_id: int, extension_id: int) -
 )
 def readiness_state(request: HttpRequest) -> dict[str, Any]:
     """The last readiness check (each check's result and fix) and one still running."""
-    from federation import readiness
+    from federation.readiness import checks as readiness
 
     if not can_read_plan(request.auth):
         raise NotAllowed("Only approvers, auditors and admins can see readiness results.")
@@ -564,7 +564,7 @@ def readiness_state(request: HttpRequest) -> dict[str, Any]:
 @api.post("/readiness/run", response={202: ReadinessStateOut, **ERRORS}, tags=["readiness"])
 def readiness_run(request: HttpRequest) -> Status[dict[str, Any]]:
     """Queue a readiness check now (approvers; one at a time: 409 while one runs)."""
-    from federation import readiness
+    from federation.readiness import checks as readiness
 
     run = readiness.request_run(actor=request.auth)
     return Status(202, {"last": readiness.latest_finished(), "running": run})

@@ -14,8 +14,8 @@ from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
 from federation.models import FailoverStatus
-from portal import access
-from portal.errors import DomainError, NotAllowed
+from portal.core import access
+from portal.core.errors import DomainError, NotAllowed
 from portal.views import page, refused, require
 from requests_app import extensions
 from requests_app.forms import ActionForm

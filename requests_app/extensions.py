@@ -21,9 +21,10 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from federation.models import FailoverStatus
-from portal import audit, notifications
-from portal.access import can_write, is_approver
-from portal.errors import Conflict, InvalidTransition, NotAllowed
+from portal import audit
+from portal import notify as notifications
+from portal.core.access import can_write, is_approver
+from portal.core.errors import Conflict, InvalidTransition, NotAllowed
 from requests_app.models import (
     AccessRequest,
     Extension,

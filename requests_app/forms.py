@@ -8,7 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from federation.models import EmergencyRole, Level
-from portal.errors import DomainError
+from portal.core.errors import DomainError
 from requests_app.services import MIN_JUSTIFICATION_WORDS
 
 

@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from federation.idp import IdentityProvider, IdpNotFound
 from federation.models import EmergencyRole
-from portal import audit, notifications
+from portal import audit
+from portal import notify as notifications
 from requests_app import services
 from requests_app.models import ENDED_GRANT_STATUSES, HOLDING_STATUSES, AccessRequest, Status
 
@@ -45,7 +46,7 @@ def provision_grant(request_id: int, idp: IdentityProvider) -> bool:
 def deprovision_grant(request_id: int, idp: IdentityProvider) -> None:
     """Remove the member once a grant ended, unless another live grant still needs it;
     then end the person's open sessions (removal alone leaves a console session open)."""
-    from federation.evidence import end_sessions
+    from requests_app.evidence import end_sessions
 
     req = AccessRequest.objects.select_related("role").get(pk=request_id)
     if req.status not in ENDED_GRANT_STATUSES:

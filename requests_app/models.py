@@ -43,7 +43,7 @@ ENDED_GRANT_STATUSES = frozenset({Status.EXPIRED, Status.REVOKED, Status.FAILED}
 
 class AccessRequestQuerySet(models.QuerySet):
     def visible_to(self, user: settings.AUTH_USER_MODEL) -> AccessRequestQuerySet:
-        from portal.access import can_see_all_requests
+        from portal.core.access import can_see_all_requests
 
         if can_see_all_requests(user):
             return self

@@ -13,7 +13,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from portal import audit, notifications
+from portal import audit
+from portal import notify as notifications
 from requests_app.models import AccessRequest, Status
 
 

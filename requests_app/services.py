@@ -19,9 +19,10 @@ from django.utils import timezone
 
 from federation.idp import IdentityProvider, IdpError, IdpNotFound, get_identity_provider
 from federation.models import EmergencyRole, Failover, FailoverStatus
-from portal import audit, notifications
-from portal.access import can_request, is_approver
-from portal.errors import Conflict, InvalidTransition, NotAllowed
+from portal import audit
+from portal import notify as notifications
+from portal.core.access import can_request, is_approver
+from portal.core.errors import Conflict, InvalidTransition, NotAllowed
 from requests_app.models import (
     HOLDING_STATUSES,
     OPEN_STATUSES,
@@ -429,14 +430,14 @@ def confirm_signed_out(req: AccessRequest, actor: AbstractBaseUser) -> AccessReq
     Evidence, not a transition: the status does not change. Pressing it again
     while already signed out by their own word (no sign-in seen since) is a no-op.
     """
-    from federation import evidence
-    from portal.access import can_write
+    from portal.core.access import can_write
+    from requests_app import evidence
 
     with transaction.atomic():
         req = _locked(req.pk)
         if req.requester_id != actor.pk or not can_write(actor):
             raise NotAllowed("Only the person who held the access can say they signed out.")
-        # portal.access.can_confirm_signed_out shows the button on the same two conditions.
+        # portal.core.access.can_confirm_signed_out shows the button on the same two conditions.
         if req.activated_at is None:
             raise InvalidTransition(
                 f"Request #{req.pk} was never granted: there is nothing to sign out of."

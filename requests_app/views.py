@@ -18,9 +18,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from federation.models import Failover, FailoverStatus
-from portal import access
 from portal.audit import events_for
-from portal.errors import DomainError, NotAllowed
+from portal.core import access
+from portal.core.errors import DomainError, NotAllowed
 from portal.views import page, refused, require
 from requests_app import services
 from requests_app.extension_views import extension_context
@@ -123,7 +123,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
 
 
 def _detail_context(user: Any, req: AccessRequest) -> dict[str, Any]:
-    from federation.evidence import sign_out_status
+    from requests_app.evidence import sign_out_status
 
     events = list(events_for(req).order_by("seq"))
     # Sign-in / sign-out evidence of a grant (new System Log events change the version too).

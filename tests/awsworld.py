@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from federation import iam
+from federation.plan import iam
 
 ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from federation.models import EmergencyAccount, EmergencyRole, Level, WorkloadAccount
-from portal.access import APPROVERS, AUDITORS
+from portal.core.access import APPROVERS, AUDITORS
 
 pytest_plugins = ["tests.harness", "tests.web.auditor_fixtures"]
 
@@ -143,7 +143,7 @@ def plan(db) -> SimpleNamespace:
 
 @pytest.fixture
 def open_failover(db, approver, django_capture_on_commit_callbacks):
-    from federation.services import open_failover as open_
+    from federation.failover.services import open_failover as open_
 
     with django_capture_on_commit_callbacks(execute=False):
         return open_(actor=approver, reason="Identity Center is down in eu-west-1", drill=False)

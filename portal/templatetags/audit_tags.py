@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from portal import integrity
+from portal.audit import integrity
 
 register = template.Library()
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from portal.accounts.tokens import create_token
 from portal.models import AuditEvent
-from portal.tokens import create_token
 from requests_app.models import AccessRequest
 
 API = "/api/v1"

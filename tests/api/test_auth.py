@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from portal.accounts.tokens import authenticate, create_token, revoke_token
 from portal.models import ApiToken, AuditEvent
-from portal.tokens import authenticate, create_token, revoke_token
 from tests.api.conftest import API, ApiClient
 
 pytestmark = pytest.mark.django_db

@@ -7,10 +7,10 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from portal.accounts.tokens import authenticate, create_token, revoke_token
 from portal.audit import events_for, verify_chain
-from portal.errors import InvalidTransition, NotAllowed
+from portal.core.errors import InvalidTransition, NotAllowed
 from portal.models import ApiToken, hash_token
-from portal.tokens import authenticate, create_token, revoke_token
 from tests.api.conftest import ApiClient
 
 pytestmark = pytest.mark.django_db

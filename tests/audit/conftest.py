@@ -10,7 +10,8 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from portal import audit, roles
+from portal import audit
+from portal.accounts import roles
 from requests_app import services
 
 JUSTIFICATION = "Payments are failing and I need to read the CloudWatch logs to find out why."

@@ -10,8 +10,8 @@ import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 
-from portal import audit, integrity
-from portal.audit import GENESIS_HASH, iter_chain_breaks, verify_chain
+from portal import audit
+from portal.audit import GENESIS_HASH, integrity, iter_chain_breaks, verify_chain
 from portal.models import AuditEvent
 from tests.tampering import has_guard, triggers_disabled
 

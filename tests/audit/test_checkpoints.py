@@ -14,7 +14,8 @@ from django.core.management import call_command
 from django.db import transaction
 from moto import mock_aws
 
-from portal import audit, checkpoints, integrity
+from portal import audit
+from portal.audit import checkpoints, integrity
 from portal.models import AuditEvent, canonical_json
 from tests.tampering import triggers_disabled
 
@@ -214,7 +215,7 @@ class TestTasks:
         assert integrity.badge().last.trigger == "task: beat"
 
     def test_a_broken_chain_alerts(self, history, monkeypatch, approver, auditor):
-        from portal import notifications
+        from portal import notify as notifications
         from portal.tasks import verify_audit_chain
 
         sent = []

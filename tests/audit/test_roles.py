@@ -8,9 +8,9 @@ from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from portal import roles
-from portal.access import APPROVERS, AUDITORS
-from portal.errors import NotAllowed
+from portal.accounts import roles
+from portal.core.access import APPROVERS, AUDITORS
+from portal.core.errors import NotAllowed
 from portal.models import AuditEvent
 from tests.conftest import make_user
 
@@ -152,7 +152,7 @@ def test_approval_rules_changes_are_audited(admin_client, plan):
 
 
 def test_granting_twice_records_once_and_revoking_twice_records_once(engineer):
-    from portal import roles
+    from portal.accounts import roles
     from portal.models import AuditEvent
 
     assert roles.grant_role(engineer, "approver") is True

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from portal import checkpoints
+from portal.audit import checkpoints
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from federation import services as failover_services
+from federation.failover import services as failover_services
 from federation.models import Failover
 from requests_app import services
 from requests_app.models import AccessRequest, Status

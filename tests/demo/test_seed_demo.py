@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from federation.idp import IdpRetryableError
 from federation.models import EmergencyRole
-from portal.access import is_approver, is_auditor
+from portal.core.access import is_approver, is_auditor
 from portal.models import AuditEvent
 
 pytestmark = pytest.mark.django_db

@@ -10,9 +10,10 @@ import pytest
 from botocore.stub import ANY, Stubber
 from django.utils import timezone
 
-from federation import aws_clients, systemlog
-from federation.evidence import sign_out_status
+from federation.aws import clients as aws_clients
+from federation.failover import systemlog
 from federation.models import LogCursor, SignInEvidence
+from requests_app.evidence import sign_out_status
 
 pytestmark = pytest.mark.django_db
 

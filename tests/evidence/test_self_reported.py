@@ -6,10 +6,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from federation.evidence import SELF_REPORTED, sign_out_status
 from portal.audit import events_for
-from portal.errors import InvalidTransition, NotAllowed
+from portal.core.errors import InvalidTransition, NotAllowed
 from requests_app import services
+from requests_app.evidence import SELF_REPORTED, sign_out_status
 from tests.api.conftest import as_user
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from federation import evidence
-from federation.evidence import (
+from federation.models import EvidenceKind, RoleSessionDeny, SignInEvidence
+from requests_app import evidence
+from requests_app.evidence import (
     OKTA_SESSION_ENDED,
     SELF_REPORTED,
     SESSION_EXPIRED,
@@ -16,7 +17,6 @@ from federation.evidence import (
     emergency_users,
     sign_out_status,
 )
-from federation.models import EvidenceKind, RoleSessionDeny, SignInEvidence
 from requests_app.models import AccessRequest
 
 pytestmark = pytest.mark.django_db

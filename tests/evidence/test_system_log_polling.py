@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from federation import systemlog
+from federation.failover import systemlog
 from federation.idp import IdpRetryableError
 from federation.idp.memory import InMemoryIdentityProvider
 from federation.models import EvidenceKind, LogCursor, OutsideChangeAlert, SignInEvidence

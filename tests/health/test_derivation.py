@@ -8,9 +8,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from federation import health
-from federation.health import DEGRADED, DISRUPTED, HEALTHY, UNKNOWN, derive
 from federation.models import HealthSample, HealthSource, HealthStateChange
+from federation.monitor import health
+from federation.monitor.health import DEGRADED, DISRUPTED, HEALTHY, UNKNOWN, derive
 from portal.models import AuditEvent
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -165,9 +165,7 @@ def record(at: dt.datetime, *, failing: tuple[str, ...] = ()) -> None:
 @pytest.fixture
 def told(monkeypatch):
     calls: list[str] = []
-    monkeypatch.setattr(
-        "portal.notifications.health_changed", lambda state: calls.append(state.state)
-    )
+    monkeypatch.setattr("portal.notify.health_changed", lambda state: calls.append(state.state))
     return calls
 
 
@@ -252,7 +250,7 @@ def test_history_draws_24_hours_of_buckets_and_state_segments(db, configured):
 def test_health_never_blocks_declaring_a_disruption(
     db, configured, approver, django_capture_on_commit_callbacks
 ):
-    from federation.services import open_failover
+    from federation.failover.services import open_failover
 
     record(timezone.now())
     assert health.evaluate().state == HEALTHY

@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from federation import services as failover_services
+from federation.failover import services as failover_services
 from federation.models import Failover, FailoverStatus
 from portal.audit import events_for, verify_chain
 from requests_app import services

@@ -11,14 +11,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from federation import drills, runbook
-from federation import services as failover_services
+from federation.failover import drills, runbook
+from federation.failover import services as failover_services
+from federation.failover.report import build_report
+from federation.failover.systemlog import CURSOR
 from federation.models import DrillResult, Failover, FailoverStatus, LogCursor, ReturnToNormal
 from federation.monitor_tasks import poll_system_log
-from federation.report import build_report
-from federation.systemlog import CURSOR
 from portal.audit import events_for, verify_chain
-from portal.errors import Conflict
+from portal.core.errors import Conflict
 from portal.models import NotificationLog
 from requests_app import services
 from requests_app.models import AccessRequest, Status
@@ -150,7 +150,7 @@ def test_the_return_to_normal_on_a_real_worker(
     )
 
     # 5. The report: who had what for how long, every approval, the whole timeline.
-    from portal import integrity
+    from portal.audit import integrity
 
     integrity.run("test")  # the report shows the stored verification
     report = build_report(failover)

@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from federation import services as failover_services
-from federation.evidence import OKTA_SESSION_ENDED, sign_out_status
+from federation.failover import services as failover_services
+from federation.failover.systemlog import CURSOR
 from federation.models import (
     EvidenceKind,
     Failover,
@@ -18,10 +18,10 @@ from federation.models import (
 )
 from federation.monitor_tasks import poll_system_log
 from federation.sandbox.events import iso
-from federation.systemlog import CURSOR
 from portal.audit import events_for
 from portal.models import AuditEvent
 from requests_app import services
+from requests_app.evidence import OKTA_SESSION_ENDED, sign_out_status
 from requests_app.models import AccessRequest, Status
 from tests.harness import wait_for
 

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from federation import iam
-from federation.plan import parse_plan
+from federation.plan import iam, parse_plan
 from tests import awsworld
 
 DEMO_TEXT = (Path(settings.BASE_DIR) / "plans" / "demo.toml").read_text()

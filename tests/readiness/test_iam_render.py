@@ -20,8 +20,7 @@ import json
 
 import pytest
 
-from federation import iam
-from federation.plan import parse_plan
+from federation.plan import iam, parse_plan
 
 from .conftest import DEMO_TEXT, demo_plan
 

@@ -12,8 +12,7 @@ import parliament
 import pytest
 from cfnlint.api import ManualArgs, lint
 
-from federation import cloudformation, iam
-from federation.plan import parse_plan
+from federation.plan import cloudformation, iam, parse_plan
 
 from .conftest import DEMO_TEXT
 

@@ -12,9 +12,10 @@ from django.core import mail
 from django.core.management import call_command
 from django.test import Client
 
-from federation import readiness, tasks
+from federation import tasks
 from federation.models import ReadinessRun, ReadinessStatus
-from federation.readiness import FAIL, PASS, UNKNOWN, WARN, CheckResult
+from federation.readiness.checks import FAIL, PASS, UNKNOWN, WARN, CheckResult
+from federation.readiness import checks as readiness
 from portal.models import AuditEvent
 from tests.api.conftest import as_user
 from tests.conftest import make_user
@@ -202,7 +203,7 @@ def test_finished_run_is_audited_and_failures_mail_the_admins(
 ):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     with (
-        mock.patch("portal.notifications.send_email.delay") as send,
+        mock.patch("portal.notify.send_email.delay") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         run = stored({"aws.emergency_role": FAIL, "okta.rate_limit": WARN})
@@ -219,7 +220,7 @@ def test_finished_run_is_audited_and_failures_mail_the_admins(
 
 def test_passing_and_warning_runs_mail_nobody(plan, admin_user, django_capture_on_commit_callbacks):
     with (
-        mock.patch("portal.notifications.send_email.delay") as send,
+        mock.patch("portal.notify.send_email.delay") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         stored({"a": PASS, "b": WARN})
@@ -229,7 +230,7 @@ def test_passing_and_warning_runs_mail_nobody(plan, admin_user, django_capture_o
 
 def test_could_not_check_mails_the_admins_too(plan, admin_user, django_capture_on_commit_callbacks):
     with (
-        mock.patch("portal.notifications.send_email.delay") as send,
+        mock.patch("portal.notify.send_email.delay") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         stored({"aws.access": UNKNOWN})

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from federation import iam
+from federation.plan import iam
 
 PROVIDER = "arn:aws:iam::123456789012:saml-provider/Okta"
 ROLE = "arn:aws:iam::123456789012:role/EmergencyAccess_Role1_RO"

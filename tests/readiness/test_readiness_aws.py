@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from federation import iam, readiness
-from federation.readiness import FAIL, PASS, UNKNOWN, WARN
+from federation.plan import iam
+from federation.readiness.checks import FAIL, PASS, UNKNOWN, WARN
+from federation.readiness import checks as readiness
 from tests import awsworld
 
 pytestmark = pytest.mark.django_db

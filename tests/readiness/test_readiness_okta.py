@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from federation import readiness
 from federation.idp import IdpPermanentError, IdpRetryableError
 from federation.idp.memory import InMemoryIdentityProvider as Org
-from federation.readiness import FAIL, PASS, UNKNOWN, WARN
+from federation.readiness.checks import FAIL, PASS, UNKNOWN, WARN
+from federation.readiness import checks as readiness
 from portal.models import AuditEvent
 
 from .test_readiness_aws import find, not_passing

@@ -86,7 +86,7 @@ def signs_out(req: AccessRequest, django_capture_on_commit_callbacks) -> None:
 @pytest.fixture
 def deliver_now(monkeypatch):
     """Notification tasks run in the test, after commit (Celery's eager apply)."""
-    from portal import notifications
+    from portal import notify as notifications
 
     for task in (notifications.send_email, notifications.send_slack):
         monkeypatch.setattr(task, "delay", lambda *a, _t=task, **k: _t.apply(args=a, kwargs=k))

@@ -6,10 +6,10 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from federation import services
+from federation.failover import services
 from federation.models import Failover, FailoverStatus
 from portal.audit import events_for
-from portal.errors import Conflict, NotAllowed
+from portal.core.errors import Conflict, NotAllowed
 from requests_app import services as request_services
 from tests.runbook.conftest import JUSTIFICATION
 

@@ -9,7 +9,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from federation import drills, runbook, services
+from federation.failover import drills, runbook, services
 from federation.models import DrillResult, Failover, FailoverStatus, ReturnToNormal
 from federation.tasks import close_federation
 from portal.models import AuditEvent

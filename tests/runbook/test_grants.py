@@ -11,9 +11,9 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from federation import runbook
+from federation.failover import runbook
 from portal.audit import events_for
-from portal.errors import Conflict, InvalidTransition, NotAllowed
+from portal.core.errors import Conflict, InvalidTransition, NotAllowed
 from requests_app import extensions, reminders, services
 from requests_app.models import AccessRequest, ExtensionStatus, Status
 from tests.api.conftest import as_user
@@ -129,7 +129,7 @@ def test_no_extensions_while_returning_to_normal(
 
 
 def test_extension_api(engineer, approver, grant, django_capture_on_commit_callbacks, monkeypatch):
-    from portal import notifications
+    from portal import notify as notifications
 
     monkeypatch.setattr(notifications.send_email, "delay", lambda *a: None)
     req = grant(engineer)
@@ -157,7 +157,7 @@ def test_extension_api(engineer, approver, grant, django_capture_on_commit_callb
 def test_extension_on_the_request_page(
     engineer, approver, grant, django_capture_on_commit_callbacks, client, monkeypatch
 ):
-    from portal import notifications
+    from portal import notify as notifications
 
     monkeypatch.setattr(notifications.send_email, "delay", lambda *a: None)
     req = grant(engineer)

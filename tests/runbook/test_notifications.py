@@ -10,8 +10,8 @@ import pytest
 from django.core import mail
 from django.db import transaction
 
-from federation import runbook, services
-from portal import notifications
+from federation.failover import runbook, services
+from portal import notify as notifications
 from portal.models import AuditEvent, NotificationLog
 from requests_app import services as request_services
 from tests.runbook.conftest import JUSTIFICATION
@@ -244,7 +244,7 @@ def test_health_changed_lists_the_monitors_evidence(
 ):
     from django.utils import timezone
 
-    from federation.health import HealthState
+    from federation.monitor.health import HealthState
 
     state = HealthState("DISRUPTED", timezone.now(), ("sso-admin: 3 failures", "portal: 503"))
     with django_capture_on_commit_callbacks(execute=True):

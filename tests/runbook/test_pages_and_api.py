@@ -19,7 +19,7 @@ HTMX = {"HX-Request": "true"}
 @pytest.fixture(autouse=True)
 def _no_side_tasks(monkeypatch):
     from federation import tasks as federation_tasks
-    from portal import notifications
+    from portal import notify as notifications
     from requests_app import tasks as request_tasks
 
     for task in (
@@ -99,14 +99,14 @@ def test_engineers_and_auditors_cannot_run_it(
 def test_the_report_api(
     approver, engineer, auditor, grant, fake_idp, django_capture_on_commit_callbacks
 ):
-    from federation import services
+    from federation.failover import services
 
     req = grant(engineer)
     failover = Failover.objects.get()
     with django_capture_on_commit_callbacks(execute=False):
         services.close_failover(actor=approver, force=True, reason="test close")
     close_federation.apply(args=[failover.pk])
-    from portal import integrity
+    from portal.audit import integrity
 
     integrity.run("test")  # the report shows the stored verification, not a fresh re-hash
     report = as_user(auditor).get(f"/failovers/{failover.pk}/report").json()
@@ -179,7 +179,7 @@ def test_the_wizard_page(approver, engineer, grant, client, django_capture_on_co
 def test_the_wizard_close_forms(
     approver, engineer, grant, client, django_capture_on_commit_callbacks
 ):
-    from federation import runbook
+    from federation.failover import runbook
 
     req = grant(engineer)
     with django_capture_on_commit_callbacks(execute=True):
@@ -223,14 +223,14 @@ def test_auditors_see_the_wizard_without_buttons_engineers_not_at_all(
 def test_the_report_page_and_json(
     approver, engineer, grant, fake_idp, client, django_capture_on_commit_callbacks
 ):
-    from federation import services
+    from federation.failover import services
 
     grant(engineer)
     failover = Failover.objects.get()
     with django_capture_on_commit_callbacks(execute=False):
         services.close_failover(actor=approver, force=True, reason="test close")
     close_federation.apply(args=[failover.pk])
-    from portal import integrity
+    from portal.audit import integrity
 
     integrity.run("test")  # the report shows the stored verification
     client.force_login(approver)
@@ -258,7 +258,7 @@ def test_the_wizard_does_not_query_per_user(
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
     """The live checklist polls every 3 s: its cost must not grow with the users."""
-    from federation import runbook
+    from federation.failover import runbook
     from tests.conftest import make_user
 
     def queries() -> int:

@@ -10,12 +10,12 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from federation import runbook, services
-from federation.health import HealthState
+from federation.failover import runbook, services
 from federation.models import Failover, FailoverStatus, ReturnToNormal
+from federation.monitor.health import HealthState
 from federation.tasks import close_federation
 from portal.audit import events_for, verify_chain
-from portal.errors import Conflict, NotAllowed
+from portal.core.errors import Conflict, NotAllowed
 from portal.models import AuditEvent, NotificationLog
 from requests_app import services as request_services
 from requests_app.models import Status
@@ -25,7 +25,7 @@ from tests.runbook.conftest import seen_signing_in, signs_out
 @pytest.fixture
 def healthy(monkeypatch):
     monkeypatch.setattr(
-        "federation.health.current_state",
+        "federation.monitor.health.current_state",
         lambda **kw: HealthState("HEALTHY", timezone.now() - dt.timedelta(minutes=30), ("ok",)),
     )
 

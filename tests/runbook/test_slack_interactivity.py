@@ -21,7 +21,7 @@ URL = "/slack/interactivity"
 @pytest.fixture(autouse=True)
 def _slack_app(settings, monkeypatch):
     settings.SLACK_SIGNING_SECRET = SECRET
-    from portal import notifications
+    from portal import notify as notifications
     from requests_app import tasks
 
     monkeypatch.setattr(notifications.send_email, "delay", lambda *a, **k: None)

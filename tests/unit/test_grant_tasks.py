@@ -25,7 +25,7 @@ def approved(fake_idp, engineer, plan, open_failover):
 @pytest.fixture
 def on_commit_tasks(monkeypatch):
     """Tasks the services queue after commit (never run inside a unit test's transaction)."""
-    from portal import notifications
+    from portal import notify as notifications
 
     monkeypatch.setattr(notifications.send_email, "delay", lambda *a: None)
 
@@ -59,7 +59,7 @@ def test_retries_exhausted_fail_the_request(approved, fake_idp, settings, monkey
     settings.GRANT_TASK_BACKOFF_BASE_SECONDS = 0
     settings.GRANT_TASK_MAX_RETRIES = 2
     monkeypatch.setattr(tasks.deprovision_grant, "delay", lambda *a: None)
-    from portal import notifications
+    from portal import notify as notifications
 
     monkeypatch.setattr(notifications.send_email, "delay", lambda *a: None)
     fake_idp.fail_next("add_group_member", IdpRetryableError("503", status=503), times=10)
@@ -73,7 +73,7 @@ def test_retries_exhausted_fail_the_request(approved, fake_idp, settings, monkey
 @pytest.mark.parametrize("error", [IdpNotFound("no user"), IdpPermanentError("forbidden")])
 def test_permanent_errors_fail_at_once(approved, fake_idp, monkeypatch, error):
     monkeypatch.setattr(tasks.deprovision_grant, "delay", lambda *a: None)
-    from portal import notifications
+    from portal import notify as notifications
 
     monkeypatch.setattr(notifications.send_email, "delay", lambda *a: None)
     fake_idp.fail_next("add_group_member", error)

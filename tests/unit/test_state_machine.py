@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from portal.audit import events_for, verify_chain
-from portal.errors import Conflict, InvalidTransition, NotAllowed
+from portal.core.errors import Conflict, InvalidTransition, NotAllowed
 from requests_app import services
 from requests_app.models import TRANSITIONS, AccessRequest, Status
 
@@ -101,7 +101,7 @@ def test_ops_needs_two_distinct_approvers(
     engineer, approver, approver2, ops_role, open_failover, monkeypatch,
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
-    from portal import notifications
+    from portal import notify as notifications
     from requests_app import tasks
 
     queued: list[int] = []

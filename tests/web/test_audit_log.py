@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from portal import integrity
+from portal.audit import integrity
 from portal.models import AuditEvent
 from tests.tampering import triggers_disabled
 

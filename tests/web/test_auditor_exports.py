@@ -11,7 +11,8 @@ from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
-from portal import audit, exports
+from portal import audit
+from portal.auditor import exports
 from portal.models import AuditEvent
 
 

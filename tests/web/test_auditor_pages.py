@@ -10,7 +10,8 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from portal import audit, integrity
+from portal import audit
+from portal.audit import integrity
 from portal.models import AuditEvent, ChainVerification
 from tests.tampering import triggers_disabled
 from tests.web.conftest import HTMX
@@ -181,7 +182,7 @@ class TestTimeline:
 
 class TestPersonAndAccount:
     def test_a_persons_history(self, as_auditor, archive, approver):
-        from portal import roles
+        from portal.accounts import roles
 
         roles.grant_role(archive.alice, "approver", system="test")
         response = as_auditor.get(reverse("auditor-person", args=[archive.alice.pk]))

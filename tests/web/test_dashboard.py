@@ -30,7 +30,7 @@ def test_open_failover_shows_state_and_banner(as_approver, open_failover):
 
 def test_app_activation_and_okta_errors_are_shown(as_approver, open_failover):
     Failover.objects.filter(pk=open_failover.pk).update(last_error="Okta answered 503")
-    from federation import services as federation_services
+    from federation.failover import services as federation_services
 
     federation_services.confirm_app_activated(open_failover.pk)
     content = as_approver.get(reverse("dashboard")).content.decode()

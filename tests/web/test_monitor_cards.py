@@ -9,7 +9,6 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from federation import health
 from federation.models import (
     EvidenceKind,
     HealthSample,
@@ -18,6 +17,7 @@ from federation.models import (
     OutsideChangeAlert,
     SignInEvidence,
 )
+from federation.monitor import health
 from requests_app import services
 from tests.web.conftest import HTMX
 

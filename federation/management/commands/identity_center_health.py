@@ -12,7 +12,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from federation import aws_clients, health
+from federation.aws import clients as aws_clients
+from federation.monitor import health
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from federation import iam, plan_files
-from federation.plan import PlanError, current_plan, parse_plan, read_plan_file
+from federation.plan import PlanError, current_plan, iam, parse_plan, read_plan_file
+from federation.plan import files as plan_files
 
 
 class Command(BaseCommand):

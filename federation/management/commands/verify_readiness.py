@@ -12,9 +12,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from federation import iam, plan_files, readiness
 from federation.models import ReadinessRun
-from federation.plan import PlanError, current_plan
+from federation.plan import PlanError, current_plan, iam
+from federation.plan import files as plan_files
+from federation.readiness import checks as readiness
 
 SYMBOL = {"pass": "ok  ", "warn": "WARN", "fail": "FAIL", "unknown": "??  "}
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from portal import checkpoints
+from portal.audit import checkpoints
 
 
 class Command(BaseCommand):

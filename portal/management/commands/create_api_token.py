@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from portal.errors import DomainError
-from portal.tokens import create_token
+from portal.accounts.tokens import create_token
+from portal.core.errors import DomainError
 
 
 class Command(BaseCommand):

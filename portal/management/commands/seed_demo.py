@@ -21,7 +21,7 @@ from django.db import transaction
 from federation.idp import IdpError, get_identity_provider
 from federation.models import EmergencyRole
 from federation.plan import PlanError, import_plan_file
-from portal.access import APPROVERS, AUDITORS
+from portal.core.access import APPROVERS, AUDITORS
 
 DEMO_PLAN = settings.BASE_DIR / "plans" / "demo.toml"
 DEFAULT_PASSWORD = "demo-password-123"

@@ -9,8 +9,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from portal import roles
-from portal.errors import DomainError
+from portal.accounts import roles
+from portal.core.errors import DomainError
 
 
 def _user(username: str) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from portal import integrity
+from portal.audit import integrity
 
 
 class Command(BaseCommand):

@@ -1,0 +1,361 @@
+"""Read the Okta System Log (and, optionally, CloudTrail) for sign-in evidence and for
+changes made to emergency access outside the portal.
+
+The System Log is read with Okta's opaque ``after`` cursor, persisted in
+:class:`~federation.models.LogCursor` after each page -- never "events since the
+last timestamp". Okta publishes some events late (``published`` earlier than
+events already read); a timestamp query would skip them, the cursor does not:
+it is a position in what Okta has persisted, so a late event simply appears
+after it.
+
+Each event is recorded once (its uuid is unique), so a page read twice -- a
+retried task, two polls racing -- changes nothing the second time. A page's
+events and the cursor move commit together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from federation.idp import IdentityProvider, IdpError, IdpLogEvent, get_identity_provider
+from federation.models import (
+    EmergencyRole,
+    EvidenceKind,
+    Failover,
+    LogCursor,
+    OutsideChangeAlert,
+    SignInEvidence,
+)
+from portal import audit
+from portal import notify as notifications
+
+log = logging.getLogger(__name__)
+
+CURSOR = "okta-system-log"
+CLOUDTRAIL_CURSOR = "cloudtrail-console-login"
+SIGN_IN = "user.authentication.sso"
+SESSION_END = "user.session.end"
+MEMBERSHIP = ("group.user_membership.add", "group.user_membership.remove")
+APP_LIFECYCLE = ("application.lifecycle.activate", "application.lifecycle.deactivate")
+WATCHED = (SIGN_IN, SESSION_END, *MEMBERSHIP, *APP_LIFECYCLE)
+# One fixed filter: the cursor belongs to the query it came from.
+LOG_FILTER = " or ".join(f'eventType eq "{kind}"' for kind in WATCHED)
+# Without a cursor yet: look back this far (or to the open failover's start).
+INITIAL_LOOKBACK = dt.timedelta(hours=1)
+# CloudTrail delivers events up to ~15 minutes late: each poll re-reads this much.
+CLOUDTRAIL_OVERLAP = dt.timedelta(minutes=20)
+# Failovers closed longer ago than this own no event still in the System Log.
+RECENT = dt.timedelta(days=8)
+
+
+@dataclass
+class PollReport:
+    pages: int = 0
+    events: int = 0
+    sign_ins: int = 0
+    sign_outs: int = 0
+    alerts: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+@dataclass
+class _Context:
+    """What the events of one poll are compared with (read once per poll)."""
+
+    app_id: str
+    portal_actors: frozenset[str]
+    group_names: dict[str, str]  # Okta group id or name -> group name
+    failovers: list[Failover]
+    requesters: dict[int, set[str]]  # failover id -> logins with a request in it
+
+    @classmethod
+    def load(cls) -> _Context:
+        names: dict[str, str] = {}
+        for role in EmergencyRole.objects.only("okta_group_name", "okta_group_id"):
+            names[role.okta_group_name.lower()] = role.okta_group_name
+            if role.okta_group_id:
+                names[role.okta_group_id] = role.okta_group_name
+        # Okta keeps (and returns) about a week of events: older failovers cannot own one.
+        recent = Q(closed_at__isnull=True) | Q(closed_at__gte=timezone.now() - RECENT)
+        failovers = list(Failover.objects.filter(recent).order_by("opened_at"))
+        requesters: dict[int, set[str]] = {}
+        from requests_app.models import AccessRequest
+
+        for failover_id, login in AccessRequest.objects.filter(failover__in=failovers).values_list(
+            "failover_id", "okta_login"
+        ):
+            requesters.setdefault(failover_id, set()).add(login.lower())
+        return cls(
+            app_id=settings.OKTA_AWS_APP_ID,
+            portal_actors=frozenset(a.lower() for a in settings.OKTA_PORTAL_ACTORS),
+            group_names=names,
+            failovers=failovers,
+            requesters=requesters,
+        )
+
+    def failover_at(self, moment: dt.datetime) -> Failover | None:
+        """The failover an event belongs to: the last one opened before it happened."""
+        found = None
+        for failover in self.failovers:
+            if failover.opened_at <= moment:
+                found = failover
+        return found
+
+    def emergency_group(self, targets: Iterable[dict[str, Any]]) -> str | None:
+        for target in targets:
+            if target.get("type") != "UserGroup":
+                continue
+            for key in (target.get("id", ""), str(target.get("displayName", "")).lower()):
+                if key in self.group_names:
+                    return self.group_names[key]
+        return None
+
+    def targets_app(self, targets: Iterable[dict[str, Any]]) -> bool:
+        return any(t.get("type") == "AppInstance" and t.get("id") == self.app_id for t in targets)
+
+
+def _user_login(targets: Iterable[dict[str, Any]]) -> str:
+    for target in targets:
+        if target.get("type") == "User":
+            return str(target.get("alternateId", ""))
+    return ""
+
+
+def _evidence(event: IdpLogEvent, kind: str, failover: Failover | None, *, login: str) -> bool:
+    """Record one piece of evidence; False when this event was recorded before."""
+    _, created = SignInEvidence.objects.get_or_create(
+        source_id=event.uuid,
+        defaults={
+            "failover": failover,
+            "login": login.lower(),
+            "kind": kind,
+            "at": event.published,
+            "source": "okta-system-log",
+            "detail": {
+                "event_type": event.event_type,
+                "outcome": event.outcome,
+                "external_session_id": event.external_session_id,
+            },
+        },
+    )
+    return created
+
+
+def _alert(event: IdpLogEvent, target: str, failover: Failover | None, report: PollReport) -> None:
+    """Emergency access changed by someone else than the portal: record, tell approvers."""
+    user = _user_login(event.targets)
+    alert, created = OutsideChangeAlert.objects.get_or_create(
+        event_uuid=event.uuid,
+        defaults={
+            "event_type": event.event_type,
+            "actor": event.actor_login,
+            "target": target[:300],
+            "published": event.published,
+            "failover": failover,
+            "detail": {"user": user, "outcome": event.outcome},
+        },
+    )
+    if not created:
+        return
+    what = {
+        "group.user_membership.add": f"added {user} to {target}",
+        "group.user_membership.remove": f"removed {user} from {target}",
+        "application.lifecycle.activate": f"activated the federation app {target}",
+        "application.lifecycle.deactivate": f"deactivated the federation app {target}",
+    }.get(event.event_type, f"{event.event_type} on {target}")
+    summary = f"{event.actor_login or 'someone'} {what} outside the portal"
+    audit.record(
+        "okta.outside_change",
+        alert,
+        system="system-log",
+        payload={
+            "event_type": event.event_type,
+            "actor": event.actor_login,
+            "target": target,
+            "user": user,
+            "published": event.published,
+            "okta_event": event.uuid,
+            "failover": failover.pk if failover else None,
+        },
+    )
+    notifications.drift_found(
+        summary, {"When": timezone.localtime(event.published).isoformat(timespec="seconds")}
+    )
+    report.alerts.append(summary)
+
+
+def _handle(event: IdpLogEvent, ctx: _Context, report: PollReport) -> None:
+    failover = ctx.failover_at(event.published)
+    if event.event_type == SIGN_IN:
+        if ctx.targets_app(event.targets) and event.outcome in {"SUCCESS", "ALLOW"}:
+            report.sign_ins += _evidence(
+                event, EvidenceKind.SIGN_IN, failover, login=event.actor_login
+            )
+    elif event.event_type == SESSION_END:
+        # Everybody's Okta sign-outs are in the log: keep only emergency users'.
+        login = event.actor_login.lower()
+        if failover is not None and login in ctx.requesters.get(failover.pk, set()):
+            report.sign_outs += _evidence(
+                event, EvidenceKind.OKTA_SESSION_END, failover, login=login
+            )
+    elif event.event_type in MEMBERSHIP or event.event_type in APP_LIFECYCLE:
+        if event.event_type in MEMBERSHIP:
+            target = ctx.emergency_group(event.targets)
+        else:
+            target = "AWS federation app" if ctx.targets_app(event.targets) else None
+        if target is None or event.outcome not in {"SUCCESS", "ALLOW"}:
+            return
+        if not ctx.portal_actors:
+            log.warning("OKTA_PORTAL_ACTORS is empty: cannot tell outside changes apart")
+            return
+        if event.actor_login.lower() not in ctx.portal_actors:
+            _alert(event, target, failover, report)
+
+
+def _initial_since(now: dt.datetime) -> dt.datetime:
+    current = Failover.objects.current()
+    since = now - INITIAL_LOOKBACK
+    if current is not None and current.opened_at < since:
+        since = current.opened_at
+    return since
+
+
+def poll_system_log(
+    idp: IdentityProvider | None = None, *, now: dt.datetime | None = None
+) -> PollReport:
+    """Read what the System Log holds after the persisted cursor; record and alert."""
+    idp = idp or get_identity_provider()
+    now = now or timezone.now()
+    report = PollReport()
+    cursor, _ = LogCursor.objects.get_or_create(name=CURSOR)
+    after = cursor.after or None
+    since = None if after else _initial_since(now)
+    ctx = _Context.load()
+    for _ in range(settings.SYSTEM_LOG_MAX_PAGES):
+        try:
+            page = idp.read_system_log(
+                since=since, after=after, filter=LOG_FILTER, limit=settings.SYSTEM_LOG_PAGE_SIZE
+            )
+        except IdpError as exc:
+            report.error = str(exc)
+            LogCursor.objects.filter(pk=cursor.pk).update(
+                polled_at=timezone.now(), last_error=str(exc)[:2000]
+            )
+            log.warning("Reading the Okta System Log failed (next poll retries): %s", exc)
+            return report
+        with transaction.atomic():
+            locked = LogCursor.objects.select_for_update().get(pk=cursor.pk)
+            if (locked.after or None) != after:
+                # Another poll moved the cursor meanwhile: it has read this page already.
+                return report
+            for event in page.events:
+                _handle(event, ctx, report)
+            locked.after = page.next_cursor or after or ""
+            locked.polled_at = timezone.now()
+            if page.next_cursor != after:
+                locked.updated_at = locked.polled_at
+            locked.last_batch = report.events + len(page.events)
+            locked.last_error = ""
+            locked.save()
+        report.pages += 1
+        report.events += len(page.events)
+        # A polling query always has a next link; only a full page means there is more.
+        if page.next_cursor is None or len(page.events) < settings.SYSTEM_LOG_PAGE_SIZE:
+            break
+        after, since = page.next_cursor, None
+    return report
+
+
+# --- CloudTrail ConsoleLogin (optional) ---------------------------------------------------
+
+
+def _cloudtrail_sign_in(event: dict[str, Any], roles: dict[str, EmergencyRole]) -> tuple | None:
+    """(login, role, time) of a successful federated console sign-in to an emergency role."""
+    try:
+        detail = json.loads(event.get("CloudTrailEvent") or "{}")
+    except ValueError:
+        return None
+    identity = detail.get("userIdentity") or {}
+    if (detail.get("responseElements") or {}).get("ConsoleLogin") != "Success":
+        return None
+    # arn:aws:sts::<account>:assumed-role/<role name>/<role session name = Okta login>
+    arn = str(identity.get("arn", ""))
+    if identity.get("type") != "AssumedRole" or ":assumed-role/" not in arn:
+        return None
+    role_name, _, session = arn.split(":assumed-role/", 1)[1].partition("/")
+    role = roles.get(role_name)
+    if role is None or not session:
+        return None
+    return session.lower(), role, event["EventTime"]
+
+
+def poll_cloudtrail(*, now: dt.datetime | None = None) -> int:
+    """Record CloudTrail ``ConsoleLogin`` events of emergency roles as sign-ins."""
+    if not settings.CLOUDTRAIL_CONSOLE_LOGINS:
+        return 0
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from federation.aws import clients as aws_clients
+
+    now = now or timezone.now()
+    cursor, _ = LogCursor.objects.get_or_create(name=CLOUDTRAIL_CURSOR)
+    start = now - INITIAL_LOOKBACK
+    if cursor.after:
+        start = dt.datetime.fromisoformat(cursor.after) - CLOUDTRAIL_OVERLAP
+    roles = {r.role_name: r for r in EmergencyRole.objects.all()}
+    failovers = list(Failover.objects.order_by("opened_at"))
+    recorded = 0
+    try:
+        client = aws_clients.emergency_account_client("cloudtrail", settings.CLOUDTRAIL_REGION)
+        pages = client.get_paginator("lookup_events").paginate(
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "ConsoleLogin"}],
+            StartTime=start,
+            EndTime=now,
+        )
+        for page in pages:
+            for event in page.get("Events", []):
+                found = _cloudtrail_sign_in(event, roles)
+                if found is None:
+                    continue
+                login, role, at = found
+                failover = None
+                for candidate in failovers:
+                    if candidate.opened_at <= at:
+                        failover = candidate
+                try:
+                    _, created = SignInEvidence.objects.get_or_create(
+                        source_id=f"cloudtrail:{event['EventId']}",
+                        defaults={
+                            "failover": failover,
+                            "login": login,
+                            "kind": EvidenceKind.SIGN_IN,
+                            "at": at,
+                            "source": "cloudtrail",
+                            "role": role,
+                            "detail": {"event_name": "ConsoleLogin"},
+                        },
+                    )
+                except IntegrityError:
+                    created = False
+                recorded += created
+    except (BotoCoreError, ClientError) as exc:
+        LogCursor.objects.filter(pk=cursor.pk).update(
+            polled_at=timezone.now(), last_error=str(exc)[:2000]
+        )
+        log.warning("Reading CloudTrail failed (next poll retries): %s", exc)
+        return recorded
+    LogCursor.objects.filter(pk=cursor.pk).update(
+        after=now.isoformat(), polled_at=timezone.now(), updated_at=now, last_error="",
+        last_batch=recorded,
+    )  # fmt: skip
+    return recorded

@@ -1,0 +1,106 @@
+"""The failover page: declare a disruption (or a drill) and return to normal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from federation.failover import services
+from federation.forms import CloseFailoverForm, OpenFailoverForm
+from federation.models import Failover
+from portal.core import access
+from portal.core.errors import DomainError
+from portal.views import page, require
+from requests_app.models import HOLDING_STATUSES, Status
+
+HISTORY_SIZE = 50
+ONLY_APPROVERS = "Only approvers can open or close a failover."
+
+
+def _page(
+    request: HttpRequest,
+    open_form: OpenFailoverForm | None = None,
+    close_form: CloseFailoverForm | None = None,
+) -> HttpResponse:
+    current = Failover.objects.current()
+    impact = None
+    if current is not None:
+        impact = current.requests.aggregate(
+            pending=Count("pk", filter=Q(status=Status.PENDING)),
+            holding=Count("pk", filter=Q(status__in=HOLDING_STATUSES)),
+        )
+    history = Failover.objects.select_related(
+        "opened_by", "close_requested_by", "return_to_normal"
+    ).annotate(request_count=Count("requests"))[:HISTORY_SIZE]
+    context: dict[str, Any] = {
+        "current": current,
+        "impact": impact,
+        "history": history,
+        "open_form": open_form or OpenFailoverForm(),
+        "close_form": close_form or CloseFailoverForm(),
+    }
+    if current is not None and current.is_drill:
+        from federation.failover.drills import drill_checklist
+
+        context["drill_items"] = [item.as_dict() for item in drill_checklist(current)]
+    return render(request, "federation/failover.html", context)
+
+
+@require_GET
+@page
+@require(access.can_run_failover, ONLY_APPROVERS)
+def failover(request: HttpRequest) -> HttpResponse:
+    return _page(request)
+
+
+@require_POST
+@page
+@require(access.can_run_failover, ONLY_APPROVERS)
+def failover_open(request: HttpRequest) -> HttpResponse:
+    form = OpenFailoverForm(request.POST)
+    if not form.is_valid():
+        return _page(request, open_form=form)
+    drill = form.cleaned_data["drill"]
+    try:
+        opened = services.open_failover(
+            actor=request.user, reason=form.cleaned_data["reason"], drill=drill
+        )
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        kind = "Drill" if drill else "Failover"
+        messages.success(
+            request,
+            f"{kind} #{opened.pk} opened. A worker is activating the federation app in Okta; "
+            "engineers can file requests now.",
+        )
+    return redirect("failover")
+
+
+@require_POST
+@page
+@require(access.can_run_failover, ONLY_APPROVERS)
+def failover_close(request: HttpRequest) -> HttpResponse:
+    form = CloseFailoverForm(request.POST)
+    if not form.is_valid():
+        return _page(request, close_form=form)
+    try:
+        # The checklist (runbook_views) is the guided way; this form closes at once, as a
+        # forced close: it does not wait for sign-outs.
+        closing = services.close_failover(
+            actor=request.user, reason=form.cleaned_data["reason"], force=True
+        )
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"{closing} is closing: grants were revoked; a worker is deactivating the "
+            "federation app and emptying the groups.",
+        )
+    return redirect("failover")

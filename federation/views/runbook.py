@@ -1,0 +1,212 @@
+"""Pages of the return to normal (the wizard), the failover report, and confirming a
+proposed failover. Views check who may look; federation.failover.runbook / services decide."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRefresh
+
+from federation.failover import runbook, services
+from federation.failover.report import build_report
+from federation.models import Failover, FailoverStatus
+from federation.runbook_forms import CloseForm, StartReturnForm
+from portal.core import access
+from portal.core.errors import DomainError
+from portal.views import page, require
+
+ONLY_APPROVERS = "Only approvers can run the return to normal."
+READERS = "Only approvers and auditors can see the return to normal."
+
+
+def _shown_failover() -> Failover | None:
+    """The failover not yet closed, else the last one closed (its completed checklist)."""
+    return Failover.objects.current() or Failover.objects.order_by("-closed_at", "-pk").first()
+
+
+def _context(
+    request: HttpRequest,
+    *,
+    start_form: StartReturnForm | None = None,
+    close_form: CloseForm | None = None,
+) -> dict[str, Any]:
+    failover = _shown_failover()
+    context: dict[str, Any] = {
+        "failover": failover,
+        "can_act": access.can_run_failover(request.user),
+        "start_form": start_form or StartReturnForm(),
+        "close_form": close_form or CloseForm(),
+        "now": timezone.now(),
+    }
+    if failover is not None:
+        checklist = runbook.checklist(failover)
+        context["checklist"] = checklist
+        context["steps"] = {step.key: step for step in checklist.steps}
+        context["version"] = checklist.version()
+        if failover.is_drill:
+            from federation.failover.drills import drill_items
+
+            context["drill_items"] = drill_items(failover, checklist.run)
+    return context
+
+
+def _wizard(request: HttpRequest, status: int = 200, **forms: Any) -> HttpResponse:
+    return render(request, "federation/return.html", _context(request, **forms), status=status)
+
+
+@require_GET
+@never_cache
+@page
+@require(access.can_read_audit, READERS)
+def return_page(request: HttpRequest) -> HttpResponse:
+    if not request.htmx:
+        return _wizard(request)
+    context = _context(request)
+    if request.GET.get("v") and request.GET.get("v") == context.get("version"):
+        return HttpResponse(status=204)
+    failover = context["failover"]
+    shown = request.GET.get("s")
+    if shown and failover is not None and shown != failover.status:
+        # The failover changed state: reload the whole page, banner and all.
+        return HttpResponseClientRefresh()
+    return render(request, "federation/return.html#live", context)
+
+
+def _done(request: HttpRequest, message: str) -> HttpResponse:
+    messages.success(request, message)
+    return redirect("failover-return")
+
+
+def _refused(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    messages.error(request, str(exc))
+    return redirect("failover-return")
+
+
+def _add_errors(form: forms.Form, exc: ValidationError) -> None:
+    """A service's refusal shown on the form: on its field when the form has one."""
+    for field, errors in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+@require_POST
+@page
+@require(access.can_run_failover, ONLY_APPROVERS)
+def return_start(request: HttpRequest) -> HttpResponse:
+    form = StartReturnForm(request.POST)
+    if not form.is_valid():
+        return _wizard(request, 400, start_form=form)
+    try:
+        failover = runbook.start_return(
+            actor=request.user, override_reason=form.cleaned_data["override_reason"]
+        )
+    except ValidationError as exc:
+        _add_errors(form, exc)
+        return _wizard(request, 400, start_form=form)
+    except DomainError as exc:
+        return _refused(request, exc)
+    told = len(failover.return_to_normal.announced_to)
+    return _done(
+        request,
+        f"Return to normal started: {told} emergency user(s) told to sign out; new requests "
+        "are refused.",
+    )
+
+
+@require_POST
+@page
+@require(access.can_run_failover, ONLY_APPROVERS)
+def return_remind(request: HttpRequest) -> HttpResponse:
+    try:
+        names = runbook.remind_now(actor=request.user)
+    except DomainError as exc:
+        return _refused(request, exc)
+    if not names:
+        return _done(request, "Nobody is still signed in: no reminder sent.")
+    return _done(request, f"Reminded: {', '.join(names)}.")
+
+
+@require_POST
+@page
+@require(access.can_run_failover, ONLY_APPROVERS)
+def return_close(request: HttpRequest) -> HttpResponse:
+    form = CloseForm(request.POST)
+    if not form.is_valid():
+        return _wizard(request, 400, close_form=form)
+    data = form.cleaned_data
+    try:
+        failover = services.close_failover(
+            actor=request.user,
+            reason=data["reason"],
+            force=data["mode"] == "force",
+            deactivate_at=data["deactivate_at"] if data["mode"] == "schedule" else None,
+        )
+    except ValidationError as exc:
+        _add_errors(form, exc)
+        return _wizard(request, 400, close_form=form)
+    except DomainError as exc:
+        return _refused(request, exc)
+    failover.refresh_from_db()
+    if failover.status == FailoverStatus.RETURNING:
+        when = timezone.localtime(data["deactivate_at"]).strftime("%Y-%m-%d %H:%M %Z")
+        return _done(request, f"Deactivation scheduled for {when}.")
+    return _done(
+        request,
+        "Closing: grants were revoked; a worker is deactivating the federation app, emptying "
+        "the groups and ending the users' Okta sessions.",
+    )
+
+
+@require_POST
+@page
+@require(access.can_run_failover, "Only approvers can confirm a failover.")
+def failover_confirm(request: HttpRequest) -> HttpResponse:
+    try:
+        failover = services.confirm_failover(actor=request.user)
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"{failover} confirmed. A worker is activating the federation app in Okta."
+        )
+    return redirect("failover")
+
+
+# --- The report -----------------------------------------------------------------------------
+
+
+def _failover_or_404(pk: int) -> Failover:
+    failover = Failover.objects.select_related("opened_by").filter(pk=pk).first()
+    if failover is None:
+        raise Http404("No such failover.")
+    return failover
+
+
+@require_GET
+@page
+@require(access.can_read_audit, "Only approvers and auditors can read failover reports.")
+def failover_report(request: HttpRequest, pk: int) -> HttpResponse:
+    failover = _failover_or_404(pk)
+    report = build_report(failover)
+    return render(request, "federation/report.html", {"failover": failover, "report": report})
+
+
+@require_GET
+@page
+@require(access.can_read_audit, "Only approvers and auditors can read failover reports.")
+def failover_report_json(request: HttpRequest, pk: int) -> HttpResponse:
+    report = build_report(_failover_or_404(pk))
+    response = HttpResponse(
+        json.dumps(report, cls=DjangoJSONEncoder, indent=2), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="failover-{pk}-report.json"'
+    return response

@@ -1,0 +1,161 @@
+"""Who holds which portal role, and the audit trail of every change to it.
+
+A portal role is membership of a Django group (``approvers``, ``auditors``).
+Granting and revoking go through this module, from ``manage.py set_role`` and
+from the admin's user page, so the audit log answers "who became an approver,
+when, and who made them one". The admin also reports changes to the
+staff / superuser / active flags, which are privileges too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.db import transaction
+
+from portal import audit
+from portal.core.access import APPROVERS, AUDITORS, can_write
+from portal.core.errors import NotAllowed
+
+# The names people use (command line, docs) -> the group that carries the role.
+ROLES = {"approver": APPROVERS, "auditor": AUDITORS}
+# Account flags that grant or remove privileges: audited when the admin changes them.
+PRIVILEGE_FLAGS = ("is_active", "is_staff", "is_superuser")
+
+
+def _check_actor(actor: AbstractBaseUser | None) -> None:
+    if actor is None:
+        return  # the command line: whoever runs manage.py owns the deployment
+    if not can_write(actor) or not (actor.is_superuser or actor.has_perm("auth.change_user")):
+        raise NotAllowed("Only administrators who are not auditors can change portal roles.")
+
+
+def _target(user: AbstractBaseUser) -> tuple[str, Any]:
+    return ("user", user.pk)
+
+
+def _record_membership(
+    user: AbstractBaseUser,
+    group: str,
+    granted: bool,
+    *,
+    actor: AbstractBaseUser | None,
+    system: str,
+    via: str,
+) -> None:
+    role = next((name for name, g in ROLES.items() if g == group), None)
+    audit.record(
+        "role.granted" if granted else "role.revoked",
+        _target(user),
+        actor=actor,
+        system=system,
+        payload={"user": user.get_username(), "group": group, "role": role, "via": via},
+    )
+
+
+def _change_role(
+    user: AbstractBaseUser,
+    role: str,
+    granted: bool,
+    *,
+    actor: AbstractBaseUser | None,
+    system: str,
+    via: str,
+) -> bool:
+    """Add or remove the role's group; False (nothing recorded) when nothing changes."""
+    group_name = ROLES[role]
+    _check_actor(actor)
+    with transaction.atomic():
+        # Lock the user: two concurrent grants must not both record "role.granted".
+        type(user).objects.select_for_update().filter(pk=user.pk).first()
+        group = (
+            Group.objects.get_or_create(name=group_name)[0]
+            if granted
+            else Group.objects.filter(name=group_name).first()
+        )
+        holds = group is not None and user.groups.filter(pk=group.pk).exists()
+        if holds == granted:
+            return False
+        (user.groups.add if granted else user.groups.remove)(group)
+        _record_membership(user, group_name, granted, actor=actor, system=system, via=via)
+    return True
+
+
+def grant_role(
+    user: AbstractBaseUser,
+    role: str,
+    *,
+    actor: AbstractBaseUser | None = None,
+    system: str = "system",
+    via: str = "",
+) -> bool:
+    """Add ``user`` to the role's group; False when they held it already (nothing recorded)."""
+    return _change_role(user, role, True, actor=actor, system=system, via=via)
+
+
+def revoke_role(
+    user: AbstractBaseUser,
+    role: str,
+    *,
+    actor: AbstractBaseUser | None = None,
+    system: str = "system",
+    via: str = "",
+) -> bool:
+    """Remove ``user`` from the role's group; False when they did not hold it."""
+    return _change_role(user, role, False, actor=actor, system=system, via=via)
+
+
+def record_group_changes(
+    user: AbstractBaseUser,
+    before: Iterable[str],
+    after: Iterable[str],
+    *,
+    actor: AbstractBaseUser | None,
+    system: str = "system",
+    via: str,
+) -> None:
+    """Audit memberships changed by someone else's code (the admin's form saved them).
+
+    Must run in the transaction that saved them.
+    """
+    before, after = set(before), set(after)
+    for group in sorted(after - before):
+        _record_membership(user, group, True, actor=actor, system=system, via=via)
+    for group in sorted(before - after):
+        _record_membership(user, group, False, actor=actor, system=system, via=via)
+
+
+def record_flag_changes(
+    user: AbstractBaseUser,
+    before: dict[str, Any],
+    *,
+    actor: AbstractBaseUser | None,
+    via: str,
+    created: bool = False,
+) -> None:
+    """Audit a new account, or changed privilege flags of an existing one."""
+    after = flags_of(user)
+    if created:
+        audit.record(
+            "user.created",
+            _target(user),
+            actor=actor,
+            payload={"user": user.get_username(), "flags": after, "via": via},
+        )
+        return
+    changed = {
+        flag: [before[flag], after[flag]] for flag in after if before.get(flag) != after[flag]
+    }
+    if changed:
+        audit.record(
+            "user.privileges_changed",
+            _target(user),
+            actor=actor,
+            payload={"user": user.get_username(), "fields": changed, "via": via},
+        )
+
+
+def flags_of(user: AbstractBaseUser) -> dict[str, Any]:
+    return {flag: getattr(user, flag) for flag in PRIVILEGE_FLAGS}
