@@ -10,8 +10,8 @@ from django.conf import settings
 from django.core.management import call_command
 
 from federation.models import ReadinessRun
-from federation.readiness.checks import FAIL, PASS
 from federation.readiness import checks as readiness
+from federation.readiness.checks import FAIL, PASS
 from tests.harness import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -14,8 +14,8 @@ from django.test import Client
 
 from federation import tasks
 from federation.models import ReadinessRun, ReadinessStatus
-from federation.readiness.checks import FAIL, PASS, UNKNOWN, WARN, CheckResult
 from federation.readiness import checks as readiness
+from federation.readiness.checks import FAIL, PASS, UNKNOWN, WARN, CheckResult
 from portal.models import AuditEvent
 from tests.api.conftest import as_user
 from tests.conftest import make_user

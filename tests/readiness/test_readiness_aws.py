@@ -7,8 +7,8 @@ import json
 import pytest
 
 from federation.plan import iam
-from federation.readiness.checks import FAIL, PASS, UNKNOWN, WARN
 from federation.readiness import checks as readiness
+from federation.readiness.checks import FAIL, PASS, UNKNOWN, WARN
 from tests import awsworld
 
 pytestmark = pytest.mark.django_db

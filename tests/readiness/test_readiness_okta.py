@@ -7,8 +7,8 @@ from django.core.management import call_command
 
 from federation.idp import IdpPermanentError, IdpRetryableError
 from federation.idp.memory import InMemoryIdentityProvider as Org
-from federation.readiness.checks import FAIL, PASS, UNKNOWN, WARN
 from federation.readiness import checks as readiness
+from federation.readiness.checks import FAIL, PASS, UNKNOWN, WARN
 from portal.models import AuditEvent
 
 from .test_readiness_aws import find, not_passing
