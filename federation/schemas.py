@@ -1,10 +1,17 @@
-"""The JSON API's shapes for readiness (``GET /api/v1/readiness``)."""
+"""The JSON API's shapes for the failover and readiness (``/api/v1/failover``, ``/readiness``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated, Any
 
 from ninja import Field, Schema
+from pydantic import StrictBool, StringConstraints
+
+from federation.models import Failover, FailoverStatus
+from federation.readiness.checks import exit_status
+from portal.core.schemas import NonBlank, ShortText, StrictInput
+from requests_app.models import Status
 
 
 class ReadinessCheckOut(Schema):
@@ -31,8 +38,6 @@ class ReadinessRunOut(Schema):
 
     @staticmethod
     def resolve_exit_status(run: object) -> int | None:
-        from federation.readiness.checks import exit_status
-
         status = getattr(run, "status", "running")
         return None if status == "running" else exit_status(status)
 
@@ -40,3 +45,73 @@ class ReadinessRunOut(Schema):
 class ReadinessStateOut(Schema):
     last: ReadinessRunOut | None = Field(description="The last finished check, or null.")
     running: ReadinessRunOut | None = Field(description="A check in progress, or null.")
+
+
+# --- Failover --------------------------------------------------------------------------
+
+
+class FailoverOut(Schema):
+    id: int
+    status: FailoverStatus
+    drill: bool
+    reason: str
+    opened_by: str
+    opened_at: dt.datetime
+    app_activated_at: dt.datetime | None
+    close_requested_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    last_error: str
+    active_grants: int = Field(description="Requests whose access is live now.")
+
+    @staticmethod
+    def resolve_drill(obj: Failover) -> bool:
+        return obj.is_drill
+
+    @staticmethod
+    def resolve_opened_by(obj: Failover) -> str:
+        return obj.opened_by.get_username()
+
+    @staticmethod
+    def resolve_active_grants(obj: Failover) -> int:
+        return obj.requests.filter(status=Status.ACTIVE).count()
+
+
+class FailoverStateOut(Schema):
+    failover: FailoverOut | None = Field(description="The failover not yet closed, or null.")
+    checklist: dict[str, Any] | None = Field(
+        None,
+        description="The return-to-normal checklist (approvers and auditors): Identity "
+        "Center health, the five steps with their state, every emergency user with their "
+        "sign-out evidence, the scheduled deactivation.",
+    )
+
+
+class FailoverOpenIn(StrictInput):
+    reason: Annotated[NonBlank, StringConstraints(max_length=2000)] = Field(
+        description="Why federation is switched on (incident reference)."
+    )
+    drill: StrictBool = Field(False, description="A periodic test of the plumbing.")
+
+
+class FailoverCloseIn(StrictInput):
+    reason: ShortText = ""
+    force: StrictBool = Field(
+        False,
+        description="Close without waiting for every emergency user to sign out (or without "
+        "the return to normal); a reason is required.",
+    )
+    deactivate_at: dt.datetime | None = Field(
+        None,
+        description="Deactivate the app and empty the groups at this time (ISO 8601 with a "
+        "time zone) instead of now; the guide prefers after working hours.",
+    )
+
+
+class FailoverReturnIn(StrictInput):
+    override_reason: ShortText = Field(
+        "", description="Required when Identity Center is not HEALTHY: why return anyway."
+    )
+
+
+class RemindOut(Schema):
+    reminded: list[str] = Field(description="Usernames still signed in who were reminded.")

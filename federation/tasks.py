@@ -1,28 +1,38 @@
-"""Failover side effects in Okta: switch the federation app, empty the groups."""
+"""The federation's tasks: switch the app and empty the groups in Okta (the failover), and
+the beat tasks of the monitors (Identity Center health, the Okta System Log and
+CloudTrail, AWS session denies), the return to normal, drills and readiness.
+
+Thin: each loads by id and calls one service. The beat tasks never raise into beat --
+the next run is the retry.
+"""
 
 from __future__ import annotations
 
-from celery import shared_task
+from typing import Any
+
+from celery import Task, shared_task
 from django.conf import settings
 
-# monitor_tasks: the monitors' beat tasks (health, System Log); importing registers them.
-from federation.failover import services
+from federation.aws import session_denies
+from federation.failover import drills, services, systemlog
 from federation.idp import IdpError, IdpRetryableError, get_identity_provider
-from federation.models import Failover, FailoverStatus
-from portal.celery import backoff_seconds
+from federation.models import Failover, FailoverStatus, ReadinessRun
+from federation.monitor import health
+from federation.readiness import checks as readiness
+from portal.celery import OKTA_TASK_POLICY, backoff_seconds
 
-OKTA_TASK = {"bind": True, "acks_late": True, "reject_on_worker_lost": True, "max_retries": None}
+# --- The failover in Okta ------------------------------------------------------------------
 
 
-def _retry(task, failover_id: int, exc: IdpError):
+def _retry(task: Task, failover_id: int, exc: IdpError) -> Any:
     services.record_error(failover_id, str(exc))
     retry_after = exc.retry_after if isinstance(exc, IdpRetryableError) else None
     # Switching the app must eventually happen: keep trying, slower and slower.
     return task.retry(countdown=backoff_seconds(min(task.request.retries, 10), retry_after))
 
 
-@shared_task(name="federation.activate_federation_app", **OKTA_TASK)
-def activate_federation_app(self, failover_id: int) -> None:
+@shared_task(name="federation.activate_federation_app", **OKTA_TASK_POLICY)
+def activate_federation_app(self: Task, failover_id: int) -> None:
     failover = Failover.objects.filter(pk=failover_id).first()
     if failover is None or failover.status != FailoverStatus.ACTIVE or failover.app_activated_at:
         return
@@ -33,8 +43,8 @@ def activate_federation_app(self, failover_id: int) -> None:
     services.confirm_app_activated(failover_id)
 
 
-@shared_task(name="federation.close_federation", **OKTA_TASK)
-def close_federation(self, failover_id: int) -> None:
+@shared_task(name="federation.close_federation", **OKTA_TASK_POLICY)
+def close_federation(self: Task, failover_id: int) -> None:
     failover = Failover.objects.filter(pk=failover_id).first()
     if failover is None or failover.status != FailoverStatus.CLOSING:
         return
@@ -48,19 +58,18 @@ def close_federation(self, failover_id: int) -> None:
 @shared_task(name="federation.return_to_normal_tick")
 def return_to_normal_tick() -> dict[str, list[int]]:
     """Beat: run scheduled deactivations that are due; remind those still signed in."""
-    from federation.failover import runbook
-
     return {
-        "deactivations": runbook.run_due_deactivations(),
-        "reminded": runbook.send_due_reminders(),
+        "deactivations": services.run_due_deactivations(),
+        "reminded": services.send_due_reminders(),
     }
 
 
 @shared_task(name="federation.remind_overdue_drill")
 def remind_overdue_drill() -> bool:
-    from federation.failover import drills
-
     return drills.remind_if_overdue()
+
+
+# --- Readiness -------------------------------------------------------------------------------
 
 
 @shared_task(
@@ -69,14 +78,39 @@ def remind_overdue_drill() -> bool:
     reject_on_worker_lost=True,
     # Checks only read; a lost run is simply stale, the next one starts afresh.
     max_retries=0,
+    # Every account of a large plan is assumed into and read: more than the default limit.
+    soft_time_limit=600,
+    time_limit=660,
 )
 def verify_readiness(run_id: int | None = None) -> str | None:
     """Check AWS and Okta against the plan: a run queued from the portal, or the daily one."""
-    from federation.models import ReadinessRun
-    from federation.readiness import checks as readiness
-
     if run_id is None:
         run = readiness.run_now(ReadinessRun.Trigger.SCHEDULE)
     else:
         run = readiness.execute_run(run_id)
     return run.status if run is not None else None
+
+
+# --- The monitors -----------------------------------------------------------------------------
+
+
+@shared_task(name="federation.poll_health", acks_late=True, ignore_result=True)
+def poll_health() -> str:
+    return health.poll().state
+
+
+@shared_task(name="federation.poll_system_log", acks_late=True, ignore_result=True)
+def poll_system_log() -> dict[str, int]:
+    report = systemlog.poll_system_log()
+    console_logins = systemlog.poll_cloudtrail()
+    return {
+        "events": report.events,
+        "sign_ins": report.sign_ins + console_logins,
+        "sign_outs": report.sign_outs,
+        "alerts": len(report.alerts),
+    }
+
+
+@shared_task(name="federation.sweep_session_denies", acks_late=True, ignore_result=True)
+def sweep_session_denies() -> dict[str, int]:
+    return session_denies.sweep()

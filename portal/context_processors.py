@@ -4,7 +4,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from federation.models import Failover
+from federation.models import Failover, HealthStateChange
 from portal.core import access
 
 
@@ -26,7 +26,5 @@ def portal(request: HttpRequest) -> dict[str, Any]:
 
 def _health_disrupted() -> Any:
     """The Identity Center health change to DISRUPTED, if that is the current state."""
-    from federation.models import HealthStateChange
-
     last = HealthStateChange.objects.first()
     return last if last is not None and last.state == "DISRUPTED" else None

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -203,6 +204,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Every task ends. At the soft limit SoftTimeLimitExceeded is raised inside it (retried or
+# failed by its own rules); at the hard limit the worker kills the child. A task that needs
+# longer says so on its decorator (time_limit= / soft_time_limit=).
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("TASK_SOFT_TIME_LIMIT_SECONDS", 120)
+CELERY_TASK_TIME_LIMIT = env_int("TASK_TIME_LIMIT_SECONDS", 180)
+if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured("TASK_TIME_LIMIT_SECONDS must exceed TASK_SOFT_TIME_LIMIT_SECONDS")
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 EXPIRY_SWEEP_SECONDS = env_int("EXPIRY_SWEEP_SECONDS", 15)
 RECONCILE_SECONDS = env_int("RECONCILE_SECONDS", 60)
@@ -385,8 +393,6 @@ READINESS_RATE_LIMIT_WARN_PERCENT = env_int("READINESS_RATE_LIMIT_WARN_PERCENT",
 # or "off".
 READINESS_SCHEDULE = env("READINESS_SCHEDULE", "30 6 * * *")
 if READINESS_SCHEDULE != "off":
-    from celery.schedules import crontab
-
     _cron = READINESS_SCHEDULE.split()
     if len(_cron) != 5:
         raise ImproperlyConfigured("READINESS_SCHEDULE is 5 cron fields (UTC) or 'off'")

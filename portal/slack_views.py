@@ -26,10 +26,13 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from slack_sdk.signature import SignatureVerifier
 
-from portal import notify as notifications
+from portal import queue
 from portal.core.errors import DomainError
 from portal.models import NotificationLog, SlackIdentity
+from requests_app import extensions, services
+from requests_app.models import AccessRequest, Extension
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +62,6 @@ def portal_user_for(slack_user: dict[str, Any], team_id: str = "") -> Any | None
 
 def _apply(action_id: str, value: str, user: Any) -> str:
     """Run the button's service call as ``user``; the answer to show in Slack."""
-    from requests_app import extensions, services
-    from requests_app.models import AccessRequest, Extension
-
     kind = action_id.partition("_")[2]
     verb = action_id.partition("_")[0]
     if kind == "request" and verb in {"approve", "deny"}:
@@ -105,9 +105,7 @@ def _answer(text: str, response_url: str, *, ephemeral: bool) -> JsonResponse:
                 subject=text[:255],
                 recipients=["slack:response_url"],
             )
-            transaction.on_commit(
-                lambda: notifications.send_slack.delay(message, row.pk, response_url)
-            )
+            queue.send_slack(message, row.pk, response_url)
     return JsonResponse(message)
 
 
@@ -117,8 +115,6 @@ def interactivity(request: HttpRequest) -> HttpResponse:
     secret = settings.SLACK_SIGNING_SECRET
     if not secret:
         raise Http404("Slack interactivity is not configured.")
-    from slack_sdk.signature import SignatureVerifier
-
     body = request.body
     if not SignatureVerifier(secret).is_valid_request(body, dict(request.headers)):
         log.warning(

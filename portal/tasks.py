@@ -1,16 +1,106 @@
-"""Periodic care of the audit log: daily verification and signed checkpoints.
+"""The portal's own tasks: notification delivery and the periodic care of the audit log.
 
-Thin and idempotent like every task: verifying twice or writing one more
-checkpoint is harmless.
+Thin and idempotent like every task: a redelivered message is not sent twice,
+verifying twice or writing one more checkpoint is harmless.
 """
 
 from __future__ import annotations
 
-from botocore.exceptions import BotoCoreError
-from celery import shared_task
-from django.db import OperationalError
+import logging
+from typing import Any
 
+from botocore.exceptions import BotoCoreError
+from celery import Task, shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import OperationalError, transaction
+
+from portal import audit, notify
 from portal.audit import checkpoints, integrity
+
+log = logging.getLogger(__name__)
+
+
+# --- Notification delivery ----------------------------------------------------------------
+
+
+class DeliveryTask(Task):
+    """Keeps the NotificationLog row in step with each attempt and the final outcome."""
+
+    log_arg = 0  # the position of the NotificationLog id among the task's arguments
+
+    def _log_id(self, args: Any, kwargs: Any) -> int | None:
+        if kwargs and kwargs.get("log_id") is not None:
+            return kwargs["log_id"]
+        return args[self.log_arg] if args and len(args) > self.log_arg else None
+
+    def on_retry(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        log.warning("%s: delivery failed, will retry: %s", self.name, exc)
+        notify.mark_retrying(self._log_id(args, kwargs), exc)
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        log_id = self._log_id(args, kwargs)
+        log.error("%s: notification %s was not delivered: %s", self.name, log_id, exc)
+        if log_id is None:
+            return
+        with transaction.atomic():
+            row = notify.mark_failed(log_id, exc)
+            if row is None:
+                return
+            audit.record(
+                "notification.failed",
+                row,
+                system="notifier",
+                payload={
+                    "channel": row.channel,
+                    "event": row.event,
+                    "subject": row.subject,
+                    "recipients": row.recipients,
+                    "error": str(exc)[:500],
+                },
+            )
+
+
+DELIVERY: dict[str, Any] = {
+    "base": DeliveryTask,
+    "autoretry_for": (OSError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "acks_late": True,
+}
+
+
+@shared_task(
+    name="portal.send_email", max_retries=settings.NOTIFY_MAX_RETRIES, log_arg=3, **DELIVERY
+)
+def send_email(subject: str, body: str, recipients: list[str], log_id: int | None = None) -> None:
+    if notify.already_sent(log_id):
+        return
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+    notify.mark_sent(log_id)
+
+
+@shared_task(
+    name="portal.send_slack", max_retries=settings.NOTIFY_MAX_RETRIES, log_arg=1, **DELIVERY
+)
+def send_slack(message: dict[str, Any], log_id: int | None = None, url: str = "") -> None:
+    if notify.already_sent(log_id):
+        return
+    target = url or settings.SLACK_WEBHOOK_URL
+    if not target:
+        # Slack was switched off after this was queued: fail (no retry) through
+        # on_failure, which marks the row and writes the notification.failed event.
+        raise notify.SlackRejected("SLACK_WEBHOOK_URL is not set")
+    notify.post_to_slack(target, message)
+    notify.mark_sent(log_id)
+
+
+# --- The audit log ------------------------------------------------------------------------
 
 
 @shared_task(

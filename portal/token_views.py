@@ -16,8 +16,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.accounts import tokens
 from portal.core.errors import DomainError, InvalidTransition
+from portal.core.web import page, refused
 from portal.models import ApiToken
-from portal.views import page, refused
 
 
 class TokenForm(forms.Form):

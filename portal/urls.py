@@ -3,7 +3,7 @@ from django.urls import include, path
 
 from portal import slack_views as slack
 from portal import views
-from requests_app.api import api
+from portal.api import api
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),

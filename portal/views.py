@@ -3,74 +3,27 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
-from django.conf import settings
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render, resolve_url
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from django_htmx.http import HttpResponseClientRedirect
 
+from federation.failover.drills import drill_status
+from federation.readiness.checks import latest_finished
+from federation.views.monitor import monitor_context
 from portal.core import access
+from portal.core.web import page, require
 from portal.models import AuditEvent
 from requests_app.models import HOLDING_STATUSES, OPEN_STATUSES, AccessRequest, Status
 
 log = logging.getLogger(__name__)
 
-View = Callable[..., HttpResponse]
-
 AUDIT_PAGE_SIZE = 50
-
-
-# --- Helpers shared by the page views of every app ------------------------------------
-
-
-def page(view: View) -> View:
-    """``login_required`` that also copes with htmx.
-
-    An htmx poll whose session ran out must not swap the login page into a fragment:
-    it gets an ``HX-Redirect`` to the login page instead.
-    """
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            if getattr(request, "htmx", False):
-                back = request.htmx.current_url_abs_path or request.get_full_path()
-                login = resolve_url(settings.LOGIN_URL)
-                return HttpResponseClientRedirect(redirect_to_login(back, login)["Location"])
-            return redirect_to_login(request.get_full_path())
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-def require(check: Callable[[Any], bool], message: str) -> Callable[[View], View]:
-    """Refuse (403, with ``message`` on the page) users for whom ``check`` is false."""
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not check(request.user):
-                raise PermissionDenied(message)
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
-def refused(request: HttpRequest, message: str, status: int = 403) -> HttpResponse:
-    """The 403 page with the service's own explanation."""
-    return render(request, "403.html", {"exception": message}, status=status)
 
 
 # --- Dashboard ------------------------------------------------------------------------
@@ -101,12 +54,8 @@ def _dashboard_context(user: Any) -> dict[str, Any]:
     mine = AccessRequest.objects.filter(requester=user, status__in=OPEN_STATUSES).with_related()
     context = {"sees_all": sees_all, "counts": counts, "holding": holding, "my_open": mine}
     if sees_all:
-        from federation.failover.drills import drill_status
-
         context["drill"] = drill_status()
     if access.can_read_plan(user):
-        from federation.readiness.checks import latest_finished
-
         context["readiness"] = {"last": latest_finished()}
     return context
 
@@ -121,8 +70,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         template += "#live"
     else:
         # The monitor cards poll their own partials; only the first render fills them here.
-        from federation.views.monitor import monitor_context
-
         context |= monitor_context(request.user)
     return render(request, template, context)
 

@@ -35,6 +35,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from federation.aws import session_denies
 from federation.idp import IdentityProvider, IdpNotFound, get_identity_provider
 from federation.models import (
     EvidenceKind,
@@ -233,8 +234,6 @@ def end_sessions(req: AccessRequest, *, idp: IdentityProvider | None = None) -> 
         if others.filter(role_id=req.role_id).exists():
             aws = "kept (another live grant of this role)"
         else:
-            from federation.aws import session_denies
-
             deny = session_denies.request_deny(req.role, now)
             aws = "deny attached" if not deny.pending else "deny pending"
     try:

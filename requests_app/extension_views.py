@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -13,14 +12,13 @@ from django.shortcuts import redirect, render
 from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
-from federation.models import FailoverStatus
 from portal.core import access
 from portal.core.errors import DomainError, NotAllowed
-from portal.views import page, refused, require
+from portal.core.web import page, refused, require
 from requests_app import extensions
-from requests_app.forms import ActionForm
-from requests_app.models import AccessRequest, Extension, ExtensionStatus
-from requests_app.services import MIN_JUSTIFICATION_WORDS
+from requests_app.forms import ActionForm, ExtensionForm
+from requests_app.models import Extension, ExtensionStatus
+from requests_app.views import detail_context, extension_context, visible_request
 
 # action name in the URL -> the service call, given the extension, the actor and the comment.
 EXTENSION_ACTIONS: dict[str, Callable[[Extension, Any, str], Extension]] = {
@@ -32,70 +30,11 @@ EXTENSION_ACTIONS: dict[str, Callable[[Extension, Any, str], Extension]] = {
 }
 
 
-class ExtensionForm(forms.Form):
-    minutes = forms.IntegerField(
-        label="More minutes",
-        min_value=1,
-        error_messages={"required": "Say how many more minutes you need."},
-    )
-    justification = forms.CharField(
-        label="Why",
-        max_length=4000,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        error_messages={"required": "Say why you need more time."},
-    )
-
-    def clean_justification(self) -> str:
-        text = self.cleaned_data["justification"].strip()
-        if len(text.split()) < MIN_JUSTIFICATION_WORDS:
-            raise ValidationError(
-                f"Say in a sentence why you need more time ({MIN_JUSTIFICATION_WORDS} words or "
-                "more)."
-            )
-        return text
-
-
-def extension_context(
-    user: Any, req: AccessRequest, form: ExtensionForm | None = None
-) -> dict[str, Any]:
-    """What the request page shows about extensions, and the buttons this user may use."""
-    rows = [
-        (ext, access.extension_actions(user, ext))
-        for ext in req.extensions.select_related("requested_by", "decided_by").prefetch_related(
-            "approvals"
-        )
-    ]
-    has_pending = any(ext.status == ExtensionStatus.PENDING for ext, _ in rows)
-    left = extensions.remaining_minutes(req) if req.activated_at else 0
-    can_ask = (
-        access.can_ask_extension(user, req)
-        and req.failover.status == FailoverStatus.ACTIVE
-        and not has_pending
-        and left > 0
-    )
-    return {
-        "extension_rows": rows,
-        "can_extend": can_ask,
-        "extension_left": left,
-        "extension_form": form or ExtensionForm(initial={"minutes": min(30, left) or None}),
-        "granted_minutes": extensions.granted_minutes(req),
-    }
-
-
-def _visible(user: Any, pk: int) -> AccessRequest:
-    req = AccessRequest.objects.visible_to(user).with_related().filter(pk=pk).first()
-    if req is None:
-        raise Http404("No such request.")
-    return req
-
-
 @require_POST
 @page
 @require(access.can_write, "Auditors have read-only access: they cannot change requests.")
 def request_extend(request: HttpRequest, pk: int) -> HttpResponse:
-    from requests_app.views import _detail_context
-
-    req = _visible(request.user, pk)
+    req = visible_request(request.user, pk)
     form = ExtensionForm(request.POST)
     if form.is_valid():
         try:
@@ -113,7 +52,7 @@ def request_extend(request: HttpRequest, pk: int) -> HttpResponse:
                 request, f"Asked for {ext.minutes} more minutes; approvers have been told."
             )
             return redirect("request-detail", pk=req.pk)
-    context = _detail_context(request.user, req) | extension_context(request.user, req, form)
+    context = detail_context(request.user, req) | extension_context(request.user, req, form)
     return render(request, "requests_app/request_detail.html", context, status=400)
 
 
@@ -121,7 +60,7 @@ def request_extend(request: HttpRequest, pk: int) -> HttpResponse:
 @page
 @require(access.can_write, "Auditors have read-only access: they cannot change requests.")
 def extension_action(request: HttpRequest, pk: int, ext_id: int, action: str) -> HttpResponse:
-    req = _visible(request.user, pk)
+    req = visible_request(request.user, pk)
     ext = Extension.objects.filter(pk=ext_id, request=req).first()
     if ext is None or action not in EXTENSION_ACTIONS:
         raise Http404("No such extension.")

@@ -22,9 +22,9 @@ from django.utils import timezone
 
 from federation.models import FailoverStatus
 from portal import audit
-from portal import notify as notifications
 from portal.core.access import can_write, is_approver
 from portal.core.errors import Conflict, InvalidTransition, NotAllowed
+from requests_app import messages
 from requests_app.models import (
     AccessRequest,
     Extension,
@@ -103,7 +103,7 @@ def request_extension(
             actor=actor,
             payload={"extension": ext.pk, "minutes": minutes, "justification": justification},
         )
-        notifications.extension_requested(ext)
+        messages.extension_requested(ext)
     return ext
 
 
@@ -181,7 +181,7 @@ def _apply(ext: Extension, req: AccessRequest, *, actor: AbstractBaseUser, comme
             "granted_minutes": granted_minutes(req),
         },
     )
-    notifications.extension_decided(ext)
+    messages.extension_decided(ext)
 
 
 def deny_extension(ext: Extension, *, actor: AbstractBaseUser, reason: str = "") -> Extension:
@@ -200,7 +200,7 @@ def deny_extension(ext: Extension, *, actor: AbstractBaseUser, reason: str = "")
             actor=actor,
             payload={"extension": ext.pk, "reason": reason},
         )
-        notifications.extension_decided(ext)
+        messages.extension_decided(ext)
     return ext
 
 

@@ -127,3 +127,26 @@ class ActionForm(forms.Form):
     """The optional comment or reason given with approve / deny / cancel / revoke."""
 
     comment = forms.CharField(required=False, max_length=2000, widget=forms.Textarea)
+
+
+class ExtensionForm(forms.Form):
+    minutes = forms.IntegerField(
+        label="More minutes",
+        min_value=1,
+        error_messages={"required": "Say how many more minutes you need."},
+    )
+    justification = forms.CharField(
+        label="Why",
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Say why you need more time."},
+    )
+
+    def clean_justification(self) -> str:
+        text = self.cleaned_data["justification"].strip()
+        if len(text.split()) < MIN_JUSTIFICATION_WORDS:
+            raise ValidationError(
+                f"Say in a sentence why you need more time ({MIN_JUSTIFICATION_WORDS} words or "
+                "more)."
+            )
+        return text

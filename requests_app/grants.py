@@ -17,8 +17,8 @@ from django.utils import timezone
 from federation.idp import IdentityProvider, IdpNotFound
 from federation.models import EmergencyRole
 from portal import audit
-from portal import notify as notifications
-from requests_app import services
+from requests_app import messages, queue, services
+from requests_app.evidence import end_sessions
 from requests_app.models import ENDED_GRANT_STATUSES, HOLDING_STATUSES, AccessRequest, Status
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,6 @@ def provision_grant(request_id: int, idp: IdentityProvider) -> bool:
 def deprovision_grant(request_id: int, idp: IdentityProvider) -> None:
     """Remove the member once a grant ended, unless another live grant still needs it;
     then end the person's open sessions (removal alone leaves a console session open)."""
-    from requests_app.evidence import end_sessions
-
     req = AccessRequest.objects.select_related("role").get(pk=request_id)
     if req.status not in ENDED_GRANT_STATUSES:
         return
@@ -84,14 +82,12 @@ def reconcile_emergency_groups(idp: IdentityProvider) -> ReconcileReport:
     when the portal did not put them there; grants that ended but whose removal
     was never confirmed are finished; active grants missing in Okta are restored.
     """
-    from requests_app.tasks import provision_grant as provision_task  # tasks imports this module
-
     report = ReconcileReport()
     stuck_before = timezone.now() - timezone.timedelta(seconds=settings.STUCK_PROVISIONING_SECONDS)
     for req_id in AccessRequest.objects.filter(
         status=Status.APPROVED, decided_at__lt=stuck_before
     ).values_list("pk", flat=True):
-        provision_task.delay(req_id)
+        queue.provision_grant(req_id)
         report.requeued_provisioning.append(req_id)
 
     for role in EmergencyRole.objects.all():
@@ -130,7 +126,7 @@ def reconcile_emergency_groups(idp: IdentityProvider) -> ReconcileReport:
                         system="reconciler",
                         payload={"okta_group": role.okta_group_name, "login": member.login},
                     )
-                    notifications.drift_found(
+                    messages.drift_found(
                         f"{member.login} was in {role.okta_group_name} without a grant; removed",
                         {"Found by": "the reconciler"},
                     )

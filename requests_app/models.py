@@ -7,6 +7,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 
 from federation.models import EmergencyRole, Failover
+from portal.core.access import can_see_all_requests
 
 
 class Status(models.TextChoices):
@@ -43,8 +44,6 @@ ENDED_GRANT_STATUSES = frozenset({Status.EXPIRED, Status.REVOKED, Status.FAILED}
 
 class AccessRequestQuerySet(models.QuerySet):
     def visible_to(self, user: settings.AUTH_USER_MODEL) -> AccessRequestQuerySet:
-        from portal.core.access import can_see_all_requests
-
         if can_see_all_requests(user):
             return self
         return self.filter(requester=user)

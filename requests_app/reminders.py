@@ -14,7 +14,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from portal import audit
-from portal import notify as notifications
+from requests_app import messages
 from requests_app.models import AccessRequest, Status
 
 
@@ -42,7 +42,7 @@ def escalate_pending(now: dt.datetime | None = None) -> list[int]:
                 system="escalation",
                 payload={"waited_minutes": waited, "escalation": req.escalations},
             )
-            notifications.request_escalated(req)
+            messages.request_escalated(req)
         escalated.append(req_id)
     return escalated
 
@@ -66,6 +66,6 @@ def warn_ending(now: dt.datetime | None = None) -> list[int]:
             if not claimed:
                 continue
             req = AccessRequest.objects.with_related().get(pk=req_id)
-            notifications.grant_ending_soon(req)
+            messages.grant_ending_soon(req)
         warned.append(req_id)
     return warned

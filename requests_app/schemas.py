@@ -12,30 +12,11 @@ from typing import Annotated, Any
 
 from annotated_types import Len
 from ninja import Field, Schema
-from pydantic import ConfigDict, StrictBool, StrictInt, StrictStr, StringConstraints
+from pydantic import StrictInt, StrictStr, StringConstraints
 
-from federation.models import EmergencyRole, Failover, FailoverStatus
+from federation.models import EmergencyRole
+from portal.core.schemas import ShortText, StrictInput, Text
 from requests_app.models import AccessRequest, Status
-
-Text = Annotated[StrictStr, StringConstraints(max_length=5000)]
-ShortText = Annotated[StrictStr, StringConstraints(max_length=2000)]
-NonBlank = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1)]
-
-
-class StrictInput(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-
-# --- Errors ----------------------------------------------------------------------------
-
-
-class ErrorOut(Schema):
-    detail: str = Field(description="What went wrong, for a person to read.")
-    errors: dict[str, list[str]] | None = Field(
-        None,
-        description='Field name -> messages; "__all__" for errors not tied to one field.',
-    )
-
 
 # --- The access plan -------------------------------------------------------------------
 
@@ -231,76 +212,6 @@ class SignOutOut(Schema):
         description="The latest an open console session can last: last sign-in plus the "
         "plan's SAML SessionDuration."
     )
-
-
-# --- Failover --------------------------------------------------------------------------
-
-
-class FailoverOut(Schema):
-    id: int
-    status: FailoverStatus
-    drill: bool
-    reason: str
-    opened_by: str
-    opened_at: dt.datetime
-    app_activated_at: dt.datetime | None
-    close_requested_at: dt.datetime | None
-    closed_at: dt.datetime | None
-    last_error: str
-    active_grants: int = Field(description="Requests whose access is live now.")
-
-    @staticmethod
-    def resolve_drill(obj: Failover) -> bool:
-        return obj.is_drill
-
-    @staticmethod
-    def resolve_opened_by(obj: Failover) -> str:
-        return obj.opened_by.get_username()
-
-    @staticmethod
-    def resolve_active_grants(obj: Failover) -> int:
-        return obj.requests.filter(status=Status.ACTIVE).count()
-
-
-class FailoverStateOut(Schema):
-    failover: FailoverOut | None = Field(description="The failover not yet closed, or null.")
-    checklist: dict[str, Any] | None = Field(
-        None,
-        description="The return-to-normal checklist (approvers and auditors): Identity "
-        "Center health, the five steps with their state, every emergency user with their "
-        "sign-out evidence, the scheduled deactivation.",
-    )
-
-
-class FailoverOpenIn(StrictInput):
-    reason: Annotated[NonBlank, StringConstraints(max_length=2000)] = Field(
-        description="Why federation is switched on (incident reference)."
-    )
-    drill: StrictBool = Field(False, description="A periodic test of the plumbing.")
-
-
-class FailoverCloseIn(StrictInput):
-    reason: ShortText = ""
-    force: StrictBool = Field(
-        False,
-        description="Close without waiting for every emergency user to sign out (or without "
-        "the return to normal); a reason is required.",
-    )
-    deactivate_at: dt.datetime | None = Field(
-        None,
-        description="Deactivate the app and empty the groups at this time (ISO 8601 with a "
-        "time zone) instead of now; the guide prefers after working hours.",
-    )
-
-
-class FailoverReturnIn(StrictInput):
-    override_reason: ShortText = Field(
-        "", description="Required when Identity Center is not HEALTHY: why return anyway."
-    )
-
-
-class RemindOut(Schema):
-    reminded: list[str] = Field(description="Usernames still signed in who were reminded.")
 
 
 # --- Several roles at once, extensions ------------------------------------------------

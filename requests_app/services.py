@@ -20,9 +20,9 @@ from django.utils import timezone
 from federation.idp import IdentityProvider, IdpError, IdpNotFound, get_identity_provider
 from federation.models import EmergencyRole, Failover, FailoverStatus
 from portal import audit
-from portal import notify as notifications
-from portal.core.access import can_request, is_approver
+from portal.core.access import can_request, can_write, is_approver
 from portal.core.errors import Conflict, InvalidTransition, NotAllowed
+from requests_app import evidence, messages, queue
 from requests_app.models import (
     HOLDING_STATUSES,
     OPEN_STATUSES,
@@ -79,13 +79,6 @@ def _move(
         payload={"from": previous, **(payload or {})},
     )
     return req
-
-
-def _after_commit(task_name: str, request_id: int) -> None:
-    from requests_app import tasks
-
-    task = getattr(tasks, task_name)
-    transaction.on_commit(lambda: task.delay(request_id))
 
 
 # --- Filing ------------------------------------------------------------------------
@@ -213,7 +206,7 @@ def file_requests(
             if batch is not None:
                 payload["batch"] = str(batch)
             audit.record("request.filed", req, actor=requester, payload=payload)
-            notifications.request_filed(req)
+            messages.request_filed(req)
             filed.append(req)
     return filed
 
@@ -250,8 +243,8 @@ def approve(req: AccessRequest, *, actor: AbstractBaseUser, comment: str = "") -
                 decided_by=actor,
                 decision_comment=comment,
             )
-            _after_commit("provision_grant", req.pk)
-            notifications.request_decided(req)
+            queue.provision_grant(req.pk)
+            messages.request_decided(req)
     return req
 
 
@@ -269,7 +262,7 @@ def deny(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> Ac
             decided_by=actor,
             decision_comment=reason,
         )
-        notifications.request_decided(req)
+        messages.request_decided(req)
     return req
 
 
@@ -305,8 +298,8 @@ def revoke(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> 
             ended_by=actor,
             end_reason=reason or "Revoked by an approver.",
         )
-        _after_commit("deprovision_grant", req.pk)
-        notifications.grant_ended(req)
+        queue.deprovision_grant(req.pk)
+        messages.grant_ended(req)
     return req
 
 
@@ -329,7 +322,7 @@ def activate(request_id: int, *, okta_user_id: str) -> AccessRequest | None:
             activated_at=now,
             expires_at=now + dt.timedelta(minutes=req.duration_minutes),
         )
-        notifications.grant_active(req)
+        messages.grant_active(req)
     return req
 
 
@@ -366,8 +359,8 @@ def fail(request_id: int, *, error: str) -> AccessRequest | None:
             end_reason=error[:2000],
             last_error=error[:2000],
         )
-        _after_commit("deprovision_grant", req.pk)
-        notifications.grant_failed(req)
+        queue.deprovision_grant(req.pk)
+        messages.grant_failed(req)
     return req
 
 
@@ -385,8 +378,8 @@ def expire(request_id: int, *, now: dt.datetime | None = None) -> AccessRequest 
             ended_at=now,
             end_reason="The granted time ran out.",
         )
-        _after_commit("deprovision_grant", req.pk)
-        notifications.grant_ended(req)
+        queue.deprovision_grant(req.pk)
+        messages.grant_ended(req)
     return req
 
 
@@ -430,14 +423,11 @@ def confirm_signed_out(req: AccessRequest, actor: AbstractBaseUser) -> AccessReq
     Evidence, not a transition: the status does not change. Pressing it again
     while already signed out by their own word (no sign-in seen since) is a no-op.
     """
-    from portal.core.access import can_write
-    from requests_app import evidence
-
     with transaction.atomic():
         req = _locked(req.pk)
         if req.requester_id != actor.pk or not can_write(actor):
             raise NotAllowed("Only the person who held the access can say they signed out.")
-        # portal.core.access.can_confirm_signed_out shows the button on the same two conditions.
+        # permissions.can_confirm_signed_out shows the button on the same two conditions.
         if req.activated_at is None:
             raise InvalidTransition(
                 f"Request #{req.pk} was never granted: there is nothing to sign out of."

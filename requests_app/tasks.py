@@ -9,21 +9,14 @@ from django.conf import settings
 from django.utils import timezone
 
 from federation.idp import IdpError, IdpRetryableError, get_identity_provider
-from portal.celery import backoff_seconds
-from requests_app import grants, services
+from portal.celery import OKTA_TASK_POLICY, backoff_seconds
+from requests_app import grants, reminders, services
 from requests_app.models import AccessRequest, Status
 
 log = logging.getLogger(__name__)
 
-OKTA_TASK = {
-    "bind": True,
-    "acks_late": True,
-    "reject_on_worker_lost": True,
-    "max_retries": None,  # counted against GRANT_TASK_MAX_RETRIES below
-}
 
-
-@shared_task(name="requests_app.provision_grant", **OKTA_TASK)
+@shared_task(name="requests_app.provision_grant", **OKTA_TASK_POLICY)
 def provision_grant(self, request_id: int) -> None:
     try:
         grants.provision_grant(request_id, get_identity_provider())
@@ -41,7 +34,7 @@ def provision_grant(self, request_id: int) -> None:
         services.fail(request_id, error=f"Okta refused: {exc}")
 
 
-@shared_task(name="requests_app.deprovision_grant", **OKTA_TASK)
+@shared_task(name="requests_app.deprovision_grant", **OKTA_TASK_POLICY)
 def deprovision_grant(self, request_id: int) -> None:
     try:
         grants.deprovision_grant(request_id, get_identity_provider())
@@ -83,13 +76,9 @@ def reconcile_emergency_groups() -> dict[str, int]:
 
 @shared_task(name="requests_app.escalate_pending_requests")
 def escalate_pending_requests() -> int:
-    from requests_app import reminders
-
     return len(reminders.escalate_pending())
 
 
 @shared_task(name="requests_app.warn_ending_grants")
 def warn_ending_grants() -> int:
-    from requests_app import reminders
-
     return len(reminders.warn_ending())

@@ -21,10 +21,10 @@ from federation.models import Failover, FailoverStatus
 from portal.audit import events_for
 from portal.core import access
 from portal.core.errors import DomainError, NotAllowed
-from portal.views import page, refused, require
-from requests_app import services
-from requests_app.extension_views import extension_context
-from requests_app.forms import AccessRequestForm, ActionForm
+from portal.core.web import page, refused, require
+from requests_app import extensions, permissions, services
+from requests_app.evidence import sign_out_status
+from requests_app.forms import AccessRequestForm, ActionForm, ExtensionForm
 from requests_app.models import (
     ENDED_GRANT_STATUSES,
     AccessRequest,
@@ -58,7 +58,7 @@ def is_live(req: AccessRequest) -> bool:
     return req.is_open or (req.status in ENDED_GRANT_STATUSES and req.membership_removed_at is None)
 
 
-def _visible(user: Any, pk: int) -> AccessRequest:
+def visible_request(user: Any, pk: int) -> AccessRequest:
     """The request, or 404 when it does not exist or is not the user's to see."""
     req = AccessRequest.objects.visible_to(user).with_related().filter(pk=pk).first()
     if req is None:
@@ -122,9 +122,34 @@ def request_list(request: HttpRequest) -> HttpResponse:
     return render(request, "requests_app/request_list.html", context)
 
 
-def _detail_context(user: Any, req: AccessRequest) -> dict[str, Any]:
-    from requests_app.evidence import sign_out_status
+def extension_context(
+    user: Any, req: AccessRequest, form: ExtensionForm | None = None
+) -> dict[str, Any]:
+    """What the request page shows about extensions, and the buttons this user may use."""
+    rows = [
+        (ext, permissions.extension_actions(user, ext))
+        for ext in req.extensions.select_related("requested_by", "decided_by").prefetch_related(
+            "approvals"
+        )
+    ]
+    has_pending = any(ext.status == ExtensionStatus.PENDING for ext, _ in rows)
+    left = extensions.remaining_minutes(req) if req.activated_at else 0
+    can_ask = (
+        permissions.can_ask_extension(user, req)
+        and req.failover.status == FailoverStatus.ACTIVE
+        and not has_pending
+        and left > 0
+    )
+    return {
+        "extension_rows": rows,
+        "can_extend": can_ask,
+        "extension_left": left,
+        "extension_form": form or ExtensionForm(initial={"minutes": min(30, left) or None}),
+        "granted_minutes": extensions.granted_minutes(req),
+    }
 
+
+def detail_context(user: Any, req: AccessRequest) -> dict[str, Any]:
     events = list(events_for(req).order_by("seq"))
     # Sign-in / sign-out evidence of a grant (new System Log events change the version too).
     sign_out = sign_out_status(req) if req.activated_at else None
@@ -135,10 +160,10 @@ def _detail_context(user: Any, req: AccessRequest) -> dict[str, Any]:
     return {
         "req": req,
         "events": events,
-        "actions": access.request_actions(user, req),
+        "actions": permissions.request_actions(user, req),
         "live": is_live(req),
         "sign_out": sign_out,
-        "can_confirm_signed_out": access.can_confirm_signed_out(user, req),
+        "can_confirm_signed_out": permissions.can_confirm_signed_out(user, req),
         **extension_context(user, req),
         # Changes whenever anything happens to the request: polls answer 204 until then.
         "version": f"{req.status}.{events[-1].seq if events else 0}{seen}",
@@ -148,7 +173,7 @@ def _detail_context(user: Any, req: AccessRequest) -> dict[str, Any]:
 @require_GET
 @page
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    context = _detail_context(request.user, _visible(request.user, pk))
+    context = detail_context(request.user, visible_request(request.user, pk))
     return render(request, "requests_app/request_detail.html", context)
 
 
@@ -157,7 +182,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @page
 def request_status(request: HttpRequest, pk: int) -> HttpResponse:
     """The live part of the detail page; 204 (nothing to swap) while nothing changed."""
-    context = _detail_context(request.user, _visible(request.user, pk))
+    context = detail_context(request.user, visible_request(request.user, pk))
     if request.GET.get("v") == context["version"]:
         return HttpResponse(status=204)
     return render(request, "requests_app/request_status.html", context)
@@ -198,7 +223,7 @@ def _queue_row(
 ) -> HttpResponse:
     """The approvals-queue row of ``req`` as it is now, to replace the one that was pressed."""
     req = AccessRequest.objects.with_related().get(pk=req.pk)
-    row = Row(req, access.request_actions(request.user, req))
+    row = Row(req, permissions.request_actions(request.user, req))
     context = {"row": row, "notice": notice, "error": error}
     return render(request, "requests_app/approvals.html#row", context, status=status)
 
@@ -207,7 +232,7 @@ def _queue_row(
 @page
 @require(access.can_write, "Auditors have read-only access: they cannot change requests.")
 def request_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    req = _visible(request.user, pk)
+    req = visible_request(request.user, pk)
     form = ActionForm(request.POST)
     if not form.is_valid():
         return refused(request, "The comment is too long (2000 characters at most).", 400)
@@ -233,11 +258,11 @@ def request_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 def _queue_context(user: Any) -> dict[str, Any]:
     base = AccessRequest.objects.with_related()
     pending = [
-        Row(r, access.request_actions(user, r))
+        Row(r, permissions.request_actions(user, r))
         for r in base.filter(status=Status.PENDING).order_by("created_at", "pk")
     ]
     granting = [
-        Row(r, access.request_actions(user, r))
+        Row(r, permissions.request_actions(user, r))
         for r in base.filter(status=Status.APPROVED).order_by("decided_at", "pk")
     ]
     failed = [

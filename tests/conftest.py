@@ -57,7 +57,9 @@ def _no_real_tasks_outside_integration(request, monkeypatch):
     from portal.celery import app
 
     def refuse(name, *args, **kwargs):
-        raise AssertionError(f"a unit test sent the Celery task {name!r}; patch its .delay")
+        raise AssertionError(
+            f"a unit test sent the Celery task {name!r}; patch its queue.py function"
+        )
 
     monkeypatch.setattr(app, "send_task", refuse)
 

@@ -1,17 +1,15 @@
-"""boto3 clients for what the portal itself asks AWS (health probes, evidence, session denies).
-
-One place sets the timeouts (a probe must never hang a worker), the endpoint
-override (``AWS_ENDPOINT_URL``: a moto server in tests and the demo) and the
-credentials for the emergency account.
+"""boto3 clients for what the federation asks AWS (health probes, evidence, session
+denies): the portal's one factory (``portal.core.aws``, timeouts and endpoint override)
+with Identity Center's Region and the credentials for the emergency account.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from django.conf import settings
+
+from portal.core import aws
 
 # Whatever answers AWS gives, these mean "we cannot tell" rather than "it is down".
 NOT_AUTHORISED = frozenset(
@@ -30,21 +28,10 @@ NOT_AUTHORISED = frozenset(
 )
 
 
-def _config() -> Config:
-    timeout = settings.HEALTH_PROBE_TIMEOUT_SECONDS
-    # One attempt: the next poll is the retry, and a probe's latency must be its own.
-    return Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1})
-
-
 def client(service: str, region: str | None = None, **credentials: Any) -> Any:
-    """A boto3 client with the portal's timeouts and endpoint override."""
-    return boto3.session.Session().client(
-        service,
-        region_name=region or settings.IDENTITY_CENTER_REGION or "us-east-1",
-        endpoint_url=settings.AWS_ENDPOINT_URL or None,
-        config=_config(),
-        **credentials,
-    )
+    """A client for a probe or a sweep: one attempt, the probe timeout (never hangs a worker)."""
+    region = region or settings.IDENTITY_CENTER_REGION or "us-east-1"
+    return aws.client(service, use="probe", region=region, **credentials)
 
 
 def emergency_account_client(service: str, region: str | None = None) -> Any:

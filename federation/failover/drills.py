@@ -4,7 +4,7 @@ The checklist is computed from the audit log and the sign-in evidence, never
 ticked by hand: app activated, a user added, a sign-in seen in the Okta System
 Log, the user removed, the app deactivated, the groups verified empty. The
 result (passed only if everything was proved) is stored when the drill closes
-(``federation.failover.runbook.on_closed``). A drill is due every DRILL_INTERVAL_DAYS
+(``federation.failover.services.confirm_closed``). A drill is due every DRILL_INTERVAL_DAYS
 after the last passed one; beat reminds approvers once a day while overdue.
 """
 
@@ -18,10 +18,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from federation.failover import messages
 from federation.models import DrillResult, Failover, FailoverStatus, ReturnToNormal
 from portal import audit
-from portal import notify as notifications
 from portal.models import AuditEvent
+from requests_app.evidence import emergency_users
 
 REMINDER_TARGET = ("drill", "schedule")
 REMINDER_EVERY = dt.timedelta(hours=24)
@@ -49,8 +50,6 @@ def _request_events(failover: Failover, action: str) -> Any:
 
 
 def _first_sign_in(failover: Failover) -> tuple[Any, dt.datetime] | None:
-    from requests_app.evidence import emergency_users
-
     # One batch of evidence for every grant, not a lookup per request.
     seen = [
         (ev.last_sign_in, req)
@@ -195,5 +194,5 @@ def remind_if_overdue(now: dt.datetime | None = None) -> bool:
                 "interval_days": status.interval_days,
             },
         )
-        notifications.drill_overdue(status.last_passed_at, status.interval_days)
+        messages.drill_overdue(status.last_passed_at, status.interval_days)
     return True

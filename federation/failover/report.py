@@ -12,9 +12,12 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
+from federation.failover.drills import drill_items
 from federation.models import Failover, ReturnToNormal
 from portal.audit import integrity
 from portal.models import AuditEvent
+from requests_app.evidence import emergency_users
+from requests_app.models import ExtensionStatus
 
 
 def _user(user: Any) -> str | None:
@@ -50,9 +53,6 @@ def _sign_out(ev: Any) -> dict[str, Any]:
 
 
 def _access(failover: Failover) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    from requests_app.evidence import emergency_users
-    from requests_app.models import ExtensionStatus
-
     # One batch of evidence for the whole failover, not a lookup per request.
     evidence = {req.pk: ev for req, ev in emergency_users(failover)}
     access, approvals = [], []
@@ -138,8 +138,6 @@ def _access(failover: Failover) -> tuple[list[dict[str, Any]], list[dict[str, An
 
 
 def build_report(failover: Failover) -> dict[str, Any]:
-    from federation.failover.drills import drill_items
-
     run = (
         ReturnToNormal.objects.filter(failover=failover)
         .select_related("started_by", "close_requested_by")

@@ -1,13 +1,16 @@
-"""The failover lifecycle: declare a disruption (or a drill), and close it again.
+"""The failover lifecycle: declare a disruption (or a drill), return to normal, close.
 
 NORMAL -> [PROPOSED (a second approver confirms)] -> ACTIVE (federation app
-activated) -> RETURNING (IdC healthy, users told to sign out; federation/runbook.py)
--> CLOSING (app deactivated, every emergency group emptied, sessions ended) -> CLOSED.
+activated) -> RETURNING (IdC healthy, users told to sign out, reminded; the checklist is
+``federation.failover.checklist``) -> CLOSING (app deactivated, every emergency group
+emptied, sessions ended; now or at a scheduled time) -> CLOSED (with a report and, for a
+drill, what it proved). Every change of a failover's status is a function here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -15,18 +18,21 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from federation import queue
+from federation.failover import checklist, drills, messages
 from federation.idp import IdentityProvider, IdpNotFound, IdpRetryableError
-from federation.models import EmergencyRole, Failover, FailoverStatus
+from federation.models import DrillResult, EmergencyRole, Failover, FailoverStatus, ReturnToNormal
+from federation.monitor.health import HEALTHY
 from portal import audit
-from portal import notify as notifications
 from portal.core.access import can_run_failover
 from portal.core.errors import Conflict, NotAllowed
+from requests_app import services as request_services
+from requests_app.evidence import end_sessions
+from requests_app.models import HOLDING_STATUSES, AccessRequest, Status
 
 
 def open_failover(*, actor: AbstractBaseUser, reason: str, drill: bool = False) -> Failover:
     """Declare a disruption: the federation app is activated by a worker."""
-    from federation import tasks
-
     if not can_run_failover(actor):
         raise NotAllowed("Only approvers can declare a disruption.")
     if not reason.strip():
@@ -46,13 +52,13 @@ def open_failover(*, actor: AbstractBaseUser, reason: str, drill: bool = False) 
             )
             if proposed:
                 audit.record("failover.proposed", failover, actor=actor, payload={"reason": reason})
-                notifications.failover_proposed(failover)
+                messages.failover_proposed(failover)
                 return failover
             audit.record(
                 "failover.opened", failover, actor=actor, payload={"reason": reason, "drill": drill}
             )
-            transaction.on_commit(lambda: tasks.activate_federation_app.delay(failover.pk))
-            notifications.failover_changed(failover, "opened")
+            queue.activate_federation_app(failover.pk)
+            messages.failover_changed(failover, "opened")
     except IntegrityError:
         # Two approvers declared at the same moment: the other one won.
         raise Conflict("A failover was opened at the same moment by someone else.") from None
@@ -61,8 +67,6 @@ def open_failover(*, actor: AbstractBaseUser, reason: str, drill: bool = False) 
 
 def confirm_failover(*, actor: AbstractBaseUser) -> Failover:
     """A second, different approver confirms a proposed real failover: the app is activated."""
-    from federation import tasks
-
     if not can_run_failover(actor):
         raise NotAllowed("Only approvers can confirm a failover.")
     with transaction.atomic():
@@ -86,8 +90,8 @@ def confirm_failover(*, actor: AbstractBaseUser) -> Failover:
                 "proposed_by": failover.opened_by.get_username(),
             },
         )
-        transaction.on_commit(lambda: tasks.activate_federation_app.delay(failover.pk))
-        notifications.failover_changed(failover, "opened")
+        queue.activate_federation_app(failover.pk)
+        messages.failover_changed(failover, "opened")
     return failover
 
 
@@ -112,12 +116,10 @@ def close_failover(
     app, empties every group and ends the users' Okta sessions — now, or at
     ``deactivate_at`` (the guide prefers after working hours).
 
-    It waits for every emergency user to have signed out (federation/runbook.py)
+    It waits for every emergency user to have signed out (``checklist.still_signed_in``)
     unless ``force``, which needs a reason. A failover whose return to normal was
     not started closes only when forced; a proposed one is withdrawn.
     """
-    from federation.failover import runbook
-
     if not can_run_failover(actor):
         raise NotAllowed("Only approvers can close a failover.")
     reason = reason.strip()
@@ -144,14 +146,14 @@ def close_failover(
                     ]
                 }
             )
-        still = runbook.still_signed_in(failover)
+        still = checklist.still_signed_in(failover)
         if still and not force:
             names = ", ".join(sorted({req.requester.get_username() for req, _ in still}))
             raise Conflict(
                 f"Still signed in: {names}. Wait for them (or remind them), or force the close "
                 "with a reason."
             )
-        runbook.record_close_request(
+        _record_close_request(
             failover, actor=actor, reason=reason, force=force, still=still, at=deactivate_at
         )
         if deactivate_at is None:
@@ -167,7 +169,7 @@ def _withdraw(failover: Failover, *, actor: AbstractBaseUser, reason: str) -> Fa
     failover.closed_at = now
     failover.save(update_fields=["status", "close_requested_by", "close_requested_at", "closed_at"])
     audit.record("failover.withdrawn", failover, actor=actor, payload={"reason": reason})
-    notifications.failover_changed(failover, "withdrawn")
+    messages.failover_changed(failover, "withdrawn")
     return failover
 
 
@@ -180,10 +182,6 @@ def begin_closing(
     scheduled: bool = False,
 ) -> None:
     """Lapse pending requests, revoke live grants, hand Okta to the worker (locked failover)."""
-    from federation import tasks
-    from requests_app import services as request_services
-    from requests_app.models import HOLDING_STATUSES, Status
-
     failover.status = FailoverStatus.CLOSING
     failover.close_requested_by = actor
     failover.close_requested_at = timezone.now()
@@ -205,7 +203,7 @@ def begin_closing(
         request_services.lapse(req.pk, reason=why, actor=actor)
     for req in failover.requests.filter(status__in=HOLDING_STATUSES):
         request_services.revoke(req, actor=actor, reason=why)
-    transaction.on_commit(lambda: tasks.close_federation.delay(failover.pk))
+    queue.close_federation(failover.pk)
 
 
 def confirm_closed(
@@ -228,10 +226,8 @@ def confirm_closed(
             system="worker",
             payload={"removed_members": removed_members},
         )
-        notifications.failover_changed(failover, "closed")
-        from federation.failover import runbook
-
-        runbook.on_closed(failover, removed_members=removed_members, sessions_ended=sessions_ended)
+        messages.failover_changed(failover, "closed")
+        _on_closed(failover, removed_members=removed_members, sessions_ended=sessions_ended)
 
 
 def record_error(failover_id: int, error: str) -> None:
@@ -271,12 +267,229 @@ def _end_sessions(failover: Failover, idp: IdentityProvider) -> list[str]:
     """Removing a member does not end a console session already open: revoke the Okta
     sessions (and AWS sessions, when configured) of everyone granted in this failover.
     ``end_sessions`` is idempotent per grant."""
-    from requests_app.evidence import end_sessions
-    from requests_app.models import AccessRequest
-
     ended: set[str] = set()
     granted = AccessRequest.objects.filter(failover=failover, activated_at__isnull=False)
     for req in granted.order_by("pk"):
         end_sessions(req, idp=idp)
         ended.add(req.okta_login.lower())
     return sorted(ended)
+
+
+# --- The return to normal, steps 1 and 2: start --------------------------------------------
+
+
+def start_return(*, actor: AbstractBaseUser, override_reason: str = "") -> Failover:
+    """Check Identity Center health (or take the override), tell everyone to sign out,
+    and stop taking requests: ACTIVE -> RETURNING."""
+    if not can_run_failover(actor):
+        raise NotAllowed("Only approvers can start the return to normal.")
+    override_reason = override_reason.strip()
+    health = checklist.current_health()
+    if health.state != HEALTHY and not override_reason:
+        raise ValidationError(
+            {
+                "override_reason": [
+                    f"Identity Center is {health.state}, not HEALTHY: give a reason to "
+                    "return to normal anyway."
+                ]
+            }
+        )
+    with transaction.atomic():
+        failover = Failover.objects.select_for_update().current()
+        if failover is None or failover.status != FailoverStatus.ACTIVE:
+            state = failover.get_status_display().lower() if failover else "not open"
+            raise Conflict(
+                f"The return to normal starts from an active failover (this one is {state})."
+            )
+        now = timezone.now()
+        failover.status = FailoverStatus.RETURNING
+        failover.save(update_fields=["status"])
+        rows = checklist.emergency_users(failover)
+        holding = list(
+            failover.requests.filter(status__in=HOLDING_STATUSES).select_related("requester")
+        )
+        waiting = [r for r in rows if checklist.waiting_for(*r)]
+        told = checklist.people([(req, None) for req in holding] + waiting)
+        run, _ = ReturnToNormal.objects.get_or_create(failover=failover)
+        run.started_by, run.started_at = actor, now
+        run.health_state = health.state
+        run.health_override_reason = override_reason if health.state != HEALTHY else ""
+        run.announced_at = now
+        run.announced_to = sorted(u.get_username() for u in told)
+        run.save()
+        audit.record(
+            "failover.return_started",
+            failover,
+            actor=actor,
+            payload={
+                "health": health.state,
+                "override_reason": run.health_override_reason,
+                "announced_to": run.announced_to,
+            },
+        )
+        # Nobody will be granted access from now on: a pending request can only lapse.
+        for req_id in failover.requests.filter(status=Status.PENDING).values_list("pk", flat=True):
+            request_services.lapse(
+                req_id, reason="The failover is returning to normal.", actor=actor
+            )
+        messages.return_started(failover, told)
+    return failover
+
+
+# --- Step 3: reminders ---------------------------------------------------------------------
+
+
+def remind(
+    failover_id: int, *, actor: AbstractBaseUser | None = None, now: dt.datetime | None = None
+) -> list[str]:
+    """Tell those still signed in, again. Returns their usernames (empty: nobody left)."""
+    with transaction.atomic():
+        failover = Failover.objects.select_for_update().get(pk=failover_id)
+        if failover.status != FailoverStatus.RETURNING:
+            raise Conflict("Reminders are sent while the failover is returning to normal.")
+        people = checklist.people(checklist.still_signed_in(failover))
+        if not people:
+            return []
+        run = failover.return_to_normal
+        run.reminders_sent += 1
+        run.last_reminder_at = now or timezone.now()
+        run.save(update_fields=["reminders_sent", "last_reminder_at"])
+        names = sorted(u.get_username() for u in people)
+        audit.record(
+            "failover.signout_reminder",
+            failover,
+            actor=actor,
+            system="reminder",
+            payload={"still_signed_in": names, "reminder": run.reminders_sent},
+        )
+        messages.signout_reminder(failover, people)
+    return names
+
+
+def remind_now(*, actor: AbstractBaseUser) -> list[str]:
+    if not can_run_failover(actor):
+        raise NotAllowed("Only approvers can send reminders.")
+    failover = Failover.objects.current()
+    if failover is None:
+        raise Conflict("No failover is returning to normal.")
+    return remind(failover.pk, actor=actor)
+
+
+def send_due_reminders(now: dt.datetime | None = None) -> list[int]:
+    """Beat: remind those still signed in once every SIGNOUT_REMINDER_MINUTES."""
+    now = now or timezone.now()
+    every = dt.timedelta(minutes=settings.SIGNOUT_REMINDER_MINUTES)
+    reminded = []
+    for run in ReturnToNormal.objects.filter(
+        failover__status=FailoverStatus.RETURNING, announced_at__isnull=False
+    ):
+        last = run.last_reminder_at or run.announced_at
+        if last > now - every:
+            continue
+        # Claim this round first, so two ticks never send the same reminder.
+        if not ReturnToNormal.objects.filter(
+            pk=run.pk, last_reminder_at=run.last_reminder_at
+        ).update(last_reminder_at=now):
+            continue
+        try:
+            if remind(run.failover_id, now=now):
+                reminded.append(run.failover_id)
+        except Conflict:
+            continue
+    return reminded
+
+
+# --- Step 4: deactivation, now or scheduled ------------------------------------------------
+
+
+def _record_close_request(
+    failover: Failover,
+    *,
+    actor: AbstractBaseUser,
+    reason: str,
+    force: bool,
+    still: list[tuple[Any, Any]],
+    at: dt.datetime | None,
+) -> ReturnToNormal:
+    """Keep who asked to close, why, who was still signed in, and when (inside the lock)."""
+    run, _ = ReturnToNormal.objects.get_or_create(failover=failover)
+    run.close_requested_by = actor
+    run.close_reason = reason
+    run.forced = force
+    run.still_signed_in_at_close = sorted({req.requester.get_username() for req, _ in still})
+    run.deactivate_at = at
+    run.save()
+    if at is not None:
+        audit.record(
+            "failover.deactivation_scheduled",
+            failover,
+            actor=actor,
+            payload={
+                "at": at.isoformat(),
+                "reason": reason,
+                "forced": force,
+                "still_signed_in": run.still_signed_in_at_close,
+            },
+        )
+        messages.failover_changed(
+            failover, f"scheduled for deactivation at {timezone.localtime(at):%Y-%m-%d %H:%M %Z}"
+        )
+    return run
+
+
+def run_due_deactivations(now: dt.datetime | None = None) -> list[int]:
+    """Beat: start closing every returning failover whose scheduled time has come."""
+    now = now or timezone.now()
+    started = []
+    for failover_id in ReturnToNormal.objects.filter(
+        failover__status=FailoverStatus.RETURNING, deactivate_at__lte=now
+    ).values_list("failover_id", flat=True):
+        with transaction.atomic():
+            failover = Failover.objects.select_for_update().get(pk=failover_id)
+            run = failover.return_to_normal
+            if failover.status != FailoverStatus.RETURNING or run.deactivate_at is None:
+                continue
+            if run.deactivate_at > now:
+                continue
+            begin_closing(
+                failover,
+                actor=run.close_requested_by,
+                reason=run.close_reason,
+                force=run.forced,
+                scheduled=True,
+            )
+        started.append(failover_id)
+    return started
+
+
+# --- Step 5: closed ------------------------------------------------------------------------
+
+
+def _on_closed(
+    failover: Failover, *, removed_members: int, sessions_ended: list[str] | None
+) -> None:
+    """The worker verified the app is off and the groups are empty (inside its transaction):
+    keep the sessions ended and, for a drill, what it proved."""
+    run, _ = ReturnToNormal.objects.get_or_create(failover=failover)
+    if sessions_ended is not None:
+        run.sessions_revoked_at = timezone.now()
+        run.sessions_revoked_for = sessions_ended
+        audit.record(
+            "failover.sessions_ended", failover, system="worker", payload={"users": sessions_ended}
+        )
+    if failover.is_drill:
+        checklist = drills.drill_checklist(failover, removed_members=removed_members)
+        run.drill_checklist = [item.as_dict() for item in checklist]
+        passed = all(item.proved for item in checklist)
+        run.drill_result = DrillResult.PASSED if passed else DrillResult.FAILED
+        audit.record(
+            "failover.drill_result",
+            failover,
+            system="worker",
+            payload={
+                "result": run.drill_result,
+                "not_proved": [item.key for item in checklist if not item.proved],
+            },
+        )
+    run.save()
+    messages.report_ready(failover)

@@ -22,11 +22,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from federation.aws import clients as aws_clients
 from federation.idp import IdentityProvider, IdpError, IdpLogEvent, get_identity_provider
 from federation.models import (
     EmergencyRole,
@@ -37,7 +39,8 @@ from federation.models import (
     SignInEvidence,
 )
 from portal import audit
-from portal import notify as notifications
+from requests_app import messages
+from requests_app.models import AccessRequest
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +92,6 @@ class _Context:
         recent = Q(closed_at__isnull=True) | Q(closed_at__gte=timezone.now() - RECENT)
         failovers = list(Failover.objects.filter(recent).order_by("opened_at"))
         requesters: dict[int, set[str]] = {}
-        from requests_app.models import AccessRequest
-
         for failover_id, login in AccessRequest.objects.filter(failover__in=failovers).values_list(
             "failover_id", "okta_login"
         ):
@@ -188,7 +189,7 @@ def _alert(event: IdpLogEvent, target: str, failover: Failover | None, report: P
             "failover": failover.pk if failover else None,
         },
     )
-    notifications.drift_found(
+    messages.drift_found(
         summary, {"When": timezone.localtime(event.published).isoformat(timespec="seconds")}
     )
     report.alerts.append(summary)
@@ -303,10 +304,6 @@ def poll_cloudtrail(*, now: dt.datetime | None = None) -> int:
     """Record CloudTrail ``ConsoleLogin`` events of emergency roles as sign-ins."""
     if not settings.CLOUDTRAIL_CONSOLE_LOGINS:
         return 0
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from federation.aws import clients as aws_clients
-
     now = now or timezone.now()
     cursor, _ = LogCursor.objects.get_or_create(name=CLOUDTRAIL_CURSOR)
     start = now - INITIAL_LOOKBACK

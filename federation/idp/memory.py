@@ -16,6 +16,8 @@ import uuid
 from dataclasses import replace
 from typing import Any, ClassVar
 
+from django.conf import settings
+
 from federation.sandbox.filters import FilterError, compile_filter
 from federation.sandbox.seed import AWS_APP_SETTINGS as DEFAULT_APP_SETTINGS
 
@@ -81,8 +83,6 @@ class InMemoryIdentityProvider:
 
     @staticmethod
     def _configured_app_id() -> str:
-        from django.conf import settings
-
         return (
             getattr(settings, "OKTA_AWS_APP_ID", DEFAULT_APP_ID)
             if settings.configured

@@ -39,8 +39,8 @@ from django.utils import timezone
 
 from federation.aws import clients as aws_clients
 from federation.models import HealthSample, HealthSource, HealthStateChange, LogCursor
+from federation.monitor import messages
 from portal import audit
-from portal import notify as notifications
 
 log = logging.getLogger(__name__)
 
@@ -417,7 +417,7 @@ def evaluate(*, now: dt.datetime | None = None) -> HealthState:
         if notice:
             change.notified = notice
             change.save(update_fields=["notified"])
-            notifications.health_changed(HealthState(state, now, tuple(evidence)))
+            messages.health_changed(HealthState(state, now, tuple(evidence)))
     return HealthState(state, now, evidence)
 
 

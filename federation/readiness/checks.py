@@ -28,13 +28,14 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from cryptography import x509
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from federation import queue
 from federation.idp import (
     IdentityProvider,
     IdpError,
@@ -45,8 +46,9 @@ from federation.idp import (
 from federation.models import Failover, ReadinessRun, ReadinessStatus
 from federation.plan import PlanError, current_plan, iam
 from federation.plan.cloudformation import EMERGENCY_TEMPLATE, WORKLOAD_TEMPLATE
+from federation.readiness import messages
 from portal import audit
-from portal.core import access
+from portal.core import access, aws
 from portal.core.errors import Conflict, NotAllowed
 
 log = logging.getLogger(__name__)
@@ -103,16 +105,7 @@ class CouldNotCheck(Exception):
 
 
 def _boto_client(service: str, **credentials: Any) -> Any:
-    import boto3
-
-    return boto3.session.Session().client(
-        service,
-        region_name=settings.AWS_READINESS_REGION,
-        endpoint_url=settings.AWS_ENDPOINT_URL or None,
-        # A daily check can afford a few retries; a transient error must not read as drift.
-        config=Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard"}),
-        **credentials,
-    )
+    return aws.client(service, use="readiness", region=settings.AWS_READINESS_REGION, **credentials)
 
 
 def audit_role_arn(account_id: str) -> str:
@@ -231,8 +224,6 @@ def certificate_expiries(metadata: str) -> list[dt.datetime]:
     A regex over the text rather than an XML parser: nothing here needs the tree,
     and no entity is ever expanded.
     """
-    from cryptography import x509
-
     found = []
     for blob in _CERT_RE.findall(metadata or ""):
         try:
@@ -974,8 +965,6 @@ def start_run(trigger: str, *, actor: AbstractBaseUser | None = None) -> Readine
 
 def request_run(*, actor: AbstractBaseUser) -> ReadinessRun:
     """ "Run now" from the page or the API: an approver queues a check (one at a time)."""
-    from federation import tasks
-
     if not access.can_run_readiness(actor):
         raise NotAllowed("Only approvers can run the readiness checks.")
     with transaction.atomic():
@@ -987,14 +976,12 @@ def request_run(*, actor: AbstractBaseUser) -> ReadinessRun:
             raise Conflict(f"{current} started at {current.started_at:%H:%M} is still running.")
         run = start_run(ReadinessRun.Trigger.MANUAL, actor=actor)
         audit.record("readiness.requested", run, actor=actor)
-        transaction.on_commit(lambda: tasks.verify_readiness.delay(run.pk))
+        queue.verify_readiness(run.pk)
     return run
 
 
 def finish_run(run_id: int, results: list[CheckResult]) -> ReadinessRun:
     """Store a run's results, audit the outcome, and tell the admins when it is not good."""
-    from portal import notify as notifications
-
     status = overall_status(results)
     with transaction.atomic():
         run = ReadinessRun.objects.select_for_update().get(pk=run_id)
@@ -1019,7 +1006,7 @@ def finish_run(run_id: int, results: list[CheckResult]) -> ReadinessRun:
             },
         )
         if status in (FAIL, UNKNOWN):
-            notifications.readiness_failed(run)
+            messages.readiness_failed(run)
     return run
 
 

@@ -11,11 +11,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from federation.failover import services
+from federation.failover.drills import drill_checklist
 from federation.forms import CloseFailoverForm, OpenFailoverForm
 from federation.models import Failover
 from portal.core import access
 from portal.core.errors import DomainError
-from portal.views import page, require
+from portal.core.web import page, require
 from requests_app.models import HOLDING_STATUSES, Status
 
 HISTORY_SIZE = 50
@@ -45,8 +46,6 @@ def _page(
         "close_form": close_form or CloseFailoverForm(),
     }
     if current is not None and current.is_drill:
-        from federation.failover.drills import drill_checklist
-
         context["drill_items"] = [item.as_dict() for item in drill_checklist(current)]
     return render(request, "federation/failover.html", context)
 

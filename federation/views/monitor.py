@@ -17,7 +17,7 @@ from federation.failover.systemlog import CURSOR
 from federation.models import Failover, LogCursor, OutsideChangeAlert
 from federation.monitor import health
 from portal.core import access
-from portal.views import page, require
+from portal.core.web import page, require
 from requests_app import evidence
 
 ALERTS_SHOWN = 10

@@ -15,7 +15,7 @@ from federation.plan import files as plan_files
 from federation.readiness import checks as readiness
 from portal.core import access
 from portal.core.errors import DomainError
-from portal.views import page, require
+from portal.core.web import page, require
 
 READERS = "Only approvers, auditors and admins can see the access plan and its readiness."
 ONLY_APPROVERS = "Only approvers can run the readiness checks."

@@ -17,13 +17,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from federation.failover import runbook, services
+from federation.failover import checklist as return_checklist
+from federation.failover import services
+from federation.failover.drills import drill_items
 from federation.failover.report import build_report
+from federation.forms import CloseForm, StartReturnForm
 from federation.models import Failover, FailoverStatus
-from federation.runbook_forms import CloseForm, StartReturnForm
 from portal.core import access
 from portal.core.errors import DomainError
-from portal.views import page, require
+from portal.core.web import page, require
 
 ONLY_APPROVERS = "Only approvers can run the return to normal."
 READERS = "Only approvers and auditors can see the return to normal."
@@ -49,13 +51,11 @@ def _context(
         "now": timezone.now(),
     }
     if failover is not None:
-        checklist = runbook.checklist(failover)
+        checklist = return_checklist.checklist(failover)
         context["checklist"] = checklist
         context["steps"] = {step.key: step for step in checklist.steps}
         context["version"] = checklist.version()
         if failover.is_drill:
-            from federation.failover.drills import drill_items
-
             context["drill_items"] = drill_items(failover, checklist.run)
     return context
 
@@ -106,7 +106,7 @@ def return_start(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _wizard(request, 400, start_form=form)
     try:
-        failover = runbook.start_return(
+        failover = services.start_return(
             actor=request.user, override_reason=form.cleaned_data["override_reason"]
         )
     except ValidationError as exc:
@@ -127,7 +127,7 @@ def return_start(request: HttpRequest) -> HttpResponse:
 @require(access.can_run_failover, ONLY_APPROVERS)
 def return_remind(request: HttpRequest) -> HttpResponse:
     try:
-        names = runbook.remind_now(actor=request.user)
+        names = services.remind_now(actor=request.user)
     except DomainError as exc:
         return _refused(request, exc)
     if not names:

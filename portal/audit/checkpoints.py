@@ -28,6 +28,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from portal import audit
+from portal.core import aws
 from portal.models import AuditEvent
 
 log = logging.getLogger("portal.audit")
@@ -126,14 +127,8 @@ def read_file(path: Path) -> tuple[list[Checkpoint], list[str]]:
 
 
 def _s3_client() -> Any:
-    import boto3
-
     # The bucket usually lives in a log-archive account: its own region, plain credentials.
-    return boto3.session.Session().client(
-        "s3",
-        region_name=settings.AUDIT_CHECKPOINT_S3_REGION or None,
-        endpoint_url=getattr(settings, "AWS_ENDPOINT_URL", "") or None,
-    )
+    return aws.client("s3", use="checkpoint", region=settings.AUDIT_CHECKPOINT_S3_REGION or None)
 
 
 def _s3_key(checkpoint: Checkpoint) -> str:

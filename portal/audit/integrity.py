@@ -14,11 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
-from portal import audit
+from portal import audit, notify, queue
 from portal.audit import checkpoints
+from portal.core.access import APPROVERS, AUDITORS
 from portal.models import AuditEvent, ChainVerification
 
 log = logging.getLogger("portal.audit")
@@ -173,32 +177,20 @@ def request_verification(trigger: str) -> ChainVerification | None:
     if badge().running is not None:
         return None
     run = ChainVerification.objects.create(started_at=timezone.now(), trigger=trigger[:128])
-    transaction.on_commit(lambda: _queue(run))
+    queue.verify_audit_chain(run.trigger, run.pk, on_failure=lambda exc: _not_queued(run, exc))
     return run
 
 
-def _queue(run: ChainVerification) -> None:
-    from portal import tasks
-
-    try:
-        tasks.verify_audit_chain.delay(run.trigger, run.pk)
-    except Exception as exc:  # the broker is down: say so on the badge, not with a 500
-        log.exception("could not queue the audit verification")
-        run.outcome = ChainVerification.Outcome.ERROR
-        run.error = f"could not queue the verification: {exc}"[:2000]
-        run.finished_at = timezone.now()
-        run.save(update_fields=["outcome", "error", "finished_at"])
+def _not_queued(run: ChainVerification, exc: Exception) -> None:
+    # The broker is down: say so on the badge, not with a 500.
+    run.outcome = ChainVerification.Outcome.ERROR
+    run.error = f"could not queue the verification: {exc}"[:2000]
+    run.finished_at = timezone.now()
+    run.save(update_fields=["outcome", "error", "finished_at"])
 
 
 def alert(result: Result) -> None:
     """Tell auditors, approvers and administrators that the record no longer holds."""
-    from django.contrib.auth import get_user_model
-    from django.db.models import Q
-    from django.urls import reverse
-
-    from portal import notify as notifications
-    from portal.core.access import APPROVERS, AUDITORS
-
     first = result.first
     if first is None:
         return
@@ -212,7 +204,7 @@ def alert(result: Result) -> None:
     )
     link = settings.SITE_URL.rstrip("/") + reverse("auditor-history")
     with transaction.atomic():
-        notifications.notify(
+        notify.notify(
             "audit.chain_broken",
             f"AUDIT LOG BROKEN at #{first.seq}",
             text,

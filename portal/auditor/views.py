@@ -31,8 +31,8 @@ from federation.models import Failover, WorkloadAccount
 from portal.audit import events_for, integrity
 from portal.auditor import exports, history
 from portal.core import access
+from portal.core.web import page
 from portal.models import AuditEvent
-from portal.views import page
 from requests_app.models import AccessRequest, Approval
 
 PAGE_SIZE = 25

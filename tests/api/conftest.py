@@ -48,10 +48,10 @@ def as_user(user) -> ApiClient:
 def no_broker(monkeypatch):
     """Unit tests never publish to a real broker: a task that runs must be patched."""
 
-    def refuse(task, *args: Any, **kwargs: Any) -> None:
-        raise AssertionError(f"{task.name} was sent to the broker; patch its .delay in the test")
+    def refuse(name: str, *args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"{name} was sent to the broker; patch its queue.py function")
 
-    monkeypatch.setattr("celery.app.task.Task.apply_async", refuse)
+    monkeypatch.setattr("portal.celery.app.send_task", refuse)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from requests_app.api import api
+from portal.api import api
 from requests_app.models import AccessRequest, Status
 
 pytestmark = pytest.mark.django_db

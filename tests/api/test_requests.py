@@ -247,8 +247,8 @@ def test_approval_grants_and_queues_provisioning(
 ):
     req = file_as(as_engineer, ro_role)
     with (
-        mock.patch("requests_app.tasks.provision_grant.delay") as delay,
-        mock.patch("portal.notify.send_email.delay") as email,
+        mock.patch("requests_app.queue.provision_grant") as delay,
+        mock.patch("portal.queue.send_email") as email,
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = as_approver.post(f"/requests/{req['id']}/approve", {"comment": "go"})
@@ -364,8 +364,8 @@ def test_revoke_a_grant(
     with django_capture_on_commit_callbacks(execute=False):
         as_approver.post(f"/requests/{req['id']}/approve")
     with (
-        mock.patch("requests_app.tasks.deprovision_grant.delay") as delay,
-        mock.patch("portal.notify.send_email.delay") as email,
+        mock.patch("requests_app.queue.deprovision_grant") as delay,
+        mock.patch("portal.queue.send_email") as email,
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = as_approver.post(f"/requests/{req['id']}/revoke", {"reason": "done"})

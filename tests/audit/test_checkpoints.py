@@ -215,12 +215,11 @@ class TestTasks:
         assert integrity.badge().last.trigger == "task: beat"
 
     def test_a_broken_chain_alerts(self, history, monkeypatch, approver, auditor):
-        from portal import notify as notifications
         from portal.tasks import verify_audit_chain
 
         sent = []
         monkeypatch.setattr(
-            notifications, "notify", lambda *args, **kwargs: sent.append((args, kwargs))
+            "portal.notify.notify", lambda *args, **kwargs: sent.append((args, kwargs))
         )
         with triggers_disabled():
             AuditEvent.objects.filter(seq=3).update(payload={})

@@ -15,7 +15,7 @@ from federation.aws import session_denies
 from federation.idp import IdpRetryableError
 from federation.idp.memory import InMemoryIdentityProvider
 from federation.models import EvidenceKind, RoleSessionDeny, SignInEvidence
-from federation.monitor_tasks import sweep_session_denies
+from federation.tasks import sweep_session_denies
 from portal.audit import events_for
 from requests_app import grants, services
 from requests_app.evidence import SESSIONS_REVOKED, end_sessions, sign_out_status

@@ -165,7 +165,9 @@ def record(at: dt.datetime, *, failing: tuple[str, ...] = ()) -> None:
 @pytest.fixture
 def told(monkeypatch):
     calls: list[str] = []
-    monkeypatch.setattr("portal.notify.health_changed", lambda state: calls.append(state.state))
+    monkeypatch.setattr(
+        "federation.monitor.messages.health_changed", lambda state: calls.append(state.state)
+    )
     return calls
 
 

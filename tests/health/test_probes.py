@@ -15,7 +15,7 @@ from federation.aws import clients as aws_clients
 from federation.models import HealthSample, HealthSource
 from federation.monitor import health
 from federation.monitor.health import DISRUPTED, HEALTHY
-from federation.monitor_tasks import poll_health
+from federation.tasks import poll_health
 
 pytestmark = pytest.mark.django_db
 
@@ -126,7 +126,9 @@ def test_an_unreachable_identity_center_is_disrupted_after_n_polls(
     settings.AWS_ENDPOINT_URL = "http://127.0.0.1:9"  # nothing listens: connection refused
     access_portal.status = 503
     told = []
-    monkeypatch.setattr("portal.notify.health_changed", lambda s: told.append(s.state))
+    monkeypatch.setattr(
+        "federation.monitor.messages.health_changed", lambda s: told.append(s.state)
+    )
     start = timezone.now()
     states = []
     for minute in range(1, 4):

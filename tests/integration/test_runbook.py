@@ -11,12 +11,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from federation.failover import drills, runbook
+from federation.failover import checklist as return_checklist
+from federation.failover import drills
 from federation.failover import services as failover_services
 from federation.failover.report import build_report
 from federation.failover.systemlog import CURSOR
 from federation.models import DrillResult, Failover, FailoverStatus, LogCursor, ReturnToNormal
-from federation.monitor_tasks import poll_system_log
+from federation.tasks import poll_system_log
 from portal.audit import events_for, verify_chain
 from portal.core.errors import Conflict
 from portal.models import NotificationLog
@@ -67,7 +68,7 @@ def poll_once() -> None:
 
 
 def waiting(failover: Failover) -> set[str]:
-    return {req.requester.username for req, _ in runbook.still_signed_in(failover)}
+    return {req.requester.username for req, _ in return_checklist.still_signed_in(failover)}
 
 
 def status_of(failover: Failover) -> str:
@@ -89,9 +90,11 @@ def test_the_return_to_normal_on_a_real_worker(
 
     # 1. Identity Center is not known to be healthy here: an override with a reason.
     with pytest.raises(ValidationError):
-        runbook.start_return(actor=approver)
+        failover_services.start_return(actor=approver)
     announced = time.monotonic()
-    runbook.start_return(actor=approver, override_reason="AWS Health: the SSO event is resolved")
+    failover_services.start_return(
+        actor=approver, override_reason="AWS Health: the SSO event is resolved"
+    )
     # 2. Everyone was told (the worker delivered it), and requests are refused now.
     wait_for(
         lambda: NotificationLog.objects.filter(
@@ -118,7 +121,9 @@ def test_the_return_to_normal_on_a_real_worker(
     sandbox.inject_event("user.session.end", "oncall@example.com")
     poll_once()
     assert waiting(failover) == set()
-    hows = {req.requester.username: ev.how for req, ev in runbook.emergency_users(failover)}
+    hows = {
+        req.requester.username: ev.how for req, ev in return_checklist.emergency_users(failover)
+    }
     assert hows == {"engineer": "self-reported", "oncall": "okta-session-ended"}
 
     # 4. Deactivation scheduled a few seconds ahead: persisted, run by the beat tick.
@@ -145,7 +150,7 @@ def test_the_return_to_normal_on_a_real_worker(
     assert run.sessions_revoked_for == ["engineer@example.com", "oncall@example.com"]
     closing = events_for(failover).get(action="failover.closing")
     assert closing.actor_label == "scheduler" and closing.payload["scheduled_by"] == "approver1"
-    assert {s.key: s.state for s in runbook.checklist(failover).steps} == dict.fromkeys(
+    assert {s.key: s.state for s in return_checklist.checklist(failover).steps} == dict.fromkeys(
         ["health", "announce", "signouts", "deactivate", "close"], "done"
     )
 
@@ -195,7 +200,9 @@ def test_a_drill_end_to_end(integration, prepared_plan, engineer, approver):
     poll_once()
     assert {i.key: i.proved for i in drills.drill_checklist(drill)}["signed_in"]
 
-    runbook.start_return(actor=approver, override_reason="drill: Identity Center was never down")
+    failover_services.start_return(
+        actor=approver, override_reason="drill: Identity Center was never down"
+    )
     services.confirm_signed_out(req, engineer)
     started = time.monotonic()
     failover_services.close_failover(actor=approver, reason="drill complete")

@@ -16,8 +16,8 @@ from federation.models import (
     OutsideChangeAlert,
     SignInEvidence,
 )
-from federation.monitor_tasks import poll_system_log
 from federation.sandbox.events import iso
+from federation.tasks import poll_system_log
 from portal.audit import events_for
 from portal.models import AuditEvent
 from requests_app import services

@@ -155,7 +155,7 @@ def test_readiness_page_shows_the_last_run(plan, auditor):
 def test_run_now_queues_the_task_once(plan, approver, django_capture_on_commit_callbacks):
     client = signed_in(approver)
     with (
-        mock.patch.object(tasks.verify_readiness, "delay") as delay,
+        mock.patch("federation.queue.verify_readiness") as delay,
         django_capture_on_commit_callbacks(execute=True),
     ):
         first = client.post("/readiness/run/")
@@ -187,7 +187,7 @@ def test_a_lost_run_does_not_block_a_new_one(plan, approver, django_capture_on_c
     )
 
     with (
-        mock.patch.object(tasks.verify_readiness, "delay"),
+        mock.patch("federation.queue.verify_readiness"),
         django_capture_on_commit_callbacks(execute=True),
     ):
         readiness.request_run(actor=approver)
@@ -203,7 +203,7 @@ def test_finished_run_is_audited_and_failures_mail_the_admins(
 ):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     with (
-        mock.patch("portal.notify.send_email.delay") as send,
+        mock.patch("portal.queue.send_email") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         run = stored({"aws.emergency_role": FAIL, "okta.rate_limit": WARN})
@@ -220,7 +220,7 @@ def test_finished_run_is_audited_and_failures_mail_the_admins(
 
 def test_passing_and_warning_runs_mail_nobody(plan, admin_user, django_capture_on_commit_callbacks):
     with (
-        mock.patch("portal.notify.send_email.delay") as send,
+        mock.patch("portal.queue.send_email") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         stored({"a": PASS, "b": WARN})
@@ -230,7 +230,7 @@ def test_passing_and_warning_runs_mail_nobody(plan, admin_user, django_capture_o
 
 def test_could_not_check_mails_the_admins_too(plan, admin_user, django_capture_on_commit_callbacks):
     with (
-        mock.patch("portal.notify.send_email.delay") as send,
+        mock.patch("portal.queue.send_email") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         stored({"aws.access": UNKNOWN})
@@ -299,7 +299,7 @@ def test_api_readiness_refuses_engineers_and_anonymous(plan, engineer):
 
 def test_api_run_now(plan, approver, auditor, django_capture_on_commit_callbacks):
     with (
-        mock.patch.object(tasks.verify_readiness, "delay") as delay,
+        mock.patch("federation.queue.verify_readiness") as delay,
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = as_user(approver).post("/readiness/run")

@@ -86,10 +86,15 @@ def signs_out(req: AccessRequest, django_capture_on_commit_callbacks) -> None:
 @pytest.fixture
 def deliver_now(monkeypatch):
     """Notification tasks run in the test, after commit (Celery's eager apply)."""
-    from portal import notify as notifications
+    from django.db import transaction
 
-    for task in (notifications.send_email, notifications.send_slack):
-        monkeypatch.setattr(task, "delay", lambda *a, _t=task, **k: _t.apply(args=a, kwargs=k))
+    from portal import tasks
+
+    for task in (tasks.send_email, tasks.send_slack):
+        monkeypatch.setattr(
+            f"portal.queue.{task.name.split('.')[-1]}",
+            lambda *a, _t=task, **k: transaction.on_commit(lambda: _t.apply(args=a, kwargs=k)),
+        )
 
 
 class SlackReceiver:

@@ -9,7 +9,8 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from federation.failover import drills, runbook, services
+from federation.failover import checklist as return_checklist
+from federation.failover import drills, services
 from federation.models import DrillResult, Failover, FailoverStatus, ReturnToNormal
 from federation.tasks import close_federation
 from portal.models import AuditEvent
@@ -149,4 +150,4 @@ def test_the_wizard_shows_the_drill_result(
     page = client.get("/failover/return/").content.decode()
     assert "What this drill proved" in page
     assert "drill-passed" in page
-    assert runbook.checklist(drill).steps[-1].summary == "Closed. Drill passed."
+    assert return_checklist.checklist(drill).steps[-1].summary == "Closed. Drill passed."

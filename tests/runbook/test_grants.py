@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from federation.failover import runbook
+from federation.failover import services as failover_services
 from portal.audit import events_for
 from portal.core.errors import Conflict, InvalidTransition, NotAllowed
 from requests_app import extensions, reminders, services
@@ -123,15 +123,13 @@ def test_no_extensions_while_returning_to_normal(
     req = grant(engineer)
     ext = extend(req, 10, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=False):
-        runbook.start_return(actor=approver, override_reason="test")
+        failover_services.start_return(actor=approver, override_reason="test")
     with pytest.raises(Conflict, match="returning to normal"):
         extensions.approve_extension(ext, actor=approver)
 
 
 def test_extension_api(engineer, approver, grant, django_capture_on_commit_callbacks, monkeypatch):
-    from portal import notify as notifications
-
-    monkeypatch.setattr(notifications.send_email, "delay", lambda *a: None)
+    monkeypatch.setattr("portal.queue.send_email", lambda *a: None)
     req = grant(engineer)
     mine, theirs = as_user(engineer), as_user(approver)
     with django_capture_on_commit_callbacks(execute=True):
@@ -157,9 +155,7 @@ def test_extension_api(engineer, approver, grant, django_capture_on_commit_callb
 def test_extension_on_the_request_page(
     engineer, approver, grant, django_capture_on_commit_callbacks, client, monkeypatch
 ):
-    from portal import notify as notifications
-
-    monkeypatch.setattr(notifications.send_email, "delay", lambda *a: None)
+    monkeypatch.setattr("portal.queue.send_email", lambda *a: None)
     req = grant(engineer)
     client.force_login(engineer)
     page = client.get(reverse("request-detail", args=[req.pk])).content.decode()

@@ -10,9 +10,12 @@ import pytest
 from django.core import mail
 from django.db import transaction
 
-from federation.failover import runbook, services
-from portal import notify as notifications
+from federation.failover import services
+from federation.monitor import messages as health_messages
+from portal import notify
+from portal import tasks as portal_tasks
 from portal.models import AuditEvent, NotificationLog
+from requests_app import messages as request_messages
 from requests_app import services as request_services
 from tests.runbook.conftest import JUSTIFICATION
 
@@ -22,16 +25,13 @@ def _site(settings, monkeypatch):
     settings.SITE_URL = "https://portal.example.com"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # Only the notification tasks run here; Okta work is for other tests.
-    from federation import tasks as federation_tasks
-    from requests_app import tasks as request_tasks
-
-    for task in (
-        request_tasks.provision_grant,
-        request_tasks.deprovision_grant,
-        federation_tasks.activate_federation_app,
-        federation_tasks.close_federation,
+    for seam in (
+        "requests_app.queue.provision_grant",
+        "requests_app.queue.deprovision_grant",
+        "federation.queue.activate_federation_app",
+        "federation.queue.close_federation",
     ):
-        monkeypatch.setattr(task, "delay", lambda *a, **k: None)
+        monkeypatch.setattr(seam, lambda *a, **k: None)
 
 
 def subjects() -> list[str]:
@@ -100,11 +100,15 @@ def test_failover_health_drift_and_return_events(
     grant(engineer)
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        notifications.health_changed(SimpleNamespace(state="DISRUPTED", evidence="3 probes failed"))
-        notifications.health_changed("HEALTHY")
-        notifications.drift_found("oncall was added to aws#X#1 outside the portal", {"By": "admin"})
+        health_messages.health_changed(
+            SimpleNamespace(state="DISRUPTED", evidence="3 probes failed")
+        )
+        health_messages.health_changed("HEALTHY")
+        request_messages.drift_found(
+            "oncall was added to aws#X#1 outside the portal", {"By": "admin"}
+        )
     with django_capture_on_commit_callbacks(execute=True):
-        runbook.start_return(actor=approver, override_reason="AWS says resolved")
+        services.start_return(actor=approver, override_reason="AWS says resolved")
     assert "[Emergency access] Identity Center is DISRUPTED" in subjects()
     assert "[Emergency access] Identity Center is HEALTHY" in subjects()
     assert any(s.startswith("[Emergency access] Drift in Okta") for s in subjects())
@@ -135,7 +139,7 @@ def test_failover_opened_and_closed(
 
 def test_a_retried_email_is_delivered(monkeypatch, db, settings):
     calls = {"n": 0}
-    real = notifications.send_mail
+    real = portal_tasks.send_mail
 
     def flaky(*args, **kwargs):
         calls["n"] += 1
@@ -143,12 +147,12 @@ def test_a_retried_email_is_delivered(monkeypatch, db, settings):
             raise smtplib.SMTPServerDisconnected("connection lost")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(notifications, "send_mail", flaky)
+    monkeypatch.setattr(portal_tasks, "send_mail", flaky)
     mail.outbox.clear()
     with transaction.atomic():
-        notifications.notify("test.event", "Hello", "Body", "https://x/", ["a@example.com"])
+        notify.notify("test.event", "Hello", "Body", "https://x/", ["a@example.com"])
     log = NotificationLog.objects.get()
-    notifications.send_email.apply(args=["S", "B", ["a@example.com"], log.pk])
+    portal_tasks.send_email.apply(args=["S", "B", ["a@example.com"], log.pk])
     log.refresh_from_db()
     assert log.state == "sent" and log.attempts >= 3
     assert len(mail.outbox) == 1
@@ -160,12 +164,12 @@ def test_a_notification_that_keeps_failing_is_marked_and_audited(monkeypatch, db
     def down(*args, **kwargs):
         raise ConnectionRefusedError("mail server down")
 
-    monkeypatch.setattr(notifications, "send_mail", down)
-    monkeypatch.setattr(notifications.send_email, "max_retries", 2)
+    monkeypatch.setattr(portal_tasks, "send_mail", down)
+    monkeypatch.setattr(portal_tasks.send_email, "max_retries", 2)
     with transaction.atomic():
-        notifications.notify("test.event", "Hello", "Body", "https://x/", ["a@example.com"])
+        notify.notify("test.event", "Hello", "Body", "https://x/", ["a@example.com"])
     log = NotificationLog.objects.get()
-    notifications.send_email.apply(args=["S", "B", ["a@example.com"], log.pk])
+    portal_tasks.send_email.apply(args=["S", "B", ["a@example.com"], log.pk])
     log.refresh_from_db()
     assert log.state == "failed"
     assert "mail server down" in log.last_error
@@ -176,9 +180,9 @@ def test_a_notification_that_keeps_failing_is_marked_and_audited(monkeypatch, db
 def test_slack_refusing_the_message_is_not_retried_but_recorded(slack, db):
     slack.statuses = [404]
     with transaction.atomic():
-        notifications.notify("test.event", "Hello", "Body", "https://x/", [])
+        notify.notify("test.event", "Hello", "Body", "https://x/", [])
     log = NotificationLog.objects.get(channel="slack")
-    notifications.send_slack.apply(args=[{"text": "hi"}, log.pk])
+    portal_tasks.send_slack.apply(args=[{"text": "hi"}, log.pk])
     log.refresh_from_db()
     assert log.state == "failed" and "404" in log.last_error
     assert len(slack.posts) == 1
@@ -187,10 +191,10 @@ def test_slack_refusing_the_message_is_not_retried_but_recorded(slack, db):
 
 def test_slack_switched_off_after_queueing_is_recorded_as_failed(slack, db, settings):
     with transaction.atomic():
-        notifications.notify("test.event", "Hello", "Body", "https://x/", [])
+        notify.notify("test.event", "Hello", "Body", "https://x/", [])
     log = NotificationLog.objects.get(channel="slack")
     settings.SLACK_WEBHOOK_URL = ""
-    notifications.send_slack.apply(args=[{"text": "hi"}, log.pk])
+    portal_tasks.send_slack.apply(args=[{"text": "hi"}, log.pk])
     log.refresh_from_db()
     assert log.state == "failed" and "SLACK_WEBHOOK_URL" in log.last_error
     assert slack.posts == []
@@ -201,9 +205,9 @@ def test_slack_switched_off_after_queueing_is_recorded_as_failed(slack, db, sett
 def test_slack_unavailable_is_retried(slack, db, monkeypatch):
     slack.statuses = [503, 500]
     with transaction.atomic():
-        notifications.notify("test.event", "Hello", "Body", "https://x/", [])
+        notify.notify("test.event", "Hello", "Body", "https://x/", [])
     log = NotificationLog.objects.get(channel="slack")
-    notifications.send_slack.apply(args=[{"text": "hi"}, log.pk])
+    portal_tasks.send_slack.apply(args=[{"text": "hi"}, log.pk])
     log.refresh_from_db()
     assert log.state == "sent"
     assert len(slack.posts) == 3
@@ -212,13 +216,13 @@ def test_slack_unavailable_is_retried(slack, db, monkeypatch):
 def test_a_redelivered_task_does_not_send_twice(slack, db):
     """acks_late: a task that delivered but died before its ack runs again; nothing is resent."""
     with transaction.atomic():
-        notifications.notify("test.event", "Hello", "Body", "https://x/", ["a@example.com"])
+        notify.notify("test.event", "Hello", "Body", "https://x/", ["a@example.com"])
     email_log = NotificationLog.objects.get(channel="email")
     slack_log = NotificationLog.objects.get(channel="slack")
     mail.outbox.clear()
     for _ in range(2):
-        notifications.send_email.apply(args=["S", "B", ["a@example.com"], email_log.pk])
-        notifications.send_slack.apply(args=[{"text": "hi"}, slack_log.pk])
+        portal_tasks.send_email.apply(args=["S", "B", ["a@example.com"], email_log.pk])
+        portal_tasks.send_slack.apply(args=[{"text": "hi"}, slack_log.pk])
     assert len(mail.outbox) == 1
     assert len(slack.posts) == 1
     email_log.refresh_from_db()
@@ -228,13 +232,13 @@ def test_a_redelivered_task_does_not_send_twice(slack, db):
 def test_without_slack_only_email_is_logged(engineer, db, settings):
     settings.SLACK_WEBHOOK_URL = ""
     with transaction.atomic():
-        notifications.notify("test.event", "Hello", "Body", "https://x/", ["a@example.com"])
+        notify.notify("test.event", "Hello", "Body", "https://x/", ["a@example.com"])
     assert list(NotificationLog.objects.values_list("channel", flat=True)) == ["email"]
 
 
 def test_a_notification_rolls_back_with_its_change(db):
     with pytest.raises(RuntimeError), transaction.atomic():
-        notifications.notify("test.event", "Hello", "Body", "https://x/", ["a@example.com"])
+        notify.notify("test.event", "Hello", "Body", "https://x/", ["a@example.com"])
         raise RuntimeError("the state change failed")
     assert not NotificationLog.objects.exists()
 
@@ -248,5 +252,5 @@ def test_health_changed_lists_the_monitors_evidence(
 
     state = HealthState("DISRUPTED", timezone.now(), ("sso-admin: 3 failures", "portal: 503"))
     with django_capture_on_commit_callbacks(execute=True):
-        notifications.health_changed(state)
+        health_messages.health_changed(state)
     assert "Evidence: sso-admin: 3 failures; portal: 503" in mail.outbox[-1].body

@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from federation.failover import services as failover_services
 from federation.models import Failover, FailoverStatus
 from federation.tasks import close_federation
 from tests.api.conftest import as_user
@@ -18,19 +19,15 @@ HTMX = {"HX-Request": "true"}
 
 @pytest.fixture(autouse=True)
 def _no_side_tasks(monkeypatch):
-    from federation import tasks as federation_tasks
-    from portal import notify as notifications
-    from requests_app import tasks as request_tasks
-
-    for task in (
-        notifications.send_email,
-        notifications.send_slack,
-        request_tasks.provision_grant,
-        request_tasks.deprovision_grant,
-        federation_tasks.activate_federation_app,
-        federation_tasks.close_federation,
+    for seam in (
+        "portal.queue.send_email",
+        "portal.queue.send_slack",
+        "requests_app.queue.provision_grant",
+        "requests_app.queue.deprovision_grant",
+        "federation.queue.activate_federation_app",
+        "federation.queue.close_federation",
     ):
-        monkeypatch.setattr(task, "delay", lambda *a, **k: None)
+        monkeypatch.setattr(seam, lambda *a, **k: None)
 
 
 # --- API ------------------------------------------------------------------------------------
@@ -179,11 +176,9 @@ def test_the_wizard_page(approver, engineer, grant, client, django_capture_on_co
 def test_the_wizard_close_forms(
     approver, engineer, grant, client, django_capture_on_commit_callbacks
 ):
-    from federation.failover import runbook
-
     req = grant(engineer)
     with django_capture_on_commit_callbacks(execute=True):
-        runbook.start_return(actor=approver, override_reason="ok")
+        failover_services.start_return(actor=approver, override_reason="ok")
     client.force_login(approver)
     url = reverse("failover-return-close")
     force = client.post(url, {"mode": "force", "reason": ""})
@@ -258,7 +253,7 @@ def test_the_wizard_does_not_query_per_user(
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
     """The live checklist polls every 3 s: its cost must not grow with the users."""
-    from federation.failover import runbook
+    from federation.failover import services as failover_services
     from tests.conftest import make_user
 
     def queries() -> int:
@@ -273,7 +268,7 @@ def test_the_wizard_does_not_query_per_user(
         fake_idp.add_user(f"user{n}@example.com")
     grant(make_user("user0", "user0@example.com"))
     with django_capture_on_commit_callbacks(execute=True):
-        runbook.start_return(actor=approver, override_reason="ok")
+        failover_services.start_return(actor=approver, override_reason="ok")
     client.force_login(approver)
     one = queries()
     failover = Failover.objects.get()

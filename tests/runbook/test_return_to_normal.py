@@ -10,7 +10,8 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from federation.failover import runbook, services
+from federation.failover import checklist as return_checklist
+from federation.failover import services
 from federation.models import Failover, FailoverStatus, ReturnToNormal
 from federation.monitor.health import HealthState
 from federation.tasks import close_federation
@@ -31,12 +32,12 @@ def healthy(monkeypatch):
 
 
 def steps(failover: Failover) -> dict[str, str]:
-    return {s.key: s.state for s in runbook.checklist(failover).steps}
+    return {s.key: s.state for s in return_checklist.checklist(failover).steps}
 
 
 def start(actor, capture, **kwargs):
     with capture(execute=False):
-        return runbook.start_return(actor=actor, **kwargs)
+        return services.start_return(actor=actor, **kwargs)
 
 
 # --- Step 1: health or override --------------------------------------------------------------
@@ -50,7 +51,7 @@ def test_the_checklist_before_the_start(approver, open_failover, healthy):
         "deactivate": "todo",
         "close": "todo",
     }
-    checklist = runbook.checklist(open_failover)
+    checklist = return_checklist.checklist(open_failover)
     assert checklist.health.state == "HEALTHY"
     assert checklist.can_start
 
@@ -74,7 +75,7 @@ def test_not_healthy_needs_an_override_reason(
     assert run.health_override_reason == "AWS status page is green"
     event = events_for(failover).get(action="failover.return_started")
     assert event.payload["override_reason"] == "AWS status page is green"
-    assert "overrode" in runbook.checklist(failover).steps[0].summary
+    assert "overrode" in return_checklist.checklist(failover).steps[0].summary
 
 
 def test_healthy_needs_no_reason_and_the_override_is_not_kept(
@@ -90,7 +91,7 @@ def test_healthy_needs_no_reason_and_the_override_is_not_kept(
 def test_only_approvers_start_it(engineer, auditor, open_failover, healthy):
     for who in (engineer, auditor):
         with pytest.raises(NotAllowed):
-            runbook.start_return(actor=who)
+            services.start_return(actor=who)
     assert Failover.objects.get().status == FailoverStatus.ACTIVE
 
 
@@ -104,7 +105,7 @@ def test_it_starts_only_from_an_active_failover(
 
 def test_without_a_failover_it_is_a_conflict(approver, plan, healthy):
     with pytest.raises(Conflict, match="not open"):
-        runbook.start_return(actor=approver)
+        services.start_return(actor=approver)
 
 
 # --- Step 2: announce; no new requests --------------------------------------------------------
@@ -118,7 +119,7 @@ def test_everyone_is_told_and_new_requests_are_refused(
     waiting = pending(oncall)
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        failover = runbook.start_return(actor=approver)
+        failover = services.start_return(actor=approver)
     run = failover.return_to_normal
     assert run.announced_to == ["engineer"]
     assert run.announced_at is not None
@@ -140,7 +141,7 @@ def test_everyone_is_told_and_new_requests_are_refused(
             justification="Still need to look at the logs please.", ticket="INC-2",
             duration_minutes=30,
         )  # fmt: skip
-    assert active.pk in [req.pk for req, _ in runbook.still_signed_in(failover)]
+    assert active.pk in [req.pk for req, _ in return_checklist.still_signed_in(failover)]
 
 
 def test_the_banner_tells_everyone_to_sign_out(
@@ -164,16 +165,16 @@ def test_waiting_lists_who_is_still_signed_in(
     theirs = grant(oncall, account="prod-data")
     seen_signing_in(mine)
     failover = start(approver, django_capture_on_commit_callbacks)
-    names = {req.requester.username for req, _ in runbook.still_signed_in(failover)}
+    names = {req.requester.username for req, _ in return_checklist.still_signed_in(failover)}
     assert names == {"engineer", "oncall"}  # oncall holds access without a sign-out yet
     assert steps(failover)["signouts"] == "current"
 
     signs_out(mine, django_capture_on_commit_callbacks)
-    assert [r.pk for r, _ in runbook.still_signed_in(failover)] == [theirs.pk]
+    assert [r.pk for r, _ in return_checklist.still_signed_in(failover)] == [theirs.pk]
     signs_out(theirs, django_capture_on_commit_callbacks)
-    assert runbook.still_signed_in(failover) == []
+    assert return_checklist.still_signed_in(failover) == []
     assert steps(failover)["signouts"] == "done"
-    checklist = runbook.checklist(failover).as_dict()
+    checklist = return_checklist.checklist(failover).as_dict()
     assert checklist["still_signed_in"] == []
     assert {u["how"] for u in checklist["users"]} == {"self-reported"}
 
@@ -188,15 +189,15 @@ def test_reminders_go_to_those_still_signed_in_once_per_interval(
     failover = start(approver, django_capture_on_commit_callbacks)
     signs_out(mine, django_capture_on_commit_callbacks)
     now = timezone.now()
-    assert runbook.send_due_reminders(now + dt.timedelta(minutes=5)) == []
+    assert services.send_due_reminders(now + dt.timedelta(minutes=5)) == []
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        assert runbook.send_due_reminders(now + dt.timedelta(minutes=16)) == [failover.pk]
+        assert services.send_due_reminders(now + dt.timedelta(minutes=16)) == [failover.pk]
     [message] = mail.outbox
     assert message.to == ["oncall@example.com"]
     assert "oncall" in message.body and "engineer" not in message.body
     # The next round is due one interval later, not at the next tick.
-    assert runbook.send_due_reminders(now + dt.timedelta(minutes=20)) == []
+    assert services.send_due_reminders(now + dt.timedelta(minutes=20)) == []
     event = events_for(failover).get(action="failover.signout_reminder")
     assert event.payload == {"still_signed_in": ["oncall"], "reminder": 1}
     assert ReturnToNormal.objects.get().reminders_sent == 1
@@ -206,9 +207,9 @@ def test_remind_now_button(approver, engineer, grant, healthy, django_capture_on
     grant(engineer)
     start(approver, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=False):
-        assert runbook.remind_now(actor=approver) == ["engineer"]
+        assert services.remind_now(actor=approver) == ["engineer"]
     with pytest.raises(NotAllowed):
-        runbook.remind_now(actor=engineer)
+        services.remind_now(actor=engineer)
 
 
 # --- Step 4: close now, scheduled, forced --------------------------------------------------------
@@ -276,14 +277,14 @@ def test_scheduled_deactivation_is_persisted_and_run_by_the_tick(
     failover.refresh_from_db()
     assert failover.status == FailoverStatus.RETURNING
     assert ReturnToNormal.objects.get().deactivate_at == at
-    assert runbook.checklist(failover).scheduled_for == at
+    assert return_checklist.checklist(failover).scheduled_for == at
     assert events_for(failover).filter(action="failover.deactivation_scheduled").exists()
     req.refresh_from_db()
     assert req.status == Status.ACTIVE  # access lasts until the chosen time
 
-    assert runbook.run_due_deactivations(at - dt.timedelta(minutes=1)) == []
+    assert services.run_due_deactivations(at - dt.timedelta(minutes=1)) == []
     with django_capture_on_commit_callbacks(execute=False) as queued:
-        assert runbook.run_due_deactivations(at + dt.timedelta(seconds=1)) == [failover.pk]
+        assert services.run_due_deactivations(at + dt.timedelta(seconds=1)) == [failover.pk]
     failover.refresh_from_db()
     assert failover.status == FailoverStatus.CLOSING
     closing = events_for(failover).get(action="failover.closing")
@@ -292,7 +293,7 @@ def test_scheduled_deactivation_is_persisted_and_run_by_the_tick(
     req.refresh_from_db()
     assert req.status == Status.REVOKED
     # A second tick finds nothing to do.
-    assert runbook.run_due_deactivations(at + dt.timedelta(minutes=1)) == []
+    assert services.run_due_deactivations(at + dt.timedelta(minutes=1)) == []
 
 
 def test_closing_with_a_past_time_means_now(
@@ -352,10 +353,10 @@ def test_checklist_version_changes_with_the_state(
 ):
     req = grant(engineer)
     failover = Failover.objects.get()
-    first = runbook.checklist(failover).version()
-    assert runbook.checklist(failover).version() == first
+    first = return_checklist.checklist(failover).version()
+    assert return_checklist.checklist(failover).version() == first
     start(approver, django_capture_on_commit_callbacks)
-    second = runbook.checklist(failover).version()
+    second = return_checklist.checklist(failover).version()
     assert second != first
     signs_out(req, django_capture_on_commit_callbacks)
-    assert runbook.checklist(failover).version() != second
+    assert return_checklist.checklist(failover).version() != second

@@ -21,11 +21,8 @@ URL = "/slack/interactivity"
 @pytest.fixture(autouse=True)
 def _slack_app(settings, monkeypatch):
     settings.SLACK_SIGNING_SECRET = SECRET
-    from portal import notify as notifications
-    from requests_app import tasks
-
-    monkeypatch.setattr(notifications.send_email, "delay", lambda *a, **k: None)
-    monkeypatch.setattr(tasks.provision_grant, "delay", lambda *a, **k: None)
+    monkeypatch.setattr("portal.queue.send_email", lambda *a, **k: None)
+    monkeypatch.setattr("requests_app.queue.provision_grant", lambda *a, **k: None)
 
 
 def signed(body: str, *, secret: str = SECRET, at: int | None = None) -> dict[str, str]:

@@ -25,9 +25,7 @@ def approved(fake_idp, engineer, plan, open_failover):
 @pytest.fixture
 def on_commit_tasks(monkeypatch):
     """Tasks the services queue after commit (never run inside a unit test's transaction)."""
-    from portal import notify as notifications
-
-    monkeypatch.setattr(notifications.send_email, "delay", lambda *a: None)
+    monkeypatch.setattr("portal.queue.send_email", lambda *a: None)
 
 
 def test_provision_adds_the_member_and_starts_the_clock(approved, fake_idp, on_commit_tasks):
@@ -58,10 +56,8 @@ def test_retryable_errors_retry_then_succeed(approved, fake_idp, settings, on_co
 def test_retries_exhausted_fail_the_request(approved, fake_idp, settings, monkeypatch):
     settings.GRANT_TASK_BACKOFF_BASE_SECONDS = 0
     settings.GRANT_TASK_MAX_RETRIES = 2
-    monkeypatch.setattr(tasks.deprovision_grant, "delay", lambda *a: None)
-    from portal import notify as notifications
-
-    monkeypatch.setattr(notifications.send_email, "delay", lambda *a: None)
+    monkeypatch.setattr("requests_app.queue.deprovision_grant", lambda *a: None)
+    monkeypatch.setattr("portal.queue.send_email", lambda *a: None)
     fake_idp.fail_next("add_group_member", IdpRetryableError("503", status=503), times=10)
     tasks.provision_grant.apply(args=[approved.pk])
     approved.refresh_from_db()
@@ -72,10 +68,8 @@ def test_retries_exhausted_fail_the_request(approved, fake_idp, settings, monkey
 
 @pytest.mark.parametrize("error", [IdpNotFound("no user"), IdpPermanentError("forbidden")])
 def test_permanent_errors_fail_at_once(approved, fake_idp, monkeypatch, error):
-    monkeypatch.setattr(tasks.deprovision_grant, "delay", lambda *a: None)
-    from portal import notify as notifications
-
-    monkeypatch.setattr(notifications.send_email, "delay", lambda *a: None)
+    monkeypatch.setattr("requests_app.queue.deprovision_grant", lambda *a: None)
+    monkeypatch.setattr("portal.queue.send_email", lambda *a: None)
     fake_idp.fail_next("add_group_member", error)
     tasks.provision_grant.apply(args=[approved.pk])
     approved.refresh_from_db()

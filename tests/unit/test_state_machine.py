@@ -101,12 +101,10 @@ def test_ops_needs_two_distinct_approvers(
     engineer, approver, approver2, ops_role, open_failover, monkeypatch,
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
-    from portal import notify as notifications
-    from requests_app import tasks
 
     queued: list[int] = []
-    monkeypatch.setattr(tasks.provision_grant, "delay", queued.append)
-    monkeypatch.setattr(notifications.send_email, "delay", lambda *a: None)
+    monkeypatch.setattr("requests_app.queue.provision_grant", queued.append)
+    monkeypatch.setattr("portal.queue.send_email", lambda *a: None)
     req = make_request(engineer, ops_role, open_failover)
     with django_capture_on_commit_callbacks(execute=True):
         services.approve(req, actor=approver, comment="ok")

@@ -266,7 +266,9 @@ class TestIntegrityBadge:
         from portal import tasks
 
         queued = []
-        monkeypatch.setattr(tasks.verify_audit_chain, "delay", lambda *a: queued.append(a))
+        monkeypatch.setattr(
+            "portal.queue.verify_audit_chain", lambda *a, on_failure: queued.append(a)
+        )
         url = reverse("auditor-integrity-verify")
         with django_capture_on_commit_callbacks(execute=True):
             response = as_auditor.get(url, {"next": reverse("audit-log")})
@@ -286,12 +288,12 @@ class TestIntegrityBadge:
     ):
         from kombu.exceptions import OperationalError
 
-        from portal import tasks
+        from portal.celery import app
 
-        def down(*args):
+        def down(*args, **kwargs):
             raise OperationalError("connection refused")
 
-        monkeypatch.setattr(tasks.verify_audit_chain, "delay", down)
+        monkeypatch.setattr(app, "send_task", down)
         with django_capture_on_commit_callbacks(execute=True):
             response = as_auditor.get(reverse("auditor-integrity-verify"))
         assert response.status_code == 302
@@ -299,9 +301,7 @@ class TestIntegrityBadge:
         assert "could not queue the verification: connection refused" in badge
 
     def test_verify_now_refuses_foreign_redirects(self, as_auditor, archive, monkeypatch):
-        from portal import tasks
-
-        monkeypatch.setattr(tasks.verify_audit_chain, "delay", lambda *a: None)
+        monkeypatch.setattr("portal.queue.verify_audit_chain", lambda *a, **k: None)
         response = as_auditor.get(
             reverse("auditor-integrity-verify"), {"next": "https://evil.example/"}
         )

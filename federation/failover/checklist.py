@@ -1,4 +1,6 @@
-"""The return to normal: the AWS guide's runbook as one guided, evidence-backed checklist.
+"""The return to normal as a checklist: the AWS guide's runbook, step by step, read from
+the database and the evidence (never changed here; ``federation.failover.services``
+changes the failover).
 
 1. Identity Center is HEALTHY (federation.monitor.health), or an approver overrides with a reason.
 2. Announce: every emergency user is told (email, Slack, the banner) to sign out and
@@ -7,12 +9,11 @@
 3. Wait for sign-outs (requests_app.evidence), reminding those still signed in every
    SIGNOUT_REMINDER_MINUTES (beat).
 4. Deactivate the federation app and empty every group — now or at a chosen time,
-   persisted here and run by a beat tick — then verify both in Okta and end the
-   users' Okta sessions (federation.tasks.close_federation).
+   persisted and run by a beat tick — then verify both in Okta and end the users' Okta
+   sessions (federation.tasks.close_federation).
 5. Close with a report (federation.failover.report).
 
-``start_return`` and ``federation.failover.services.close_failover`` change state; the rest
-reads it. The checklist's state lives on ``ReturnToNormal`` and in the audit log.
+The checklist's state lives on ``ReturnToNormal`` and in the audit log.
 """
 
 from __future__ import annotations
@@ -23,18 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
-from federation.models import DrillResult, Failover, FailoverStatus, ReturnToNormal
+from federation.models import Failover, FailoverStatus, ReturnToNormal
 from federation.monitor import health as health_monitor
 from federation.monitor.health import HEALTHY, HealthState
-from portal import audit
-from portal import notify as notifications
-from portal.core.access import can_run_failover
-from portal.core.errors import Conflict, NotAllowed
+from requests_app import evidence
+from requests_app.models import HOLDING_STATUSES
 
 # --- Evidence from the health monitor and the sign-in / sign-out evidence ----------------
 
@@ -46,9 +42,7 @@ def current_health() -> HealthState:
 
 def emergency_users(failover: Failover) -> list[tuple[Any, Any]]:
     """(request, SignOutEvidence) for every emergency user of the failover."""
-    from requests_app.evidence import emergency_users as rows
-
-    return list(rows(failover))
+    return list(evidence.emergency_users(failover))
 
 
 def waiting_for(req: Any, ev: Any) -> bool:
@@ -58,8 +52,6 @@ def waiting_for(req: Any, ev: Any) -> bool:
     while their grant is live without any sign-out evidence: they can still sign
     in, and a sign-in reaches the portal only with the next System Log poll.
     """
-    from requests_app.models import HOLDING_STATUSES
-
     if ev.signed_out:
         return False
     return ev.last_sign_in is not None or req.status in HOLDING_STATUSES
@@ -69,237 +61,11 @@ def still_signed_in(failover: Failover) -> list[tuple[Any, Any]]:
     return [(req, ev) for req, ev in emergency_users(failover) if waiting_for(req, ev)]
 
 
-def _people(rows: list[tuple[Any, Any]]) -> list[Any]:
+def people(rows: list[tuple[Any, Any]]) -> list[Any]:
     seen: dict[int, Any] = {}
     for req, _ in rows:
         seen.setdefault(req.requester_id, req.requester)
     return list(seen.values())
-
-
-# --- Step 1 and 2: start -----------------------------------------------------------------
-
-
-def start_return(*, actor: AbstractBaseUser, override_reason: str = "") -> Failover:
-    """Check Identity Center health (or take the override), tell everyone to sign out,
-    and stop taking requests: ACTIVE -> RETURNING."""
-    from requests_app import services as request_services
-    from requests_app.models import HOLDING_STATUSES, Status
-
-    if not can_run_failover(actor):
-        raise NotAllowed("Only approvers can start the return to normal.")
-    override_reason = override_reason.strip()
-    health = current_health()
-    if health.state != HEALTHY and not override_reason:
-        raise ValidationError(
-            {
-                "override_reason": [
-                    f"Identity Center is {health.state}, not HEALTHY: give a reason to "
-                    "return to normal anyway."
-                ]
-            }
-        )
-    with transaction.atomic():
-        failover = Failover.objects.select_for_update().current()
-        if failover is None or failover.status != FailoverStatus.ACTIVE:
-            state = failover.get_status_display().lower() if failover else "not open"
-            raise Conflict(
-                f"The return to normal starts from an active failover (this one is {state})."
-            )
-        now = timezone.now()
-        failover.status = FailoverStatus.RETURNING
-        failover.save(update_fields=["status"])
-        rows = emergency_users(failover)
-        holding = list(
-            failover.requests.filter(status__in=HOLDING_STATUSES).select_related("requester")
-        )
-        told = _people([(req, None) for req in holding] + [r for r in rows if waiting_for(*r)])
-        run, _ = ReturnToNormal.objects.get_or_create(failover=failover)
-        run.started_by, run.started_at = actor, now
-        run.health_state = health.state
-        run.health_override_reason = override_reason if health.state != HEALTHY else ""
-        run.announced_at = now
-        run.announced_to = sorted(u.get_username() for u in told)
-        run.save()
-        audit.record(
-            "failover.return_started",
-            failover,
-            actor=actor,
-            payload={
-                "health": health.state,
-                "override_reason": run.health_override_reason,
-                "announced_to": run.announced_to,
-            },
-        )
-        # Nobody will be granted access from now on: a pending request can only lapse.
-        for req_id in failover.requests.filter(status=Status.PENDING).values_list("pk", flat=True):
-            request_services.lapse(
-                req_id, reason="The failover is returning to normal.", actor=actor
-            )
-        notifications.return_started(failover, told)
-    return failover
-
-
-# --- Step 3: reminders ----------------------------------------------------------------------
-
-
-def remind(
-    failover_id: int, *, actor: AbstractBaseUser | None = None, now: dt.datetime | None = None
-) -> list[str]:
-    """Tell those still signed in, again. Returns their usernames (empty: nobody left)."""
-    with transaction.atomic():
-        failover = Failover.objects.select_for_update().get(pk=failover_id)
-        if failover.status != FailoverStatus.RETURNING:
-            raise Conflict("Reminders are sent while the failover is returning to normal.")
-        people = _people(still_signed_in(failover))
-        if not people:
-            return []
-        run = failover.return_to_normal
-        run.reminders_sent += 1
-        run.last_reminder_at = now or timezone.now()
-        run.save(update_fields=["reminders_sent", "last_reminder_at"])
-        names = sorted(u.get_username() for u in people)
-        audit.record(
-            "failover.signout_reminder",
-            failover,
-            actor=actor,
-            system="reminder",
-            payload={"still_signed_in": names, "reminder": run.reminders_sent},
-        )
-        notifications.signout_reminder(failover, people)
-    return names
-
-
-def remind_now(*, actor: AbstractBaseUser) -> list[str]:
-    if not can_run_failover(actor):
-        raise NotAllowed("Only approvers can send reminders.")
-    failover = Failover.objects.current()
-    if failover is None:
-        raise Conflict("No failover is returning to normal.")
-    return remind(failover.pk, actor=actor)
-
-
-def send_due_reminders(now: dt.datetime | None = None) -> list[int]:
-    """Beat: remind those still signed in once every SIGNOUT_REMINDER_MINUTES."""
-    now = now or timezone.now()
-    every = dt.timedelta(minutes=settings.SIGNOUT_REMINDER_MINUTES)
-    reminded = []
-    for run in ReturnToNormal.objects.filter(
-        failover__status=FailoverStatus.RETURNING, announced_at__isnull=False
-    ):
-        last = run.last_reminder_at or run.announced_at
-        if last > now - every:
-            continue
-        # Claim this round first, so two ticks never send the same reminder.
-        if not ReturnToNormal.objects.filter(
-            pk=run.pk, last_reminder_at=run.last_reminder_at
-        ).update(last_reminder_at=now):
-            continue
-        try:
-            if remind(run.failover_id, now=now):
-                reminded.append(run.failover_id)
-        except Conflict:
-            continue
-    return reminded
-
-
-# --- Step 4: deactivation, now or scheduled -----------------------------------------------------
-
-
-def record_close_request(
-    failover: Failover,
-    *,
-    actor: AbstractBaseUser,
-    reason: str,
-    force: bool,
-    still: list[tuple[Any, Any]],
-    at: dt.datetime | None,
-) -> ReturnToNormal:
-    """Keep who asked to close, why, who was still signed in, and when (inside the lock)."""
-    run, _ = ReturnToNormal.objects.get_or_create(failover=failover)
-    run.close_requested_by = actor
-    run.close_reason = reason
-    run.forced = force
-    run.still_signed_in_at_close = sorted({req.requester.get_username() for req, _ in still})
-    run.deactivate_at = at
-    run.save()
-    if at is not None:
-        audit.record(
-            "failover.deactivation_scheduled",
-            failover,
-            actor=actor,
-            payload={
-                "at": at.isoformat(),
-                "reason": reason,
-                "forced": force,
-                "still_signed_in": run.still_signed_in_at_close,
-            },
-        )
-        notifications.failover_changed(
-            failover, f"scheduled for deactivation at {timezone.localtime(at):%Y-%m-%d %H:%M %Z}"
-        )
-    return run
-
-
-def run_due_deactivations(now: dt.datetime | None = None) -> list[int]:
-    """Beat: start closing every returning failover whose scheduled time has come."""
-    from federation.failover.services import begin_closing
-
-    now = now or timezone.now()
-    started = []
-    for failover_id in ReturnToNormal.objects.filter(
-        failover__status=FailoverStatus.RETURNING, deactivate_at__lte=now
-    ).values_list("failover_id", flat=True):
-        with transaction.atomic():
-            failover = Failover.objects.select_for_update().get(pk=failover_id)
-            run = failover.return_to_normal
-            if failover.status != FailoverStatus.RETURNING or run.deactivate_at is None:
-                continue
-            if run.deactivate_at > now:
-                continue
-            begin_closing(
-                failover,
-                actor=run.close_requested_by,
-                reason=run.close_reason,
-                force=run.forced,
-                scheduled=True,
-            )
-        started.append(failover_id)
-    return started
-
-
-# --- Step 5: closed ------------------------------------------------------------------------
-
-
-def on_closed(
-    failover: Failover, *, removed_members: int, sessions_ended: list[str] | None
-) -> None:
-    """The worker verified the app is off and the groups are empty (inside its transaction):
-    keep the sessions ended and, for a drill, what it proved."""
-    from federation.failover import drills
-
-    run, _ = ReturnToNormal.objects.get_or_create(failover=failover)
-    if sessions_ended is not None:
-        run.sessions_revoked_at = timezone.now()
-        run.sessions_revoked_for = sessions_ended
-        audit.record(
-            "failover.sessions_ended", failover, system="worker", payload={"users": sessions_ended}
-        )
-    if failover.is_drill:
-        checklist = drills.drill_checklist(failover, removed_members=removed_members)
-        run.drill_checklist = [item.as_dict() for item in checklist]
-        passed = all(item.proved for item in checklist)
-        run.drill_result = DrillResult.PASSED if passed else DrillResult.FAILED
-        audit.record(
-            "failover.drill_result",
-            failover,
-            system="worker",
-            payload={
-                "result": run.drill_result,
-                "not_proved": [item.key for item in checklist if not item.proved],
-            },
-        )
-    run.save()
-    notifications.report_ready(failover)
 
 
 # --- The checklist, as the wizard page and the API show it ----------------------------------------
@@ -446,7 +212,7 @@ def _signout_step(
 ) -> Step:
     title = "Wait for sign-outs"
     if f.status == FailoverStatus.ACTIVE:
-        return Step(3, "signouts", title, "todo", f"{len(_people(users))} emergency user(s).")
+        return Step(3, "signouts", title, "todo", f"{len(people(users))} emergency user(s).")
     names = sorted({req.requester.get_username() for req, _ in still})
     if f.status == FailoverStatus.RETURNING:
         if names:

@@ -1,0 +1,35 @@
+"""What the portal tells approvers when Identity Center's health changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal.notify import approver_emails, link, notify
+
+
+def health_changed(state: Any) -> None:
+    """Identity Center health turned DISRUPTED or HEALTHY (called by the health monitor).
+
+    ``state`` is a state name or an object with ``.state`` (and optionally
+    ``.since`` and ``.evidence``).
+    """
+    name = str(getattr(state, "state", state)).upper()
+    if name == "DISRUPTED":
+        text = (
+            "IAM Identity Center looks disrupted. If people cannot reach the AWS access "
+            "portal, declare a disruption in the portal to switch on emergency access."
+        )
+    elif name == "HEALTHY":
+        text = (
+            "IAM Identity Center looks healthy again. If a failover is open, start the "
+            "return to normal."
+        )
+    else:
+        text = f"IAM Identity Center health is now {name}."
+    evidence = getattr(state, "evidence", None)
+    if evidence:
+        lines = [evidence] if isinstance(evidence, str) else list(evidence)
+        text += "\nEvidence: " + "; ".join(lines)
+    notify(
+        "health.changed", f"Identity Center is {name}", text, link("dashboard"), approver_emails()
+    )

@@ -1,0 +1,56 @@
+"""The helpers every page view uses: sign-in that copes with htmx, role checks, refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render, resolve_url
+from django_htmx.http import HttpResponseClientRedirect
+
+View = Callable[..., HttpResponse]
+
+
+def page(view: View) -> View:
+    """``login_required`` that also copes with htmx.
+
+    An htmx poll whose session ran out must not swap the login page into a fragment:
+    it gets an ``HX-Redirect`` to the login page instead.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            if getattr(request, "htmx", False):
+                back = request.htmx.current_url_abs_path or request.get_full_path()
+                login = resolve_url(settings.LOGIN_URL)
+                return HttpResponseClientRedirect(redirect_to_login(back, login)["Location"])
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def require(check: Callable[[Any], bool], message: str) -> Callable[[View], View]:
+    """Refuse (403, with ``message`` on the page) users for whom ``check`` is false."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not check(request.user):
+                raise PermissionDenied(message)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def refused(request: HttpRequest, message: str, status: int = 403) -> HttpResponse:
+    """The 403 page with the service's own explanation."""
+    return render(request, "403.html", {"exception": message}, status=status)
