@@ -181,10 +181,30 @@ class FailoverStatus(models.TextChoices):
     # A real failover waiting for a second approver (REQUIRE_FAILOVER_CONFIRMATION).
     PROPOSED = "proposed", "Awaiting confirmation"
     ACTIVE = "active", "Active"
-    # Identity Center is back; emergency users were told to sign out (federation/runbook.py).
+    # Identity Center is back; emergency users were told to sign out (the return to normal).
     RETURNING = "returning", "Returning to normal"
     CLOSING = "closing", "Closing"
     CLOSED = "closed", "Closed"
+
+
+# Every change of a failover's status: name -> (allowed sources, target, audit action).
+# ``federation.failover.services._move`` applies a row (state, fields and audit event in
+# one place); a failover is created PROPOSED or ACTIVE by ``open_failover``.
+FAILOVER_TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
+    "confirm": (frozenset({FailoverStatus.PROPOSED}), FailoverStatus.ACTIVE, "failover.confirmed"),
+    "withdraw": (frozenset({FailoverStatus.PROPOSED}), FailoverStatus.CLOSED, "failover.withdrawn"),
+    "start_return": (
+        frozenset({FailoverStatus.ACTIVE}),
+        FailoverStatus.RETURNING,
+        "failover.return_started",
+    ),
+    "begin_closing": (
+        frozenset({FailoverStatus.ACTIVE, FailoverStatus.RETURNING}),
+        FailoverStatus.CLOSING,
+        "failover.closing",
+    ),
+    "close": (frozenset({FailoverStatus.CLOSING}), FailoverStatus.CLOSED, "failover.closed"),
+}
 
 
 class FailoverQuerySet(models.QuerySet):

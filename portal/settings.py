@@ -214,20 +214,6 @@ if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 EXPIRY_SWEEP_SECONDS = env_int("EXPIRY_SWEEP_SECONDS", 15)
 RECONCILE_SECONDS = env_int("RECONCILE_SECONDS", 60)
-CELERY_BEAT_SCHEDULE = {
-    "expire-due-grants": {
-        "task": "requests_app.expire_due_grants",
-        "schedule": float(EXPIRY_SWEEP_SECONDS),
-    },
-    "lapse-unanswered-requests": {
-        "task": "requests_app.lapse_unanswered_requests",
-        "schedule": 60.0,
-    },
-    "reconcile-emergency-groups": {
-        "task": "requests_app.reconcile_emergency_groups",
-        "schedule": float(RECONCILE_SECONDS),
-    },
-}
 
 # --- The access-request domain -----------------------------------------------
 # A request nobody answered within this many minutes lapses.
@@ -264,20 +250,6 @@ SLACK_SIGNING_SECRET = env("SLACK_SIGNING_SECRET", "")
 SLACK_TIMEOUT_SECONDS = env_int("SLACK_TIMEOUT_SECONDS", 10)
 NOTIFY_MAX_RETRIES = env_int("NOTIFY_MAX_RETRIES", 8)
 
-CELERY_BEAT_SCHEDULE.update(
-    {
-        "escalate-pending-requests": {
-            "task": "requests_app.escalate_pending_requests",
-            "schedule": 60.0,
-        },
-        "warn-ending-grants": {"task": "requests_app.warn_ending_grants", "schedule": 60.0},
-        "return-to-normal-tick": {
-            "task": "federation.return_to_normal_tick",
-            "schedule": float(RUNBOOK_TICK_SECONDS),
-        },
-        "remind-overdue-drill": {"task": "federation.remind_overdue_drill", "schedule": 3600.0},
-    }
-)
 
 # --- Okta ----------------------------------------------------------------------
 IDENTITY_PROVIDER = env("IDENTITY_PROVIDER", "federation.idp.okta.OktaIdentityProvider")
@@ -333,19 +305,6 @@ AWS_EMERGENCY_IAM_ROLE_ARN = env("AWS_EMERGENCY_IAM_ROLE_ARN", "")
 # Optional: CloudTrail ConsoleLogin events of the emergency account as sign-in evidence.
 CLOUDTRAIL_CONSOLE_LOGINS = env_bool("CLOUDTRAIL_CONSOLE_LOGINS", False)
 CLOUDTRAIL_REGION = env("CLOUDTRAIL_REGION", "us-east-1")
-CELERY_BEAT_SCHEDULE.update(
-    {
-        "poll-identity-center-health": {
-            "task": "federation.poll_health",
-            "schedule": float(HEALTH_POLL_SECONDS),
-        },
-        "poll-okta-system-log": {
-            "task": "federation.poll_system_log",
-            "schedule": float(SYSTEM_LOG_POLL_SECONDS),
-        },
-        "sweep-session-denies": {"task": "federation.sweep_session_denies", "schedule": 60.0},
-    }
-)
 
 # --- The audit log: verification and signed checkpoints (docs/audit.md) -----------
 # Every AUDIT_VERIFY_SECONDS a worker re-hashes the whole chain; the integrity badge
@@ -367,18 +326,6 @@ AUDIT_CHECKPOINT_S3_RETENTION_DAYS = env_int("AUDIT_CHECKPOINT_S3_RETENTION_DAYS
 AUDIT_CHECKPOINT_S3_LOCK_MODE = env("AUDIT_CHECKPOINT_S3_LOCK_MODE", "COMPLIANCE")
 if AUDIT_CHECKPOINT_S3_LOCK_MODE not in {"COMPLIANCE", "GOVERNANCE"}:
     raise ImproperlyConfigured("AUDIT_CHECKPOINT_S3_LOCK_MODE is COMPLIANCE or GOVERNANCE")
-CELERY_BEAT_SCHEDULE.update(
-    {
-        "verify-audit-chain": {
-            "task": "portal.verify_audit_chain",
-            "schedule": float(AUDIT_VERIFY_SECONDS),
-        },
-        "audit-checkpoint": {
-            "task": "portal.audit_checkpoint",
-            "schedule": float(AUDIT_CHECKPOINT_SECONDS),
-        },
-    }
-)
 
 # --- Readiness: AWS and Okta checked against the access plan (docs/architecture.md) --
 # Readiness reads each account through its read-only audit role (the CloudFormation
@@ -406,6 +353,54 @@ if READINESS_SCHEDULE != "off":
         )
     except ValueError as exc:
         raise ImproperlyConfigured(f"READINESS_SCHEDULE: {exc}") from None
+
+# --- The beat schedule: every periodic task, in one place --------------------------
+CELERY_BEAT_SCHEDULE = {
+    # Access requests: expiry, lapse, the reconciler against Okta, reminders.
+    "expire-due-grants": {
+        "task": "requests_app.expire_due_grants",
+        "schedule": float(EXPIRY_SWEEP_SECONDS),
+    },
+    "lapse-unanswered-requests": {
+        "task": "requests_app.lapse_unanswered_requests",
+        "schedule": 60.0,
+    },
+    "reconcile-emergency-groups": {
+        "task": "requests_app.reconcile_emergency_groups",
+        "schedule": float(RECONCILE_SECONDS),
+    },
+    "escalate-pending-requests": {
+        "task": "requests_app.escalate_pending_requests",
+        "schedule": 60.0,
+    },
+    "warn-ending-grants": {"task": "requests_app.warn_ending_grants", "schedule": 60.0},
+    # The failover: the return to normal's scheduled deactivation and reminders, drills.
+    "return-to-normal-tick": {
+        "task": "federation.return_to_normal_tick",
+        "schedule": float(RUNBOOK_TICK_SECONDS),
+    },
+    "remind-overdue-drill": {"task": "federation.remind_overdue_drill", "schedule": 3600.0},
+    # Watching: Identity Center health, the Okta System Log, AWS session denies.
+    "poll-identity-center-health": {
+        "task": "federation.poll_health",
+        "schedule": float(HEALTH_POLL_SECONDS),
+    },
+    "poll-okta-system-log": {
+        "task": "federation.poll_system_log",
+        "schedule": float(SYSTEM_LOG_POLL_SECONDS),
+    },
+    "sweep-session-denies": {"task": "federation.sweep_session_denies", "schedule": 60.0},
+    # The audit log: verification and signed checkpoints.
+    "verify-audit-chain": {
+        "task": "portal.verify_audit_chain",
+        "schedule": float(AUDIT_VERIFY_SECONDS),
+    },
+    "audit-checkpoint": {
+        "task": "portal.audit_checkpoint",
+        "schedule": float(AUDIT_CHECKPOINT_SECONDS),
+    },
+}
+if READINESS_SCHEDULE != "off":
     CELERY_BEAT_SCHEDULE["verify-readiness"] = {
         "task": "federation.verify_readiness",
         "schedule": _readiness_cron,

@@ -13,6 +13,7 @@ state, records the audit event and queues notifications on commit.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -26,6 +27,7 @@ from portal.core.access import can_write, is_approver
 from portal.core.errors import Conflict, InvalidTransition, NotAllowed
 from requests_app import messages
 from requests_app.models import (
+    EXTENSION_TRANSITIONS,
     AccessRequest,
     Extension,
     ExtensionApproval,
@@ -54,6 +56,30 @@ def _locked_extension(ext_id: int) -> tuple[Extension, AccessRequest]:
     req = _locked(request_id)
     ext = Extension.objects.select_for_update().select_related("requested_by").get(pk=ext_id)
     return ext, req
+
+
+def _move(
+    ext: Extension,
+    req: AccessRequest,
+    transition: str,
+    *,
+    actor: AbstractBaseUser | None = None,
+    system: str = "system",
+    payload: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Extension:
+    """Apply one row of EXTENSION_TRANSITIONS to a locked extension; audit it on the request."""
+    sources, target, action = EXTENSION_TRANSITIONS[transition]
+    if ext.status not in sources:
+        raise InvalidTransition(f"Extension #{ext.pk} is already {ext.status}.")
+    ext.status = target
+    for name, value in fields.items():
+        setattr(ext, name, value)
+    ext.save(update_fields=["status", *fields])
+    audit.record(
+        action, req, actor=actor, system=system, payload={"extension": ext.pk, **(payload or {})}
+    )
+    return ext
 
 
 def _returning(req: AccessRequest) -> bool:
@@ -113,14 +139,12 @@ def _lapse_if_moot(ext_id: int) -> None:
         ext, req = _locked_extension(ext_id)
         if ext.status != ExtensionStatus.PENDING or req.status == Status.ACTIVE:
             return
-        ext.status = ExtensionStatus.LAPSED
-        ext.decided_at = timezone.now()
-        ext.save(update_fields=["status", "decided_at"])
-        audit.record(
-            "request.extension_lapsed",
+        _move(
+            ext,
             req,
-            system="system",
-            payload={"extension": ext.pk, "reason": f"the grant is {req.status}"},
+            "lapse",
+            payload={"reason": f"the grant is {req.status}"},
+            decided_at=timezone.now(),
         )
 
 
@@ -161,25 +185,26 @@ def approve_extension(ext: Extension, *, actor: AbstractBaseUser, comment: str =
 
 
 def _apply(ext: Extension, req: AccessRequest, *, actor: AbstractBaseUser, comment: str) -> None:
-    now = timezone.now()
     previous = req.expires_at
     req.expires_at = previous + dt.timedelta(minutes=ext.minutes)
     req.save(update_fields=["expires_at"])
-    ext.status = ExtensionStatus.APPROVED
-    ext.decided_at, ext.decided_by, ext.decision_comment = now, actor, comment
-    ext.previous_expires_at, ext.new_expires_at = previous, req.expires_at
-    ext.save()
-    audit.record(
-        "request.extended",
+    _move(
+        ext,
         req,
+        "approve",
         actor=actor,
         payload={
-            "extension": ext.pk,
             "minutes": ext.minutes,
             "from": previous.isoformat(),
             "until": req.expires_at.isoformat(),
-            "granted_minutes": granted_minutes(req),
+            # This extension is not counted as approved until _move has saved it.
+            "granted_minutes": granted_minutes(req) + ext.minutes,
         },
+        decided_at=timezone.now(),
+        decided_by=actor,
+        decision_comment=comment,
+        previous_expires_at=previous,
+        new_expires_at=req.expires_at,
     )
     messages.extension_decided(ext)
 
@@ -189,16 +214,15 @@ def deny_extension(ext: Extension, *, actor: AbstractBaseUser, reason: str = "")
         ext, req = _locked_extension(ext.pk)
         if not is_approver(actor) or req.requester_id == actor.pk:
             raise NotAllowed("Only approvers other than the requester can deny an extension.")
-        if ext.status != ExtensionStatus.PENDING:
-            raise InvalidTransition(f"Extension #{ext.pk} is already {ext.status}.")
-        ext.status = ExtensionStatus.DENIED
-        ext.decided_at, ext.decided_by, ext.decision_comment = timezone.now(), actor, reason
-        ext.save(update_fields=["status", "decided_at", "decided_by", "decision_comment"])
-        audit.record(
-            "request.extension_denied",
+        _move(
+            ext,
             req,
+            "deny",
             actor=actor,
-            payload={"extension": ext.pk, "reason": reason},
+            payload={"reason": reason},
+            decided_at=timezone.now(),
+            decided_by=actor,
+            decision_comment=reason,
         )
         messages.extension_decided(ext)
     return ext
@@ -209,10 +233,5 @@ def cancel_extension(ext: Extension, *, actor: AbstractBaseUser) -> Extension:
         ext, req = _locked_extension(ext.pk)
         if req.requester_id != actor.pk or not can_write(actor):
             raise NotAllowed("Only the requester can withdraw their extension.")
-        if ext.status != ExtensionStatus.PENDING:
-            raise InvalidTransition(f"Extension #{ext.pk} is already {ext.status}.")
-        ext.status = ExtensionStatus.CANCELLED
-        ext.decided_at = timezone.now()
-        ext.save(update_fields=["status", "decided_at"])
-        audit.record("request.extension_cancelled", req, actor=actor, payload={"extension": ext.pk})
+        _move(ext, req, "cancel", actor=actor, decided_at=timezone.now())
     return ext

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from federation.models import EmergencyRole, Failover
 from portal.core.access import can_see_all_requests
@@ -36,6 +39,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 }
 
 OPEN_STATUSES = frozenset({Status.PENDING, Status.APPROVED, Status.ACTIVE})
+ONE_OPEN_REQUEST = "one_open_request_per_person_and_role"
 # States in which the requester may be (or is about to be) a member of the Okta group.
 HOLDING_STATUSES = frozenset({Status.APPROVED, Status.ACTIVE})
 # Ended states after which the Okta membership must be gone.
@@ -104,6 +108,15 @@ class AccessRequest(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status", "expires_at"])]
+        constraints = [
+            # Filing checks this first with a friendly message; the database holds the line
+            # when two filings race.
+            models.UniqueConstraint(
+                fields=["requester", "role"],
+                condition=models.Q(status__in=sorted(OPEN_STATUSES)),
+                name=ONE_OPEN_REQUEST,
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Request #{self.pk} {self.requester} → {self.role} ({self.status})"
@@ -114,6 +127,24 @@ class AccessRequest(models.Model):
 
     def approvals_needed(self) -> int:
         return max(0, self.role.level.approvals_required - len(self.approvals.all()))
+
+    # "How long was access held": the one definition the auditor's history, its exports,
+    # the failover report and its API answer all use.
+    @property
+    def held_until(self) -> dt.datetime | None:
+        """When the access really ended: Okta's confirmed removal, else the end of the
+        grant; None while it is still held (or was never granted)."""
+        if self.activated_at is None:
+            return None
+        return self.membership_removed_at or self.ended_at
+
+    def held_minutes(self, now: dt.datetime | None = None) -> int | None:
+        """Whole minutes from Okta's confirmed membership to ``held_until`` (or now, while
+        still held); None when access was never granted."""
+        if self.activated_at is None:
+            return None
+        until = self.held_until or now or timezone.now()
+        return max(0, round((until - self.activated_at).total_seconds() / 60))
 
 
 class Approval(models.Model):
@@ -142,6 +173,33 @@ class ExtensionStatus(models.TextChoices):
     DENIED = "denied", "Denied"
     CANCELLED = "cancelled", "Cancelled"
     LAPSED = "lapsed", "Lapsed"
+
+
+# Every change of an extension's status: name -> (allowed sources, target, audit action).
+# The audit event is on the request, so its timeline shows the extension;
+# ``requests_app.extensions._move`` applies a row.
+EXTENSION_TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
+    "approve": (
+        frozenset({ExtensionStatus.PENDING}),
+        ExtensionStatus.APPROVED,
+        "request.extended",
+    ),
+    "deny": (
+        frozenset({ExtensionStatus.PENDING}),
+        ExtensionStatus.DENIED,
+        "request.extension_denied",
+    ),
+    "cancel": (
+        frozenset({ExtensionStatus.PENDING}),
+        ExtensionStatus.CANCELLED,
+        "request.extension_cancelled",
+    ),
+    "lapse": (
+        frozenset({ExtensionStatus.PENDING}),
+        ExtensionStatus.LAPSED,
+        "request.extension_lapsed",
+    ),
+}
 
 
 class Extension(models.Model):

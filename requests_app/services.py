@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from federation.idp import IdentityProvider, IdpError, IdpNotFound, get_identity_provider
@@ -161,6 +161,35 @@ def file_requests(
         # Okta being slow must not stop an emergency: provisioning will look again.
         log.warning("Okta lookup of the requester failed, filing anyway: %s", exc)
 
+    try:
+        return _file(requester, roles, justification, ticket, duration_minutes, login, okta_user_id)
+    except IntegrityError:
+        # The database's ONE_OPEN_REQUEST constraint: another filing of the same role by
+        # the same person committed after this one looked.
+        for role in roles:
+            duplicate = _open_request(requester, role)
+            if duplicate is not None:
+                raise Conflict(
+                    f"You already have request #{duplicate.pk} open for {role.role_name}."
+                ) from None
+        raise
+
+
+def _open_request(requester: AbstractBaseUser, role: EmergencyRole) -> AccessRequest | None:
+    return AccessRequest.objects.filter(
+        requester=requester, role=role, status__in=OPEN_STATUSES
+    ).first()
+
+
+def _file(
+    requester: AbstractBaseUser,
+    roles: list[EmergencyRole],
+    justification: str,
+    ticket: str,
+    duration_minutes: int,
+    login: str,
+    okta_user_id: str,
+) -> list[AccessRequest]:
     batch = uuid.uuid4() if len(roles) > 1 else None
     filed: list[AccessRequest] = []
     with transaction.atomic():
@@ -178,9 +207,7 @@ def file_requests(
                 raise Conflict(f"{current} waits for a second approver's confirmation.")
             raise Conflict("No failover is open: requests can be filed only during one.")
         for role in roles:
-            duplicate = AccessRequest.objects.filter(
-                requester=requester, role=role, status__in=OPEN_STATUSES
-            ).first()
+            duplicate = _open_request(requester, role)
             if duplicate is not None:
                 raise Conflict(
                     f"You already have request #{duplicate.pk} open for {role.role_name}."

@@ -65,7 +65,6 @@ def _access(failover: Failover) -> tuple[list[dict[str, Any]], list[dict[str, An
     for req in requests:
         extensions = list(req.extensions.all())
         extra = sum(x.minutes for x in extensions if x.status == ExtensionStatus.APPROVED)
-        held_until = req.ended_at or (None if req.status == "active" else req.expires_at)
         access.append(
             {
                 "request_id": req.pk,
@@ -88,7 +87,8 @@ def _access(failover: Failover) -> tuple[list[dict[str, Any]], list[dict[str, An
                 "ended_at": req.ended_at,
                 "end_reason": req.end_reason,
                 "membership_removed_at": req.membership_removed_at,
-                "held_minutes": _minutes(req.activated_at, held_until) if req.activated_at else 0,
+                "held_until": req.held_until,
+                "held_minutes": req.held_minutes() or 0,
                 "sign_in": _sign_out(evidence[req.pk]) if req.pk in evidence else None,
             }
         )

@@ -21,14 +21,44 @@ from django.utils import timezone
 from federation import queue
 from federation.failover import checklist, drills, messages
 from federation.idp import IdentityProvider, IdpNotFound, IdpRetryableError
-from federation.models import DrillResult, EmergencyRole, Failover, FailoverStatus, ReturnToNormal
+from federation.models import (
+    FAILOVER_TRANSITIONS,
+    DrillResult,
+    EmergencyRole,
+    Failover,
+    FailoverStatus,
+    ReturnToNormal,
+)
 from federation.monitor.health import HEALTHY
 from portal import audit
 from portal.core.access import can_run_failover
-from portal.core.errors import Conflict, NotAllowed
+from portal.core.errors import Conflict, InvalidTransition, NotAllowed
 from requests_app import services as request_services
 from requests_app.evidence import end_sessions
 from requests_app.models import HOLDING_STATUSES, AccessRequest, Status
+
+
+def _move(
+    failover: Failover,
+    transition: str,
+    *,
+    actor: AbstractBaseUser | None = None,
+    system: str = "system",
+    payload: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Failover:
+    """Apply one row of FAILOVER_TRANSITIONS to a locked failover and record it."""
+    sources, target, action = FAILOVER_TRANSITIONS[transition]
+    if failover.status not in sources:
+        raise InvalidTransition(
+            f"{failover} is {failover.get_status_display().lower()}: it cannot {transition}."
+        )
+    failover.status = target
+    for name, value in fields.items():
+        setattr(failover, name, value)
+    failover.save(update_fields=["status", *fields])
+    audit.record(action, failover, actor=actor, system=system, payload=payload)
+    return failover
 
 
 def open_failover(*, actor: AbstractBaseUser, reason: str, drill: bool = False) -> Failover:
@@ -75,11 +105,7 @@ def confirm_failover(*, actor: AbstractBaseUser) -> Failover:
             raise Conflict("No proposed failover is waiting for confirmation.")
         if failover.opened_by_id == actor.pk:
             raise NotAllowed("A second, different approver must confirm the failover.")
-        failover.status = FailoverStatus.ACTIVE
-        failover.confirmed_by = actor
-        failover.confirmed_at = timezone.now()
-        failover.save(update_fields=["status", "confirmed_by", "confirmed_at"])
-        audit.record("failover.confirmed", failover, actor=actor)
+        _move(failover, "confirm", actor=actor, confirmed_by=actor, confirmed_at=timezone.now())
         audit.record(
             "failover.opened",
             failover,
@@ -164,11 +190,15 @@ def close_failover(
 def _withdraw(failover: Failover, *, actor: AbstractBaseUser, reason: str) -> Failover:
     """A proposed failover that nobody confirmed: nothing happened in Okta, just close it."""
     now = timezone.now()
-    failover.status = FailoverStatus.CLOSED
-    failover.close_requested_by, failover.close_requested_at = actor, now
-    failover.closed_at = now
-    failover.save(update_fields=["status", "close_requested_by", "close_requested_at", "closed_at"])
-    audit.record("failover.withdrawn", failover, actor=actor, payload={"reason": reason})
+    _move(
+        failover,
+        "withdraw",
+        actor=actor,
+        payload={"reason": reason},
+        close_requested_by=actor,
+        close_requested_at=now,
+        closed_at=now,
+    )
     messages.failover_changed(failover, "withdrawn")
     return failover
 
@@ -182,21 +212,19 @@ def begin_closing(
     scheduled: bool = False,
 ) -> None:
     """Lapse pending requests, revoke live grants, hand Okta to the worker (locked failover)."""
-    failover.status = FailoverStatus.CLOSING
-    failover.close_requested_by = actor
-    failover.close_requested_at = timezone.now()
-    failover.save(update_fields=["status", "close_requested_by", "close_requested_at"])
-    payload: dict[str, object] = {"reason": reason}
+    payload: dict[str, Any] = {"reason": reason}
     if force:
         payload["forced"] = True
     if scheduled:
         payload["scheduled_by"] = actor.get_username()
-    audit.record(
-        "failover.closing",
+    _move(
         failover,
+        "begin_closing",
         actor=None if scheduled else actor,
         system="scheduler",
         payload=payload,
+        close_requested_by=actor,
+        close_requested_at=timezone.now(),
     )
     why = "The failover was closed."
     for req in failover.requests.filter(status=Status.PENDING):
@@ -214,17 +242,15 @@ def confirm_closed(
         if failover.status != FailoverStatus.CLOSING:
             return
         now = timezone.now()
-        failover.status = FailoverStatus.CLOSED
-        failover.app_deactivated_at = failover.app_deactivated_at or now
-        failover.groups_emptied_at = now
-        failover.closed_at = now
-        failover.last_error = ""
-        failover.save()
-        audit.record(
-            "failover.closed",
+        _move(
             failover,
+            "close",
             system="worker",
             payload={"removed_members": removed_members},
+            app_deactivated_at=failover.app_deactivated_at or now,
+            groups_emptied_at=now,
+            closed_at=now,
+            last_error="",
         )
         messages.failover_changed(failover, "closed")
         _on_closed(failover, removed_members=removed_members, sessions_ended=sessions_ended)
@@ -302,8 +328,6 @@ def start_return(*, actor: AbstractBaseUser, override_reason: str = "") -> Failo
                 f"The return to normal starts from an active failover (this one is {state})."
             )
         now = timezone.now()
-        failover.status = FailoverStatus.RETURNING
-        failover.save(update_fields=["status"])
         rows = checklist.emergency_users(failover)
         holding = list(
             failover.requests.filter(status__in=HOLDING_STATUSES).select_related("requester")
@@ -316,10 +340,19 @@ def start_return(*, actor: AbstractBaseUser, override_reason: str = "") -> Failo
         run.health_override_reason = override_reason if health.state != HEALTHY else ""
         run.announced_at = now
         run.announced_to = sorted(u.get_username() for u in told)
-        run.save()
-        audit.record(
-            "failover.return_started",
+        run.save(
+            update_fields=[
+                "started_by",
+                "started_at",
+                "health_state",
+                "health_override_reason",
+                "announced_at",
+                "announced_to",
+            ]
+        )
+        _move(
             failover,
+            "start_return",
             actor=actor,
             payload={
                 "health": health.state,
@@ -418,7 +451,15 @@ def _record_close_request(
     run.forced = force
     run.still_signed_in_at_close = sorted({req.requester.get_username() for req, _ in still})
     run.deactivate_at = at
-    run.save()
+    run.save(
+        update_fields=[
+            "close_requested_by",
+            "close_reason",
+            "forced",
+            "still_signed_in_at_close",
+            "deactivate_at",
+        ]
+    )
     if at is not None:
         audit.record(
             "failover.deactivation_scheduled",
@@ -471,25 +512,29 @@ def _on_closed(
     """The worker verified the app is off and the groups are empty (inside its transaction):
     keep the sessions ended and, for a drill, what it proved."""
     run, _ = ReturnToNormal.objects.get_or_create(failover=failover)
+    changed: list[str] = []
     if sessions_ended is not None:
         run.sessions_revoked_at = timezone.now()
         run.sessions_revoked_for = sessions_ended
+        changed += ["sessions_revoked_at", "sessions_revoked_for"]
         audit.record(
             "failover.sessions_ended", failover, system="worker", payload={"users": sessions_ended}
         )
     if failover.is_drill:
-        checklist = drills.drill_checklist(failover, removed_members=removed_members)
-        run.drill_checklist = [item.as_dict() for item in checklist]
-        passed = all(item.proved for item in checklist)
+        items = drills.drill_checklist(failover, removed_members=removed_members)
+        run.drill_checklist = [item.as_dict() for item in items]
+        passed = all(item.proved for item in items)
         run.drill_result = DrillResult.PASSED if passed else DrillResult.FAILED
+        changed += ["drill_checklist", "drill_result"]
         audit.record(
             "failover.drill_result",
             failover,
             system="worker",
             payload={
                 "result": run.drill_result,
-                "not_proved": [item.key for item in checklist if not item.proved],
+                "not_proved": [item.key for item in items if not item.proved],
             },
         )
-    run.save()
+    if changed:
+        run.save(update_fields=changed)
     messages.report_ready(failover)

@@ -267,7 +267,9 @@ def poll_system_log(
                 locked.updated_at = locked.polled_at
             locked.last_batch = report.events + len(page.events)
             locked.last_error = ""
-            locked.save()
+            locked.save(
+                update_fields=["after", "polled_at", "updated_at", "last_batch", "last_error"]
+            )
         report.pages += 1
         report.events += len(page.events)
         # A polling query always has a next link; only a full page means there is more.

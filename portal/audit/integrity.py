@@ -91,7 +91,7 @@ def run(
         run.outcome = ChainVerification.Outcome.ERROR
         run.error = f"{type(exc).__name__}: {exc}"[:2000]
         run.finished_at = timezone.now()
-        run.save()
+        run.save(update_fields=["outcome", "error", "finished_at"])
         raise
     first = result.first
     run.outcome = (
@@ -105,7 +105,19 @@ def run(
     run.latest_checkpoint_seq = result.latest_checkpoint.seq if result.latest_checkpoint else None
     run.first_bad_seq = first.seq if first else None
     run.problems = [{"seq": p.seq, "reason": p.reason} for p in result.problems[:STORED_PROBLEMS]]
-    run.save()
+    run.save(
+        update_fields=[
+            "outcome",
+            "finished_at",
+            "events_checked",
+            "head_seq",
+            "head_hash",
+            "checkpoints_checked",
+            "latest_checkpoint_seq",
+            "first_bad_seq",
+            "problems",
+        ]
+    )
     if first is None:
         log.info(
             "audit chain intact: %d events, head #%d %s, %d checkpoints",

@@ -21,7 +21,6 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from portal.audit import CHAIN_COLUMNS, row_fields
-from portal.auditor.history import held_minutes, held_until
 from portal.models import AuditEvent
 from requests_app.models import AccessRequest
 
@@ -78,8 +77,8 @@ def request_row(req: AccessRequest) -> dict[str, Any]:
         "ended_by": _user(req.ended_by),
         "end_reason": req.end_reason,
         "membership_removed_at": _iso(req.membership_removed_at),
-        "held_until": _iso(held_until(req)),
-        "held_minutes": held_minutes(req),
+        "held_until": _iso(req.held_until),
+        "held_minutes": req.held_minutes(),
         "last_event_seq": getattr(req, "last_event_seq", None),
         "last_event_action": getattr(req, "last_event_action", None),
         "last_event_hash": getattr(req, "last_event_hash", None),

@@ -210,17 +210,3 @@ def with_last_event(requests: QuerySet[AccessRequest]) -> QuerySet[AccessRequest
         last_event_hash=Subquery(events.values("hash")[:1]),
         last_event_action=Subquery(events.values("action")[:1]),
     )
-
-
-def held_until(req: AccessRequest) -> dt.datetime | None:
-    """When the access really ended: Okta's confirmed removal, else the end of the grant."""
-    if req.activated_at is None:
-        return None
-    return req.membership_removed_at or req.ended_at
-
-
-def held_minutes(req: AccessRequest, now: dt.datetime | None = None) -> int | None:
-    if req.activated_at is None:
-        return None
-    until = held_until(req) or (now or timezone.now())
-    return max(0, round((until - req.activated_at).total_seconds() / 60))

@@ -148,8 +148,8 @@ def request_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "req": req,
         "events": checked,
-        "held_until": history.held_until(req),
-        "held_minutes": history.held_minutes(req),
+        "held_until": req.held_until,
+        "held_minutes": req.held_minutes(),
     }
     return render(request, "portal/auditor/request_timeline.html", context)
 

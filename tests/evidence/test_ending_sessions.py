@@ -154,12 +154,13 @@ def test_revoking_attaches_the_deny_to_the_role(
 
 
 def test_the_deny_is_not_attached_while_the_person_still_holds_the_role(
-    iam, grant, engineer, approver, fake_idp, django_capture_on_commit_callbacks
+    iam, grant, engineer, oncall, approver, fake_idp, django_capture_on_commit_callbacks
 ):
     first = grant(engineer)
-    # A second live grant of the same role (e.g. filed again after an extension was refused).
+    # A second live grant of the same role for the same Okta account, through another
+    # portal account (one person holds one open request per role and portal account).
     second = AccessRequest.objects.get(pk=first.pk)
-    second.pk = None
+    second.pk, second.requester = None, oncall
     second.save()
     req = end(first, approver, fake_idp, django_capture_on_commit_callbacks)
     # The membership stays (the other grant needs it), and so do the sessions.

@@ -79,3 +79,10 @@ def test_every_task_has_a_time_limit():
         soft = task.soft_time_limit or app.conf.task_soft_time_limit
         hard = task.time_limit or app.conf.task_time_limit
         assert soft and hard and soft < hard, task.name
+
+
+def test_every_beat_entry_names_a_registered_task():
+    app.loader.import_default_modules()
+    tasks = [entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()]
+    assert len(tasks) >= 12
+    assert [t for t in tasks if t not in app.tasks] == []
