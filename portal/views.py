@@ -73,6 +73,16 @@ def refused(request: HttpRequest, message: str, status: int = 403) -> HttpRespon
     return render(request, "403.html", {"exception": message}, status=status)
 
 
+@page
+def email_managed_by_admins(request: HttpRequest) -> HttpResponse:
+    """allauth's email page, closed: the Okta login is bound by an admin or by Okta."""
+    return refused(
+        request,
+        "Your email is your Okta login, which receives emergency access: only an "
+        "administrator (or your Okta sign-in) can change it.",
+    )
+
+
 # --- Dashboard ------------------------------------------------------------------------
 
 
