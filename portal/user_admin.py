@@ -17,9 +17,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.decorators import method_decorator
 
 from portal import audit
 from portal.accounts import roles
+from portal.accounts.stepup import step_up
 from portal.admin_mixins import AuditorsReadOnlyAdminMixin
 from portal.core.access import AUDITORS
 from portal.core.errors import NotAllowed
@@ -43,6 +45,10 @@ class PortalUserChangeForm(UserChangeForm):
 
 class PortalUserAdmin(AuditorsReadOnlyAdminMixin, UserAdmin):
     form = PortalUserChangeForm
+
+    @method_decorator(step_up)  # changing roles and privileges needs a fresh sign-in
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return super().changeform_view(request, *args, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         stored = User.objects.filter(pk=obj.pk).first() if change else None

@@ -14,6 +14,7 @@ from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
 from federation.models import FailoverStatus
+from portal.accounts.stepup import step_up
 from portal.core import access
 from portal.core.errors import DomainError, NotAllowed
 from portal.views import page, refused, require
@@ -120,6 +121,7 @@ def request_extend(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @page
 @require(access.can_write, "Auditors have read-only access: they cannot change requests.")
+@step_up(unless_action=frozenset({"cancel"}))
 def extension_action(request: HttpRequest, pk: int, ext_id: int, action: str) -> HttpResponse:
     req = _visible(request.user, pk)
     ext = Extension.objects.filter(pk=ext_id, request=req).first()

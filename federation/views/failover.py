@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from federation.failover import services
 from federation.forms import CloseFailoverForm, OpenFailoverForm
 from federation.models import Failover
+from portal.accounts.stepup import step_up
 from portal.core import access
 from portal.core.errors import DomainError
 from portal.views import page, require
@@ -61,6 +62,7 @@ def failover(request: HttpRequest) -> HttpResponse:
 @require_POST
 @page
 @require(access.can_run_failover, ONLY_APPROVERS)
+@step_up
 def failover_open(request: HttpRequest) -> HttpResponse:
     form = OpenFailoverForm(request.POST)
     if not form.is_valid():
@@ -85,6 +87,7 @@ def failover_open(request: HttpRequest) -> HttpResponse:
 @require_POST
 @page
 @require(access.can_run_failover, ONLY_APPROVERS)
+@step_up
 def failover_close(request: HttpRequest) -> HttpResponse:
     form = CloseFailoverForm(request.POST)
     if not form.is_valid():

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import urlencode
+from django_htmx.http import HttpResponseClientRedirect
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -35,20 +36,41 @@ def recently_authenticated(request: HttpRequest) -> bool:
     return at is not None and time.time() - at < settings.STEP_UP_SECONDS
 
 
-def step_up(view: Any) -> Any:
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if (
-            request.method not in SAFE_METHODS
-            and request.user.is_authenticated
-            and not recently_authenticated(request)
-        ):
-            if get_adapter().get_reauthentication_methods(request.user):
-                raise ReauthenticationRequired()
-            # Okta-only account: sign in through Okta again, then press the button again.
-            back = request.headers.get("Referer") or request.get_full_path()
-            login = reverse("openid_connect_login", kwargs={"provider_id": "okta"})
-            return HttpResponseRedirect(f"{login}?{urlencode({'next': back})}")
-        return view(request, *args, **kwargs)
+def needs_step_up(request: HttpRequest) -> bool:
+    return (
+        request.method not in SAFE_METHODS
+        and request.user.is_authenticated
+        and not recently_authenticated(request)
+    )
 
-    return wrapper
+
+def ask_for_step_up(request: HttpRequest) -> HttpResponse:
+    """Send the user to sign in again; a plain POST is replayed afterwards by allauth."""
+    htmx = getattr(request, "htmx", None)
+    if get_adapter().get_reauthentication_methods(request.user):
+        if not htmx:
+            raise ReauthenticationRequired()
+        target = reverse("account_reauthenticate")
+    else:
+        # An Okta-only account (no password, no authenticator): sign in through Okta again.
+        target = reverse("openid_connect_login", kwargs={"provider_id": "okta"})
+    back = (htmx.current_url_abs_path if htmx else None) or request.headers.get("Referer") or "/"
+    url = f"{target}?{urlencode({'next': back})}"
+    # htmx would swap the sign-in page into a fragment: make it a full-page visit instead.
+    return HttpResponseClientRedirect(url) if htmx else HttpResponseRedirect(url)
+
+
+def step_up(view: Any = None, *, unless_action: frozenset[str] = frozenset()) -> Any:
+    """A fresh sign-in before an unsafe request; ``unless_action`` lists the ``action``
+    URL arguments that do not need one (a requester cancelling their own request)."""
+
+    def decorator(view: Any) -> Any:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if kwargs.get("action") not in unless_action and needs_step_up(request):
+                return ask_for_step_up(request)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator(view) if view is not None else decorator

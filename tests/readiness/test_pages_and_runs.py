@@ -33,7 +33,7 @@ def signed_in(user) -> Client:
 
 @pytest.fixture
 def admin_user(db):
-    user = make_user("admin", "admin@example.com")
+    user = make_user("admin", "admin@example.com", mfa=True)  # staff need a second factor
     user.is_staff = True
     user.save()
     return user
