@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from allauth.account import signals as allauth_signals
 from allauth.account.internal.flows.login import AUTHENTICATION_METHODS_SESSION_KEY
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in
@@ -19,6 +20,10 @@ def _signed_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     now = time.time()
     request.session[sessions.SIGNED_IN_AT] = now
     request.session[sessions.SEEN_AT] = now
+
+
+def _allauth_signed_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """allauth's own signal, sent once every stage (second factor included) is done."""
     # The sign-in itself is a fresh authentication: allauth's own step-up pages
     # (adding an authenticator) need not ask for the password again at once.
     records = request.session.get(AUTHENTICATION_METHODS_SESSION_KEY)
@@ -65,5 +70,6 @@ def _password_changed(sender: Any, instance: Any, created: bool, **kwargs: Any) 
 def connect() -> None:
     user_model = get_user_model()
     user_logged_in.connect(_signed_in, dispatch_uid="portal.signed_in")
+    allauth_signals.user_logged_in.connect(_allauth_signed_in, dispatch_uid="portal.allauth_in")
     pre_save.connect(_remember_password, sender=user_model, dispatch_uid="portal.pw_before")
     post_save.connect(_password_changed, sender=user_model, dispatch_uid="portal.pw_changed")
