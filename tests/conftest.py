@@ -7,6 +7,10 @@ integration and browser tests all share one set of names.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import struct
 import time
 import uuid
 from types import SimpleNamespace
@@ -81,6 +85,16 @@ def _own_cache_namespace(settings):
 
 # A second factor for the named actors whose role requires one (settings.MFA_REQUIRED_FOR).
 TEST_TOTP_SECRET = "JBSWY3DPEHPK3PXP"
+
+
+def totp_code(secret: str = TEST_TOTP_SECRET, at: float | None = None) -> str:
+    """RFC 6238 (SHA-1, 6 digits, 30 s): what an authenticator app shows now."""
+    counter = int((time.time() if at is None else at) // 30)
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
 
 
 def give_authenticator(user, secret: str = TEST_TOTP_SECRET):
