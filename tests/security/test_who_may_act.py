@@ -420,3 +420,37 @@ def test_an_approver_cannot_deny_their_own_request(db, approver, ro_role, open_f
     assert page.status_code == 403
     req.refresh_from_db()
     assert req.status == Status.PENDING
+
+
+def test_a_password_change_ends_the_other_sessions(db, engineer):
+    other = signed_in(engineer)
+    assert other.get("/").status_code == 200
+    engineer.set_password("another-password-456")
+    engineer.save()
+    assert other.get("/")["Location"].startswith("/accounts/login/")
+
+
+def test_deactivating_an_account_in_the_admin_ends_its_sessions_and_tokens(
+    db, admin_client, engineer
+):
+    client = signed_in(engineer)
+    _, raw = tokens.create_token(engineer, "bot", engineer)
+    response = admin_client.post(
+        reverse("admin:auth_user_change", args=[engineer.pk]),
+        {
+            "username": "engineer",
+            "email": "engineer@example.com",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 302
+    assert client.get("/")["Location"].startswith("/accounts/login/")
+    assert tokens.authenticate(raw) is None
+    assert AuditEvent.objects.filter(action="user.sessions_ended").exists()
+
+
+def test_security_keys_and_recovery_codes_are_offered(db, approver):
+    client = signed_in(approver)
+    assert client.get("/accounts/2fa/webauthn/add/").status_code == 200
+    assert client.get("/accounts/2fa/recovery-codes/generate/").status_code == 200
