@@ -454,3 +454,37 @@ def test_security_keys_and_recovery_codes_are_offered(db, approver):
     client = signed_in(approver)
     assert client.get("/accounts/2fa/webauthn/add/").status_code == 200
     assert client.get("/accounts/2fa/recovery-codes/generate/").status_code == 200
+
+
+@pytest.mark.real_sign_in
+def test_a_stale_htmx_approval_is_sent_to_sign_in_again_as_a_full_page(
+    db, engineer, approver, ro_role, open_failover
+):
+    req = pending(engineer, ro_role, open_failover)
+    client = Client()
+    client.force_login(approver)
+    response = client.post(
+        f"/requests/{req.pk}/approve/",
+        {"comment": ""},
+        headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/approvals/"},
+    )
+    assert response["HX-Redirect"].startswith(reverse("account_reauthenticate"))
+    req.refresh_from_db()
+    assert req.status == Status.PENDING
+
+
+def test_the_demo_without_redis_counts_in_a_file_cache(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CELERY_BROKER_URL"}}
+    env.update(PORTAL_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="portal.settings")
+    out = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(settings.CACHES)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "FileBasedCache" in out and str(tmp_path) in out
