@@ -13,8 +13,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from portal import user_admin  # noqa: F401  (registers the audited user admin)
-from portal.admin_mixins import AuditorsReadOnlyAdminMixin
+from portal import admin_audit, user_admin  # noqa: F401  (register the audited admins)
+from portal.admin_audit import AuditedAdminMixin
 from portal.models import ApiToken, AuditEvent, NotificationLog, SlackIdentity
 
 
@@ -91,7 +91,7 @@ class NotificationLogAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SlackIdentity)
-class SlackIdentityAdmin(AuditorsReadOnlyAdminMixin, admin.ModelAdmin):
+class SlackIdentityAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """Which portal user a Slack user is, for the Approve / Deny buttons in Slack."""
 
     list_display = ("slack_user_id", "team_id", "user", "created_at")

@@ -13,6 +13,7 @@ refusals become HTTP statuses in the exception handlers below.
 import json
 from typing import Any
 
+from allauth.core.internal.httpkit import get_client_ip
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -52,10 +53,12 @@ class ApiTokenAuth(HttpBearer):
         return self.authenticate(request, token.strip())
 
     def authenticate(self, request: HttpRequest, token: str) -> Any | None:
-        user = tokens.authenticate(token)
-        if user is None:
-            raise AuthenticationError(message="The API token is invalid or has been revoked.")
-        return _authorize(request, user)
+        found = tokens.authenticate_token(token, get_client_ip(request))
+        if found is None:
+            raise AuthenticationError(message="The API token is invalid, expired or revoked.")
+        if found.read_only and request.method not in SAFE_METHODS:
+            raise NotAllowed("This API token is read-only: it cannot change anything.")
+        return _authorize(request, found.user)
 
 
 class SessionCsrfAuth(APIKeyCookie):

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils import timezone
 
 
 class AuditEvent(models.Model):
@@ -142,7 +143,10 @@ def hash_token(raw: str) -> str:
 
 class ApiTokenQuerySet(models.QuerySet):
     def active(self) -> ApiTokenQuerySet:
-        return self.filter(revoked_at__isnull=True)
+        """Not revoked and not expired."""
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
+        )
 
 
 class ApiToken(models.Model):
@@ -159,7 +163,12 @@ class ApiToken(models.Model):
     hint = models.CharField(max_length=12)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Null only for tokens made before tokens expired; new ones always carry an end.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # A read-only token is refused on every unsafe API method, whatever its owner may do.
+    read_only = models.BooleanField(default=False)
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -220,3 +229,22 @@ class SlackIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.slack_user_id} → {self.user}"
+
+
+class PortalAccount(models.Model):
+    """What the portal knows about an account beyond Django's user.
+
+    ``okta_login`` is the Okta account that receives the access: set by an admin or
+    from the Okta sign-in, never by the user (no self-service email changes).
+    ``sessions_valid_after``: sessions started before it are ended (role removed).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="portal_account"
+    )
+    okta_login = models.CharField(max_length=254, blank=True)
+    okta_user_id = models.CharField(max_length=64, blank=True)
+    sessions_valid_after = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.okta_login or '(email)'}"

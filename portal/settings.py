@@ -79,6 +79,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "django_htmx",
     "template_partials",
     "ninja",  # serves the API docs page from its bundled files, never a CDN
@@ -97,6 +100,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # After allauth's: ends stale sessions, then holds MFA-less privileged users at set-up.
+    "portal.accounts.middleware.SessionPolicyMiddleware",
+    "portal.accounts.middleware.RequireMfaMiddleware",
+    "portal.accounts.middleware.AuditorsReadOnlyAdminMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.audit.AuditContextMiddleware",
 ]
@@ -150,6 +157,80 @@ ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", "none")
 # Accounts are created by admins: emergency access is not for whoever signs up.
 ACCOUNT_ADAPTER = "portal.accounts.adapter.ClosedSignupAdapter"
 ACCOUNT_LOGOUT_ON_GET = False
+# No "remember me": a session ends at SESSION_ABSOLUTE_HOURS / SESSION_IDLE_MINUTES.
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_REAUTHENTICATION_TIMEOUT = env_int("STEP_UP_SECONDS", 300)
+SOCIALACCOUNT_ADAPTER = "portal.accounts.adapter.OktaSocialAdapter"
+# Okta users are created by admins in the portal too; the Okta sign-in only binds.
+SOCIALACCOUNT_AUTO_SIGNUP = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_STORE_TOKENS = False
+
+# --- Who may act: MFA, Okta sign-in, step-up, sessions, lockout (docs/security.md) ----
+# Portal roles that must have a second factor: approver, auditor, staff; or "all".
+MFA_REQUIRED_FOR = env_list("MFA_REQUIRED_FOR", "approver,auditor,staff")
+if set(MFA_REQUIRED_FOR) - {"approver", "auditor", "staff", "all"}:
+    raise ImproperlyConfigured("MFA_REQUIRED_FOR: a list of approver, auditor, staff, or 'all'")
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_PASSKEY_LOGIN_ENABLED = env_bool("MFA_PASSKEY_LOGIN_ENABLED", True)
+MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", "Emergency Access Portal")
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not PRODUCTION
+# Okta's id token says MFA was done there (amr contains "mfa"): does that count as
+# the portal's second factor? True: Okta users need no local authenticator.
+OKTA_AMR_SATISFIES_MFA = env_bool("OKTA_AMR_SATISFIES_MFA", True)
+# Step-up: approving, denying, revoking, the failover, roles and tokens need a sign-in
+# (password, second factor or Okta) within this many seconds.
+STEP_UP_SECONDS = ACCOUNT_REAUTHENTICATION_TIMEOUT
+SESSION_ABSOLUTE_HOURS = env_int("SESSION_ABSOLUTE_HOURS", 12)
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30)
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_HOURS * 3600
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# API tokens: lifetime when none is given, and the longest allowed (days).
+API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 30)
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 90)
+if not 1 <= API_TOKEN_DEFAULT_DAYS <= API_TOKEN_MAX_DAYS:
+    raise ImproperlyConfigured("1 <= API_TOKEN_DEFAULT_DAYS <= API_TOKEN_MAX_DAYS")
+
+# Sign in with Okta (OpenID Connect). The demo points at the sandbox org's endpoints.
+OKTA_OIDC_ISSUER = env("OKTA_OIDC_ISSUER", "" if PRODUCTION else "http://127.0.0.1:8100")
+OKTA_OIDC_CLIENT_ID = env("OKTA_OIDC_CLIENT_ID", "" if PRODUCTION else "portal-sandbox-client")
+OKTA_OIDC_CLIENT_SECRET = env(
+    "OKTA_OIDC_CLIENT_SECRET", "" if PRODUCTION else "portal-sandbox-secret"
+)
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": (
+            [
+                {
+                    "provider_id": "okta",
+                    "name": "Okta",
+                    "client_id": OKTA_OIDC_CLIENT_ID,
+                    "secret": OKTA_OIDC_CLIENT_SECRET,
+                    "settings": {
+                        "server_url": OKTA_OIDC_ISSUER,
+                        "fetch_userinfo": True,
+                        "token_auth_method": "client_secret_post",
+                    },
+                }
+            ]
+            if OKTA_OIDC_ISSUER and OKTA_OIDC_CLIENT_ID
+            else []
+        ),
+    }
+}
+
+# Lockout that cannot lock everyone out: per account, plus a generous per-IP limit,
+# counted in the shared cache. Behind a TLS proxy, say how to find the client's IP.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": env("LOGIN_FAILED_RATE_LIMIT", "200/m/ip,5/300s/key"),
+    "login": env("LOGIN_RATE_LIMIT", "300/m/ip"),
+    "reauthenticate": "10/m/user",
+}
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER = env("TRUSTED_CLIENT_IP_HEADER")
 
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
@@ -174,6 +255,19 @@ STATICFILES_DIRS = [BASE_DIR / "portal" / "static"]
 # production images run collectstatic and serve STATIC_ROOT.
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = not PRODUCTION
+
+# --- Cache: rate limits and lockouts are shared by every worker process -------------
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}
+        if env("REDIS_URL")
+        # The demo without Redis: a file cache is still shared by its processes.
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    )
+}
 
 # --- Email -------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

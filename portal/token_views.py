@@ -7,14 +7,17 @@ with exactly the owner's permissions, so an auditor's token is read-only.
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.accounts import tokens
+from portal.accounts.stepup import step_up
 from portal.core.errors import DomainError, InvalidTransition
 from portal.core.web import page, refused
 from portal.models import ApiToken
@@ -27,17 +30,38 @@ class TokenForm(forms.Form):
         help_text="What will use it, e.g. “incident bot” or “my laptop CLI”.",
         error_messages={"required": "Give the token a name, e.g. what will use it."},
     )
+    expires_in_days = forms.IntegerField(
+        label="Expires after (days)",
+        min_value=1,
+        max_value=settings.API_TOKEN_MAX_DAYS,
+        initial=settings.API_TOKEN_DEFAULT_DAYS,
+        required=False,
+        help_text=f"1 to {settings.API_TOKEN_MAX_DAYS} days; "
+        f"{settings.API_TOKEN_DEFAULT_DAYS} if left empty.",
+    )
+    read_only = forms.BooleanField(
+        label="Read-only",
+        required=False,
+        help_text="The token can read but never change anything, whatever you may do.",
+    )
 
 
 @require_http_methods(["GET", "POST"])
 @never_cache  # the page that shows a new token must never be cached
 @page
+@step_up
 def token_list(request: HttpRequest) -> HttpResponse:
     form = TokenForm(request.POST or None)
     created: tuple[ApiToken, str] | None = None
     if request.method == "POST" and form.is_valid():
         try:
-            created = tokens.create_token(request.user, form.cleaned_data["name"], request.user)
+            created = tokens.create_token(
+                request.user,
+                form.cleaned_data["name"],
+                request.user,
+                days=form.cleaned_data["expires_in_days"],
+                read_only=form.cleaned_data["read_only"],
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         except DomainError as exc:
@@ -49,6 +73,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
         "tokens": ApiToken.objects.filter(user=request.user),
         "new_token": created[0] if created else None,
         "new_raw": created[1] if created else None,
+        "now": timezone.now(),
     }
     return render(request, "portal/tokens.html", context, status=400 if form.errors else 200)
 

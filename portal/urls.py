@@ -15,6 +15,8 @@ urlpatterns = [
     path("tokens/", include("portal.token_urls")),
     path("auditor/", include("portal.auditor.urls")),
     path("api/v1/", api.urls),
+    # No self-service email changes: the email is the Okta login (set by an admin).
+    path("accounts/email/", views.email_managed_by_admins, name="account_email"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

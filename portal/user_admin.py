@@ -12,22 +12,56 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import UserChangeForm
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.decorators import method_decorator
 
 from portal import audit
 from portal.accounts import roles
+from portal.accounts.stepup import step_up
 from portal.admin_mixins import AuditorsReadOnlyAdminMixin
+from portal.core.access import AUDITORS
+from portal.core.errors import NotAllowed
 
 User = get_user_model()
 
 
+class PortalUserChangeForm(UserChangeForm):
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        groups = data.get("groups")
+        auditor = groups is not None and any(g.name == AUDITORS for g in groups)
+        try:
+            roles.check_auditor_not_superuser(
+                self.instance, is_superuser=bool(data.get("is_superuser")), auditor=auditor
+            )
+        except NotAllowed as exc:
+            raise ValidationError(str(exc)) from None
+        return data
+
+
 class PortalUserAdmin(AuditorsReadOnlyAdminMixin, UserAdmin):
+    form = PortalUserChangeForm
+
+    @method_decorator(step_up)  # changing roles and privileges needs a fresh sign-in
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return super().changeform_view(request, *args, **kwargs)
+
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         stored = User.objects.filter(pk=obj.pk).first() if change else None
         form._portal_flags_before = roles.flags_of(stored) if stored else {}
         super().save_model(request, obj, form, change)
+        if stored is not None and stored.email != obj.email:
+            # The email is the Okta login until one is bound: who changed it matters.
+            audit.record(
+                "user.email_changed",
+                ("user", obj.pk),
+                actor=request.user,
+                payload={"user": obj.get_username(), "before": stored.email, "after": obj.email},
+            )
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         user = form.instance

@@ -17,13 +17,23 @@ from federation.failover.drills import drill_status
 from federation.readiness.checks import latest_finished
 from federation.views.monitor import monitor_context
 from portal.core import access
-from portal.core.web import page, require
+from portal.core.web import page, refused, require
 from portal.models import AuditEvent
 from requests_app.models import HOLDING_STATUSES, OPEN_STATUSES, AccessRequest, Status
 
 log = logging.getLogger(__name__)
 
 AUDIT_PAGE_SIZE = 50
+
+
+@page
+def email_managed_by_admins(request: HttpRequest) -> HttpResponse:
+    """allauth's email page, closed: the Okta login is bound by an admin or by Okta."""
+    return refused(
+        request,
+        "Your email is your Okta login, which receives emergency access: only an "
+        "administrator (or your Okta sign-in) can change it.",
+    )
 
 
 # --- Dashboard ------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
+from portal.accounts.stepup import step_up
 from portal.core import access
 from portal.core.errors import DomainError, NotAllowed
 from portal.core.web import page, refused, require
@@ -59,6 +60,7 @@ def request_extend(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @page
 @require(access.can_write, "Auditors have read-only access: they cannot change requests.")
+@step_up(unless_action=frozenset({"cancel"}))
 def extension_action(request: HttpRequest, pk: int, ext_id: int, action: str) -> HttpResponse:
     req = visible_request(request.user, pk)
     ext = Extension.objects.filter(pk=ext_id, request=req).first()

@@ -40,8 +40,9 @@ def request_filed(req: AccessRequest, *, escalation: int = 0) -> None:
     notify(
         "request.escalated" if escalation else "request.filed",
         f"#{req.pk} {who} asks for {req.role}{again}",
-        f"{who} asks for {req.role.role_name} ({req.role.level.name}, "
-        f"{req.duration_minutes} min) for {req.ticket}.\n\n{req.justification}",
+        f"{who} (Okta login {req.okta_login}) asks for {req.role.role_name} "
+        f"({req.role.level.name}, {req.duration_minutes} min) for {req.ticket}."
+        f"\n\n{req.justification}",
         link("request-detail", req.pk),
         approver_emails(exclude=req.requester.email),
         decide=("request", str(req.pk)),

@@ -117,6 +117,7 @@ class RequestOut(Schema):
     status: Status
     status_label: str
     requester: UserOut
+    okta_login: str = Field(description="The Okta account that receives the access.")
     role: RequestRoleOut
     justification: str
     ticket: str

@@ -20,7 +20,8 @@ from django.utils import timezone
 from federation.idp import IdentityProvider, IdpError, IdpNotFound, get_identity_provider
 from federation.models import EmergencyRole, Failover, FailoverStatus
 from portal import audit
-from portal.core.access import can_request, can_write, is_approver
+from portal.accounts.identity import okta_login_for
+from portal.core.access import can_request, can_write, current_approvals, is_approver
 from portal.core.errors import Conflict, InvalidTransition, NotAllowed
 from requests_app import evidence, messages, queue
 from requests_app.models import (
@@ -147,9 +148,9 @@ def file_requests(
     justification, ticket = justification.strip(), ticket.strip()
     for role in roles:
         validate_request_fields(role, justification, ticket, duration_minutes)
-    login = requester.email
+    login = okta_login_for(requester)
     if not login:
-        raise ValidationError({"__all__": ["Your portal account has no email (your Okta login)."]})
+        raise ValidationError({"__all__": ["Your portal account has no Okta login; ask an admin."]})
     okta_user_id = ""
     try:
         okta_user_id = (idp or get_identity_provider()).find_user(login).id
@@ -253,7 +254,8 @@ def approve(req: AccessRequest, *, actor: AbstractBaseUser, comment: str = "") -
         if req.approvals.filter(approver=actor).exists():
             raise NotAllowed("You have already approved this request; it needs another approver.")
         Approval.objects.create(request=req, approver=actor, comment=comment)
-        count = req.approvals.count()
+        # Counted at decision time: only people who may still approve.
+        count = current_approvals(req).count()
         required = req.role.level.approvals_required
         audit.record(
             "request.approval_added",
@@ -280,6 +282,8 @@ def deny(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> Ac
         req = _locked(req.pk)
         if not is_approver(actor):
             raise NotAllowed("Only approvers can deny requests.")
+        if req.requester_id == actor.pk:
+            raise NotAllowed("Nobody can deny their own request; cancel it instead.")
         _move(
             req,
             "deny",

@@ -18,6 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from federation.models import Failover, FailoverStatus
+from portal.accounts.stepup import step_up
 from portal.audit import events_for
 from portal.core import access
 from portal.core.errors import DomainError, NotAllowed
@@ -231,6 +232,7 @@ def _queue_row(
 @require_POST
 @page
 @require(access.can_write, "Auditors have read-only access: they cannot change requests.")
+@step_up(unless_action=frozenset({"cancel"}))
 def request_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     req = visible_request(request.user, pk)
     form = ActionForm(request.POST)

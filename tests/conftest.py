@@ -7,11 +7,23 @@ integration and browser tests all share one set of names.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import struct
+import time
+import uuid
 from types import SimpleNamespace
 
 import pytest
+from allauth.account.internal.flows.login import (
+    _AUTHENTICATION_METHODS_USER_SESSION_KEY,
+    AUTHENTICATION_METHODS_SESSION_KEY,
+)
+from allauth.mfa.totp.internal.auth import TOTP
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.test import Client
 
 from federation.models import EmergencyAccount, EmergencyRole, Level, WorkloadAccount
 from portal.core.access import APPROVERS, AUDITORS
@@ -64,13 +76,80 @@ def _no_real_tasks_outside_integration(request, monkeypatch):
     monkeypatch.setattr(app, "send_task", refuse)
 
 
-def make_user(username: str, email: str, *groups: str):
+@pytest.fixture(autouse=True)
+def _own_cache_namespace(settings):
+    """Rate limits live in the shared Redis cache: each test counts in its own namespace."""
+    settings.CACHES = {
+        name: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+        for name, config in settings.CACHES.items()
+    }
+
+
+# A second factor for the named actors whose role requires one (settings.MFA_REQUIRED_FOR).
+TEST_TOTP_SECRET = "JBSWY3DPEHPK3PXP"
+
+
+def totp_code(secret: str = TEST_TOTP_SECRET, at: float | None = None) -> str:
+    """RFC 6238 (SHA-1, 6 digits, 30 s): what an authenticator app shows now."""
+    counter = int((time.time() if at is None else at) // 30)
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+def give_authenticator(user, secret: str = TEST_TOTP_SECRET):
+    """Give ``user`` a TOTP authenticator, as if they had set one up."""
+    TOTP.activate(user, secret)
+    return user
+
+
+def stepped_up(session, user) -> None:
+    """Record in ``session`` a second-factor authentication of ``user`` just now (step-up)."""
+    session[AUTHENTICATION_METHODS_SESSION_KEY] = [
+        {"method": "mfa", "type": "totp", "at": time.time(), "reauthenticated": True}
+    ]
+    session[_AUTHENTICATION_METHODS_USER_SESSION_KEY] = str(user.pk)
+
+
+@pytest.fixture(autouse=True)
+def _test_logins_are_fresh(request, monkeypatch):
+    """``client.login``/``force_login`` stand for a complete sign-in with a second factor
+    a moment ago, so tests of other features act without the step-up page in between.
+    Tests of sign-in and step-up themselves mark ``@pytest.mark.real_sign_in``."""
+    if request.node.get_closest_marker("real_sign_in"):
+        return
+    original = Client._login
+
+    def _login(self, user, backend=None):
+        original(self, user, backend)
+        session = self.session
+        stepped_up(session, user)
+        session.save()
+
+    monkeypatch.setattr(Client, "_login", _login)
+
+
+def make_user(username: str, email: str, *groups: str, mfa: bool | None = None):
+    """A user in ``groups``; approvers and auditors get an authenticator (MFA is mandatory)."""
     user = get_user_model().objects.create_user(
         username=username, email=email, password="demo-password-123"
     )
     for name in groups:
         user.groups.add(Group.objects.get_or_create(name=name)[0])
+    if mfa if mfa is not None else bool({APPROVERS, AUDITORS} & set(groups)):
+        give_authenticator(user)
     return user
+
+
+@pytest.fixture
+def admin_user(db, django_user_model, django_username_field):
+    """pytest-django's superuser, with the second factor staff must have."""
+    user = django_user_model._default_manager.create_superuser(
+        **{django_username_field: "admin"}, email="admin@example.com", password="password"
+    )
+    return give_authenticator(user)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
+from . import oidc
 from .auth import OAuthError
 from .events import Caller
 from .faults import FaultRule, RateStatus
@@ -313,6 +314,17 @@ def rate_bucket(path: str) -> str:
 # --- HTTP plumbing ---------------------------------------------------------------------
 
 
+OIDC_PATHS = frozenset(
+    {
+        "/.well-known/openid-configuration",
+        "/oauth2/v1/authorize",
+        "/oauth2/v1/token",
+        "/oauth2/v1/userinfo",
+        "/oauth2/v1/keys",
+    }
+)
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     # Keep-alive connections of a client still open must not block shutdown.
@@ -320,6 +332,7 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], org: SandboxOrg) -> None:
+        self.oidc = oidc.OidcProvider()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.org = org
@@ -355,6 +368,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if url.path.startswith("/__sandbox__/"):
             self._control(method, url.path, raw)
+        elif url.path in OIDC_PATHS:
+            self._oidc(method, url.path, query, raw)
         elif url.path == "/oauth2/v1/token" and method == "POST":
             self._token(raw)
         else:
@@ -499,6 +514,53 @@ class _Handler(BaseHTTPRequestHandler):
                 error.status,
             )
         self._send(status, body, {})
+
+    # --- OpenID Connect: "Sign in with Okta" (federation/sandbox/oidc.py) ----------------
+
+    def _oidc(self, method: str, path: str, query: dict[str, str], raw: bytes) -> None:
+        provider = self.server.oidc
+        base = self._base()
+        form = dict(parse_qsl(raw.decode(errors="replace"))) if raw else {}
+        try:
+            if path == "/.well-known/openid-configuration":
+                self._send(200, provider.discovery(base), {})
+            elif path == "/oauth2/v1/keys":
+                self._send(200, provider.jwks(), {})
+            elif path == "/oauth2/v1/userinfo":
+                self._send(200, provider.userinfo(self.headers.get("Authorization", "")), {})
+            elif path == "/oauth2/v1/authorize" and method == "GET":
+                provider.check_authorize(query)
+                users = self.server.org.list_users(limit="200")[0]
+                users = [u for u in users if u.get("status") == "ACTIVE"]
+                self._send_html(200, provider.sign_in_page(query, users))
+            elif path == "/oauth2/v1/authorize" and method == "POST":
+                user = self.server.org.user(form.pop("login", ""))
+                self._redirect(provider.issue_code(form, user))
+            elif path == "/oauth2/v1/token" and form.get("grant_type") == "authorization_code":
+                basic = oidc.parse_basic(self.headers.get("Authorization", ""))
+                self._send(200, provider.exchange(form, basic, base), {})
+            else:
+                self._token(raw)
+        except oidc.OidcError as error:
+            body = {"error": error.error, "error_description": error.description}
+            self._send(error.status, body, {})
+        except OktaError as error:
+            self._send(400, {"error": "invalid_request", "error_description": error.summary}, {})
+
+    def _send_html(self, status: int, page: str) -> None:
+        payload = page.encode()
+        self.send_response_only(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _redirect(self, location: str) -> None:
+        self.send_response_only(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     # --- control plane --------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from federation.failover import services
 from federation.failover.drills import drill_checklist
 from federation.forms import CloseFailoverForm, OpenFailoverForm
 from federation.models import Failover
+from portal.accounts.stepup import step_up
 from portal.core import access
 from portal.core.errors import DomainError
 from portal.core.web import page, require
@@ -60,6 +61,7 @@ def failover(request: HttpRequest) -> HttpResponse:
 @require_POST
 @page
 @require(access.can_run_failover, ONLY_APPROVERS)
+@step_up
 def failover_open(request: HttpRequest) -> HttpResponse:
     form = OpenFailoverForm(request.POST)
     if not form.is_valid():
@@ -84,6 +86,7 @@ def failover_open(request: HttpRequest) -> HttpResponse:
 @require_POST
 @page
 @require(access.can_run_failover, ONLY_APPROVERS)
+@step_up
 def failover_close(request: HttpRequest) -> HttpResponse:
     form = CloseFailoverForm(request.POST)
     if not form.is_valid():

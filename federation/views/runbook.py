@@ -23,6 +23,7 @@ from federation.failover.drills import drill_items
 from federation.failover.report import build_report
 from federation.forms import CloseForm, StartReturnForm
 from federation.models import Failover, FailoverStatus
+from portal.accounts.stepup import step_up
 from portal.core import access
 from portal.core.errors import DomainError
 from portal.core.web import page, require
@@ -101,6 +102,7 @@ def _add_errors(form: forms.Form, exc: ValidationError) -> None:
 @require_POST
 @page
 @require(access.can_run_failover, ONLY_APPROVERS)
+@step_up
 def return_start(request: HttpRequest) -> HttpResponse:
     form = StartReturnForm(request.POST)
     if not form.is_valid():
@@ -138,6 +140,7 @@ def return_remind(request: HttpRequest) -> HttpResponse:
 @require_POST
 @page
 @require(access.can_run_failover, ONLY_APPROVERS)
+@step_up
 def return_close(request: HttpRequest) -> HttpResponse:
     form = CloseForm(request.POST)
     if not form.is_valid():
@@ -169,6 +172,7 @@ def return_close(request: HttpRequest) -> HttpResponse:
 @require_POST
 @page
 @require(access.can_run_failover, "Only approvers can confirm a failover.")
+@step_up
 def failover_confirm(request: HttpRequest) -> HttpResponse:
     try:
         failover = services.confirm_failover(actor=request.user)

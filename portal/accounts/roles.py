@@ -16,8 +16,10 @@ from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
 
 from portal import audit
+from portal.accounts import sessions
 from portal.core.access import APPROVERS, AUDITORS, can_write
 from portal.core.errors import NotAllowed
+from requests_app.models import Approval, Status
 
 # The names people use (command line, docs) -> the group that carries the role.
 ROLES = {"approver": APPROVERS, "auditor": AUDITORS}
@@ -78,9 +80,66 @@ def _change_role(
         holds = group is not None and user.groups.filter(pk=group.pk).exists()
         if holds == granted:
             return False
+        if granted and group_name == AUDITORS:
+            check_auditor_not_superuser(user, is_superuser=user.is_superuser, auditor=True)
         (user.groups.add if granted else user.groups.remove)(group)
         _record_membership(user, group_name, granted, actor=actor, system=system, via=via)
+        if not granted:
+            lost_role(user, role, actor=actor, system=system)
     return True
+
+
+def check_auditor_not_superuser(
+    user: AbstractBaseUser, *, is_superuser: bool, auditor: bool
+) -> None:
+    """An auditor who is also superuser could undo their own read-only limit."""
+    if is_superuser and auditor:
+        raise NotAllowed(
+            f"{user.get_username()}: an auditor cannot be a superuser (auditors are read-only)."
+        )
+
+
+def void_pending_approvals(
+    user: AbstractBaseUser, *, reason: str, actor: AbstractBaseUser | None, system: str = "system"
+) -> int:
+    """Someone who may no longer approve: their approvals of undecided requests stop counting.
+
+    Must run in the transaction that removed the role or deactivated the account.
+    """
+    voided = 0
+    pending = Approval.objects.select_related("request").filter(
+        approver_id=user.pk, request__status=Status.PENDING
+    )
+    for approval in pending:
+        audit.record(
+            "request.approval_voided",
+            approval.request,
+            actor=actor,
+            system=system,
+            payload={"approver": user.get_username(), "reason": reason},
+        )
+        approval.delete()
+        voided += 1
+    return voided
+
+
+def lost_role(
+    user: AbstractBaseUser, role: str, *, actor: AbstractBaseUser | None, system: str = "system"
+) -> None:
+    """A removed role ends what it allowed: sessions, tokens and (approvers) approvals."""
+    reason = f"the {role} role was removed"
+    if role == "approver":
+        void_pending_approvals(user, reason=reason, actor=actor, system=system)
+    sessions.end_sessions_and_tokens(user, reason=reason, actor=actor, system=system)
+
+
+def deactivated(
+    user: AbstractBaseUser, *, actor: AbstractBaseUser | None, system: str = "system"
+) -> None:
+    """The account was deactivated: same consequences as losing every role."""
+    reason = "the account was deactivated"
+    void_pending_approvals(user, reason=reason, actor=actor, system=system)
+    sessions.end_sessions_and_tokens(user, reason=reason, actor=actor, system=system)
 
 
 def grant_role(
@@ -125,6 +184,9 @@ def record_group_changes(
         _record_membership(user, group, True, actor=actor, system=system, via=via)
     for group in sorted(before - after):
         _record_membership(user, group, False, actor=actor, system=system, via=via)
+        role = next((name for name, g in ROLES.items() if g == group), None)
+        if role is not None:
+            lost_role(user, role, actor=actor, system=system)
 
 
 def record_flag_changes(
@@ -155,6 +217,8 @@ def record_flag_changes(
             actor=actor,
             payload={"user": user.get_username(), "fields": changed, "via": via},
         )
+    if before.get("is_active") and not after["is_active"]:
+        deactivated(user, actor=actor)
 
 
 def flags_of(user: AbstractBaseUser) -> dict[str, Any]:

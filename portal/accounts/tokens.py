@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -16,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portal import audit
+from portal.accounts import messages
 from portal.core.errors import InvalidTransition, NotAllowed
 from portal.models import ApiToken, hash_token
 
@@ -36,19 +38,32 @@ def _clean_name(name: str) -> str:
     return name
 
 
+def _clean_days(days: int | None) -> int:
+    if days is None:
+        return settings.API_TOKEN_DEFAULT_DAYS
+    if not 1 <= days <= settings.API_TOKEN_MAX_DAYS:
+        raise ValidationError(
+            {"expires_in_days": [f"A token lives 1 to {settings.API_TOKEN_MAX_DAYS} days."]}
+        )
+    return days
+
+
 def create_token(
     user: AbstractBaseUser,
     name: str,
     actor: AbstractBaseUser | None,
     *,
     system: str = "system",
+    days: int | None = None,
+    read_only: bool = False,
 ) -> tuple[ApiToken, str]:
     """Create a token for ``user``; return it with the raw secret, which is never stored.
 
     ``actor`` is who asked (the user themself on the tokens page, None from a
-    management command, recorded as ``system``).
+    management command, recorded as ``system``). The owner is emailed either way.
     """
     name = _clean_name(name)
+    days = _clean_days(days)
     if actor is not None and actor.pk != user.pk:
         raise NotAllowed("You can only create API tokens for yourself.")
     if not user.is_active:
@@ -56,20 +71,32 @@ def create_token(
     raw = ApiToken.generate()
     with transaction.atomic():
         token = ApiToken.objects.create(
-            user=user, name=name, token_hash=hash_token(raw), hint=raw[:HINT_LENGTH]
+            user=user,
+            name=name,
+            token_hash=hash_token(raw),
+            hint=raw[:HINT_LENGTH],
+            expires_at=timezone.now() + dt.timedelta(days=days),
+            read_only=read_only,
         )
         audit.record(
             "api_token.created",
             token,
             actor=actor,
             system=system,
-            payload={"owner": user.get_username(), "name": name, "hint": token.hint},
+            payload={
+                "owner": user.get_username(),
+                "name": name,
+                "hint": token.hint,
+                "expires_at": token.expires_at,
+                "read_only": read_only,
+            },
         )
+        messages.api_token_created(token)
     return token, raw
 
 
-def authenticate(raw: str | None) -> AbstractBaseUser | None:
-    """The active owner of a live token, or None. Records when the token was last used."""
+def authenticate_token(raw: str | None, client_ip: str | None = None) -> ApiToken | None:
+    """The live token of an active owner, or None. Records when and from where it was used."""
     if not raw or not raw.startswith(ApiToken.PREFIX) or len(raw) > _MAX_RAW_LENGTH:
         return None
     token = (
@@ -79,12 +106,43 @@ def authenticate(raw: str | None) -> AbstractBaseUser | None:
         return None
     now = timezone.now()
     stale = now - LAST_USED_RESOLUTION
-    if token.last_used_at is None or token.last_used_at <= stale:
+    if token.last_used_at is None or token.last_used_at <= stale or token.last_used_ip != client_ip:
         # Race-safe and cheap: only one of many concurrent calls writes.
         ApiToken.objects.filter(
-            Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale), pk=token.pk
-        ).update(last_used_at=now)
-    return token.user
+            Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale) | ~Q(last_used_ip=client_ip),
+            pk=token.pk,
+        ).update(last_used_at=now, last_used_ip=client_ip)
+    return token
+
+
+def authenticate(raw: str | None, client_ip: str | None = None) -> AbstractBaseUser | None:
+    """The active owner of a live token, or None."""
+    token = authenticate_token(raw, client_ip)
+    return token.user if token else None
+
+
+def revoke_all(
+    user: AbstractBaseUser, *, reason: str, actor: AbstractBaseUser | None, system: str = "system"
+) -> int:
+    """Revoke every live token of ``user`` (password change, deactivation, role removed)."""
+    now = timezone.now()
+    with transaction.atomic():
+        live = list(ApiToken.objects.select_for_update().filter(user=user, revoked_at__isnull=True))
+        for token in live:
+            audit.record(
+                "api_token.revoked",
+                token,
+                actor=actor,
+                system=system,
+                payload={
+                    "owner": user.get_username(),
+                    "name": token.name,
+                    "hint": token.hint,
+                    "reason": reason,
+                },
+            )
+        ApiToken.objects.filter(pk__in=[t.pk for t in live]).update(revoked_at=now)
+    return len(live)
 
 
 def revoke_token(

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from allauth.core.internal.httpkit import get_client_ip
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -233,7 +234,8 @@ class AuditContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        token = client_ip_var.set(request.META.get("REMOTE_ADDR"))
+        # The real client behind the configured trusted proxy (allauth's setting).
+        token = client_ip_var.set(get_client_ip(request))
         try:
             return self.get_response(request)
         finally:

@@ -27,6 +27,14 @@ def is_approver(user: Any) -> bool:
     return _in_group(user, APPROVERS) and not is_auditor(user)
 
 
+def current_approvals(req: Any) -> Any:
+    """The approvals of ``req`` that still count: their approver is an active approver
+    and not an auditor (the two-person rule holds at decision time)."""
+    return req.approvals.filter(approver__is_active=True, approver__groups__name=APPROVERS).exclude(
+        approver__groups__name=AUDITORS
+    )
+
+
 def is_auditor(user: Any) -> bool:
     return _in_group(user, AUDITORS)
 

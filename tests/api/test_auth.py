@@ -42,7 +42,7 @@ def test_bad_credentials_are_refused_with_401(engineer, header):
 def test_a_bad_token_on_a_write_is_401_not_a_csrf_403(plan):
     response = ApiClient(token="eap_nope").post("/failover", {"reason": "x"})
     assert response.status_code == 401
-    assert response.json()["detail"] == "The API token is invalid or has been revoked."
+    assert response.json()["detail"] == "The API token is invalid, expired or revoked."
 
 
 def test_a_valid_token_authenticates_as_its_owner(engineer, as_engineer):

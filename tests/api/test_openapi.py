@@ -36,8 +36,31 @@ EXPECTED = {
     "/api/v1/readiness/run": {"post"},
 }
 
-# Paths and schemas added after the restructure's snapshot; each later issue adds its own.
-ADDED_SINCE_RESTRUCTURE: dict[str, set[str]] = {"paths": set(), "schemas": set()}
+# What later issues added to the document since the restructure's snapshot: whole paths,
+# whole schemas, and properties of existing schemas. Nothing may change or disappear.
+ADDED_SINCE_RESTRUCTURE: dict[str, set[str]] = {
+    "paths": set(),
+    "schemas": set(),
+    # issue 9: the Okta login that receives the access
+    "properties": {"RequestOut.okta_login"},
+}
+
+
+def _without_added_properties(name: str, schema: dict) -> dict:
+    added = {
+        p.split(".", 1)[1]
+        for p in ADDED_SINCE_RESTRUCTURE["properties"]
+        if p.startswith(f"{name}.")
+    }
+    if not added:
+        return schema
+    schema = {
+        **schema,
+        "properties": {k: v for k, v in schema["properties"].items() if k not in added},
+    }
+    if "required" in schema:
+        schema["required"] = [r for r in schema["required"] if r not in added]
+    return schema
 
 
 @pytest.fixture
@@ -92,6 +115,7 @@ def test_the_restructure_kept_every_path_operation_and_schema(document):
     added_schemas = set(document["components"]["schemas"]) - set(before["components"]["schemas"])
     assert added_schemas <= ADDED_SINCE_RESTRUCTURE["schemas"]
     for name, schema in before["components"]["schemas"].items():
-        assert document["components"]["schemas"][name] == schema, name
+        now = _without_added_properties(name, document["components"]["schemas"][name])
+        assert now == schema, name
     for key in set(before) - {"paths", "components"}:
         assert document[key] == before[key], key

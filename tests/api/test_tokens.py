@@ -27,7 +27,13 @@ def test_create_token_stores_only_the_hash_and_audits(engineer):
     event = events_for(token).get()
     assert event.action == "api_token.created"
     assert event.actor == engineer
-    assert event.payload == {"owner": "engineer", "name": "incident bot", "hint": token.hint}
+    assert event.payload == {
+        "owner": "engineer",
+        "name": "incident bot",
+        "hint": token.hint,
+        "expires_at": token.expires_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "read_only": False,
+    }
     assert verify_chain() is None
     assert authenticate(raw) == engineer
 

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 def role_events(user):
     return list(
         AuditEvent.objects.filter(target_type="user", target_id=str(user.pk))
+        .exclude(action="user.sessions_ended")  # tests/audit/test_who_may_act.py
         .order_by("seq")
         .values_list("action", "actor_label", "payload")
     )

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import totp_code
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -50,15 +52,24 @@ def sign_in(browser, live_portal) -> Callable:
         contexts.append(context)
         page = context.new_page()
         page.goto("/accounts/login/")
-        page.get_by_label("Username or email").fill(user.get_username())
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in_with_password(page, user)
         page.wait_for_url(f"{live_portal}/")
         return page
 
     yield _sign_in
     for context in contexts:
         context.close()
+
+
+def sign_in_with_password(page, user) -> None:
+    """The local sign-in: password, then the authenticator code if the account has one."""
+    page.get_by_label("Username or email").fill(user.get_username())
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.wait_for_load_state()
+    if "/accounts/2fa/authenticate/" in page.url:
+        page.locator("input[name=code]").fill(totp_code())
+        page.locator("form button[type=submit]").first.click()
 
 
 @pytest.fixture

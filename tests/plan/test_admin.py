@@ -14,6 +14,7 @@ from federation.models import EmergencyRole, Failover, FailoverStatus, Level, Wo
 from portal import audit
 from portal.models import ApiToken, AuditEvent, hash_token
 from requests_app.models import AccessRequest, Approval, Status
+from tests.conftest import give_authenticator
 
 pytestmark = pytest.mark.django_db
 
@@ -290,6 +291,7 @@ def test_admin_delete_of_unused_plan_rows_is_audited(admin_client, plan):
 
 def test_staff_without_permissions_sees_nothing(client, plan):
     staff = get_user_model().objects.create_user("staff", "staff@example.com", "pw", is_staff=True)
+    give_authenticator(staff)  # staff must have a second factor
     client.force_login(staff)
 
     response = client.get(reverse("admin:federation_level_changelist"))

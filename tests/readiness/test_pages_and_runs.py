@@ -33,7 +33,7 @@ def signed_in(user) -> Client:
 
 @pytest.fixture
 def admin_user(db):
-    user = make_user("admin", "admin@example.com")
+    user = make_user("admin", "admin@example.com", mfa=True)  # staff need a second factor
     user.is_staff = True
     user.save()
     return user
@@ -298,12 +298,13 @@ def test_api_readiness_refuses_engineers_and_anonymous(plan, engineer):
 
 
 def test_api_run_now(plan, approver, auditor, django_capture_on_commit_callbacks):
+    as_approver = as_user(approver)  # outside: creating a token emails its owner on commit
     with (
         mock.patch("federation.queue.verify_readiness") as delay,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        response = as_user(approver).post("/readiness/run")
-        conflict = as_user(approver).post("/readiness/run")
+        response = as_approver.post("/readiness/run")
+        conflict = as_approver.post("/readiness/run")
     refused = as_user(auditor).post("/readiness/run")
 
     assert response.status_code == 202

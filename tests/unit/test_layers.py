@@ -35,7 +35,7 @@ def _layer_modules() -> list[str]:
 
 @pytest.fixture(scope="module")
 def graph() -> grimp.ImportGraph:
-    return grimp.build_graph(*PACKAGES)
+    return grimp.build_graph(*PACKAGES, cache_dir=None)
 
 
 def _application_modules(graph: grimp.ImportGraph) -> list[str]:

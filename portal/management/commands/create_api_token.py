@@ -24,20 +24,43 @@ class Command(BaseCommand):
         parser.add_argument(
             "--name", default="command line", help="What the token is for (shown on /tokens/)."
         )
+        parser.add_argument(
+            "--days", type=int, default=None, help="Lifetime in days (default 30, at most 90)."
+        )
+        parser.add_argument(
+            "--read-only", action="store_true", help="The token can read but never change."
+        )
 
-    def handle(self, *args: Any, username: str, name: str, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        username: str,
+        name: str,
+        days: int | None,
+        read_only: bool,
+        **options: Any,
+    ) -> None:
         user_model = get_user_model()
         user = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).first()
         if user is None:
             raise CommandError(f"There is no portal user named {username!r}.")
         try:
-            token, raw = create_token(user, name, None, system="manage.py create_api_token")
+            token, raw = create_token(
+                user,
+                name,
+                None,
+                system="manage.py create_api_token",
+                days=days,
+                read_only=read_only,
+            )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
         except DomainError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(raw)
         self.stderr.write(
-            f"Created API token {token.name!r} ({token.hint}…) for {user.get_username()}. "
+            f"Created API token {token.name!r} ({token.hint}…) for {user.get_username()}, "
+            f"{'read-only, ' if token.read_only else ''}"
+            f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC. "
             "It is shown only this once: store it now."
         )

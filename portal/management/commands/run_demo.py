@@ -31,6 +31,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from federation.sandbox import oidc
 from federation.sandbox.seed import DEFAULT_APP_ID, DEFAULT_TOKEN
 from portal.management.commands.seed_demo import DEFAULT_PASSWORD, DEMO_USERS
 
@@ -244,6 +245,10 @@ class Command(BaseCommand):
             OKTA_ORG_URL=f"http://127.0.0.1:{okta_port}",
             OKTA_API_TOKEN=DEFAULT_TOKEN,
             OKTA_AWS_APP_ID=DEFAULT_APP_ID,
+            # "Sign in with Okta" through the sandbox org's OpenID Connect endpoints.
+            OKTA_OIDC_ISSUER=f"http://127.0.0.1:{okta_port}",
+            OKTA_OIDC_CLIENT_ID=oidc.CLIENT_ID,
+            OKTA_OIDC_CLIENT_SECRET=oidc.CLIENT_SECRET,
         )
         env.setdefault("SITE_URL", f"http://127.0.0.1:{port}")
         return env
@@ -312,7 +317,9 @@ class Command(BaseCommand):
             "The Emergency Access Portal demo is running:",
             f"  portal    {url}/   (Django admin: {url}/admin/ as admin)",
             f"  okta      http://127.0.0.1:{okta_port}   (sandbox org, in memory)",
-            f"  logins    {users}, password {password!r}",
+            '  sign in   press "Sign in with Okta" and pick a person (the sandbox says MFA done)',
+            f"  or local  {users}, password {password!r},",
+            "            then the code of: python manage.py demo_totp USERNAME",
             "  Ctrl-C stops everything.",
             "",
         ]

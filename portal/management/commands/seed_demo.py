@@ -21,6 +21,7 @@ from django.db import transaction
 from federation.idp import IdpError, get_identity_provider
 from federation.models import EmergencyRole
 from federation.plan import PlanError, import_plan_file
+from portal.accounts import demo_totp
 from portal.core.access import APPROVERS, AUDITORS
 
 DEMO_PLAN = settings.BASE_DIR / "plans" / "demo.toml"
@@ -115,6 +116,7 @@ class Command(BaseCommand):
                 user.save()
             user.groups.set([groups[name] for name in demo.groups])
             changed |= self._email(user)
+            changed |= demo_totp.seed(user)  # demo only: `manage.py demo_totp USERNAME`
             state = "created" if created else ("updated" if changed else "unchanged")
             done.append(f"{demo.username:<10} {demo.email:<24} {state}")
         return done
@@ -165,6 +167,12 @@ class Command(BaseCommand):
             ) from None
 
     def _logins(self, password: str) -> None:
+        self.stdout.write(
+            'Easiest: press "Sign in with Okta" and pick a person on the sandbox org\'s page.'
+        )
         self.stdout.write(f"Demo logins (password {password!r}, username or e-mail):")
         for demo in DEMO_USERS:
             self.stdout.write(f"  {demo.username:<10} {demo.email:<24} {demo.does}")
+        self.stdout.write(
+            "Local sign-in asks for an authenticator code: python manage.py demo_totp USERNAME"
+        )
