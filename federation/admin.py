@@ -183,7 +183,9 @@ class EmergencyRoleForm(forms.ModelForm):
         fields = ("workload_account", "level")
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        # Django's clean() returns cleaned_data, which its stubs allow to be None.
+        cleaned = self.cleaned_data
         account, level = cleaned.get("workload_account"), cleaned.get("level")
         if account is None or level is None:
             return cleaned

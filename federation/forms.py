@@ -86,7 +86,9 @@ class CloseForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        # Django's clean() returns cleaned_data, which its stubs allow to be None.
+        data = self.cleaned_data
         mode = data.get("mode")
         at = data.get("deactivate_at")
         data["reason"] = (data.get("reason") or "").strip()

@@ -9,13 +9,14 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.accounts import tokens
 from portal.core.errors import DomainError, InvalidTransition
+from portal.core.types import SignedInRequest
 from portal.core.web import page, refused
 from portal.models import ApiToken
 
@@ -32,7 +33,7 @@ class TokenForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 @never_cache  # the page that shows a new token must never be cached
 @page
-def token_list(request: HttpRequest) -> HttpResponse:
+def token_list(request: SignedInRequest) -> HttpResponse:
     form = TokenForm(request.POST or None)
     created: tuple[ApiToken, str] | None = None
     if request.method == "POST" and form.is_valid():
@@ -55,7 +56,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @page
-def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def token_revoke(request: SignedInRequest, pk: int) -> HttpResponse:
     token = ApiToken.objects.filter(pk=pk, user=request.user).first()
     if token is None:
         raise Http404("You have no such API token.")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
@@ -24,6 +23,7 @@ from federation.models import FailoverStatus
 from portal import audit
 from portal.core.access import can_write, is_approver
 from portal.core.errors import Conflict, InvalidTransition, NotAllowed
+from portal.core.types import User
 from requests_app import messages
 from requests_app.models import (
     AccessRequest,
@@ -61,7 +61,7 @@ def _returning(req: AccessRequest) -> bool:
 
 
 def request_extension(
-    req: AccessRequest, *, actor: AbstractBaseUser, minutes: int, justification: str
+    req: AccessRequest, *, actor: User, minutes: int, justification: str
 ) -> Extension:
     """The requester asks for ``minutes`` more on their active grant."""
     justification = justification.strip()
@@ -124,7 +124,7 @@ def _lapse_if_moot(ext_id: int) -> None:
         )
 
 
-def approve_extension(ext: Extension, *, actor: AbstractBaseUser, comment: str = "") -> Extension:
+def approve_extension(ext: Extension, *, actor: User, comment: str = "") -> Extension:
     with transaction.atomic():
         ext, req = _locked_extension(ext.pk)
         if not is_approver(actor):
@@ -160,7 +160,7 @@ def approve_extension(ext: Extension, *, actor: AbstractBaseUser, comment: str =
     return ext
 
 
-def _apply(ext: Extension, req: AccessRequest, *, actor: AbstractBaseUser, comment: str) -> None:
+def _apply(ext: Extension, req: AccessRequest, *, actor: User, comment: str) -> None:
     now = timezone.now()
     previous = req.expires_at
     req.expires_at = previous + dt.timedelta(minutes=ext.minutes)
@@ -184,7 +184,7 @@ def _apply(ext: Extension, req: AccessRequest, *, actor: AbstractBaseUser, comme
     messages.extension_decided(ext)
 
 
-def deny_extension(ext: Extension, *, actor: AbstractBaseUser, reason: str = "") -> Extension:
+def deny_extension(ext: Extension, *, actor: User, reason: str = "") -> Extension:
     with transaction.atomic():
         ext, req = _locked_extension(ext.pk)
         if not is_approver(actor) or req.requester_id == actor.pk:
@@ -204,7 +204,7 @@ def deny_extension(ext: Extension, *, actor: AbstractBaseUser, reason: str = "")
     return ext
 
 
-def cancel_extension(ext: Extension, *, actor: AbstractBaseUser) -> Extension:
+def cancel_extension(ext: Extension, *, actor: User) -> Extension:
     with transaction.atomic():
         ext, req = _locked_extension(ext.pk)
         if req.requester_id != actor.pk or not can_write(actor):

@@ -99,7 +99,9 @@ class AccessRequestForm(forms.Form):
         return text
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        # Django's clean() returns cleaned_data, which its stubs allow to be None.
+        data = self.cleaned_data
         roles, minutes = data.get("role"), data.get("duration_minutes")
         if roles and minutes is not None:
             # Several roles share one duration: the tightest level bounds it.

@@ -133,9 +133,9 @@ class RequestOut(Schema):
     end_reason: str
     last_error: str = Field(description="The last Okta error while granting, if any.")
     failover_id: int
-    batch: str | None = Field(None, description="Shared by requests filed together.")
+    batch: str | None = Field(default=None, description="Shared by requests filed together.")
     granted_minutes: int = Field(
-        0, description="The requested duration plus every approved extension."
+        default=0, description="The requested duration plus every approved extension."
     )
     extensions: list[ExtensionOut] = Field(default_factory=list)
 
@@ -191,8 +191,8 @@ class ReasonIn(StrictInput):
 
 
 class RequestFilters(Schema):
-    status: Status | None = Field(None, description="Only requests in this state.")
-    mine: bool = Field(False, description="Only requests I filed.")
+    status: Status | None = Field(default=None, description="Only requests in this state.")
+    mine: bool = Field(default=False, description="Only requests I filed.")
 
 
 class SignOutOut(Schema):

@@ -12,7 +12,6 @@ import logging
 import uuid
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -22,6 +21,7 @@ from federation.models import EmergencyRole, Failover, FailoverStatus
 from portal import audit
 from portal.core.access import can_request, can_write, is_approver
 from portal.core.errors import Conflict, InvalidTransition, NotAllowed
+from portal.core.types import User
 from requests_app import evidence, messages, queue
 from requests_app.models import (
     HOLDING_STATUSES,
@@ -58,7 +58,7 @@ def _move(
     req: AccessRequest,
     transition: str,
     *,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     system: str = "system",
     payload: dict[str, Any] | None = None,
     **fields: Any,
@@ -106,7 +106,7 @@ def validate_request_fields(
 
 def file_request(
     *,
-    requester: AbstractBaseUser,
+    requester: User,
     role: EmergencyRole,
     justification: str,
     ticket: str,
@@ -126,7 +126,7 @@ def file_request(
 
 def file_requests(
     *,
-    requester: AbstractBaseUser,
+    requester: User,
     roles: list[EmergencyRole],
     justification: str,
     ticket: str,
@@ -214,7 +214,7 @@ def file_requests(
 # --- Decisions -----------------------------------------------------------------------
 
 
-def approve(req: AccessRequest, *, actor: AbstractBaseUser, comment: str = "") -> AccessRequest:
+def approve(req: AccessRequest, *, actor: User, comment: str = "") -> AccessRequest:
     """Add the actor's approval; the request is approved once enough distinct people agree."""
     with transaction.atomic():
         req = _locked(req.pk)
@@ -248,7 +248,7 @@ def approve(req: AccessRequest, *, actor: AbstractBaseUser, comment: str = "") -
     return req
 
 
-def deny(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> AccessRequest:
+def deny(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
     with transaction.atomic():
         req = _locked(req.pk)
         if not is_approver(actor):
@@ -266,7 +266,7 @@ def deny(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> Ac
     return req
 
 
-def cancel(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> AccessRequest:
+def cancel(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
     with transaction.atomic():
         req = _locked(req.pk)
         if req.requester_id != actor.pk:
@@ -283,7 +283,7 @@ def cancel(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> 
     return req
 
 
-def revoke(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> AccessRequest:
+def revoke(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
     """End a granted (or being granted) access early; the member is removed from Okta."""
     with transaction.atomic():
         req = _locked(req.pk)
@@ -383,9 +383,7 @@ def expire(request_id: int, *, now: dt.datetime | None = None) -> AccessRequest 
     return req
 
 
-def lapse(
-    request_id: int, *, reason: str, actor: AbstractBaseUser | None = None
-) -> AccessRequest | None:
+def lapse(request_id: int, *, reason: str, actor: User | None = None) -> AccessRequest | None:
     with transaction.atomic():
         req = _locked(request_id)
         if req.status != Status.PENDING:
@@ -417,7 +415,7 @@ def confirm_membership_removed(request_id: int, *, detail: str) -> None:
         )
 
 
-def confirm_signed_out(req: AccessRequest, actor: AbstractBaseUser) -> AccessRequest:
+def confirm_signed_out(req: AccessRequest, actor: User) -> AccessRequest:
     """The person who held the access says they signed out of the AWS console.
 
     Evidence, not a transition: the status does not change. Pressing it again

@@ -151,7 +151,7 @@ def drill_status(now: dt.datetime | None = None) -> DrillStatus:
         .first()
     )
     interval = dt.timedelta(days=settings.DRILL_INTERVAL_DAYS)
-    next_due = passed.closed_at + interval if passed else None
+    next_due = passed.closed_at + interval if passed and passed.closed_at else None
     running = Failover.objects.filter(is_drill=True).exclude(status=FailoverStatus.CLOSED).first()
     return DrillStatus(
         last=last,

@@ -13,7 +13,6 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -26,12 +25,13 @@ from federation.monitor.health import HEALTHY
 from portal import audit
 from portal.core.access import can_run_failover
 from portal.core.errors import Conflict, NotAllowed
+from portal.core.types import User
 from requests_app import services as request_services
 from requests_app.evidence import end_sessions
 from requests_app.models import HOLDING_STATUSES, AccessRequest, Status
 
 
-def open_failover(*, actor: AbstractBaseUser, reason: str, drill: bool = False) -> Failover:
+def open_failover(*, actor: User, reason: str, drill: bool = False) -> Failover:
     """Declare a disruption: the federation app is activated by a worker."""
     if not can_run_failover(actor):
         raise NotAllowed("Only approvers can declare a disruption.")
@@ -65,7 +65,7 @@ def open_failover(*, actor: AbstractBaseUser, reason: str, drill: bool = False) 
     return failover
 
 
-def confirm_failover(*, actor: AbstractBaseUser) -> Failover:
+def confirm_failover(*, actor: User) -> Failover:
     """A second, different approver confirms a proposed real failover: the app is activated."""
     if not can_run_failover(actor):
         raise NotAllowed("Only approvers can confirm a failover.")
@@ -107,7 +107,7 @@ def confirm_app_activated(failover_id: int) -> None:
 
 def close_failover(
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     reason: str = "",
     force: bool = False,
     deactivate_at: dt.datetime | None = None,
@@ -161,7 +161,7 @@ def close_failover(
     return failover
 
 
-def _withdraw(failover: Failover, *, actor: AbstractBaseUser, reason: str) -> Failover:
+def _withdraw(failover: Failover, *, actor: User, reason: str) -> Failover:
     """A proposed failover that nobody confirmed: nothing happened in Okta, just close it."""
     now = timezone.now()
     failover.status = FailoverStatus.CLOSED
@@ -176,7 +176,7 @@ def _withdraw(failover: Failover, *, actor: AbstractBaseUser, reason: str) -> Fa
 def begin_closing(
     failover: Failover,
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     reason: str = "",
     force: bool = False,
     scheduled: bool = False,
@@ -278,7 +278,7 @@ def _end_sessions(failover: Failover, idp: IdentityProvider) -> list[str]:
 # --- The return to normal, steps 1 and 2: start --------------------------------------------
 
 
-def start_return(*, actor: AbstractBaseUser, override_reason: str = "") -> Failover:
+def start_return(*, actor: User, override_reason: str = "") -> Failover:
     """Check Identity Center health (or take the override), tell everyone to sign out,
     and stop taking requests: ACTIVE -> RETURNING."""
     if not can_run_failover(actor):
@@ -340,7 +340,7 @@ def start_return(*, actor: AbstractBaseUser, override_reason: str = "") -> Failo
 
 
 def remind(
-    failover_id: int, *, actor: AbstractBaseUser | None = None, now: dt.datetime | None = None
+    failover_id: int, *, actor: User | None = None, now: dt.datetime | None = None
 ) -> list[str]:
     """Tell those still signed in, again. Returns their usernames (empty: nobody left)."""
     with transaction.atomic():
@@ -366,7 +366,7 @@ def remind(
     return names
 
 
-def remind_now(*, actor: AbstractBaseUser) -> list[str]:
+def remind_now(*, actor: User) -> list[str]:
     if not can_run_failover(actor):
         raise NotAllowed("Only approvers can send reminders.")
     failover = Failover.objects.current()
@@ -405,7 +405,7 @@ def send_due_reminders(now: dt.datetime | None = None) -> list[int]:
 def _record_close_request(
     failover: Failover,
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     reason: str,
     force: bool,
     still: list[tuple[Any, Any]],

@@ -47,7 +47,9 @@ SDK_LOGGER = "okta-sdk-python"
 NOT_FOUND = "E0000007"
 ALREADY_EXISTS = "E0000001"
 
-SdkCall = Callable[[Client], Awaitable[tuple[Any, ...]]]
+# The SDK annotates its calls as returning the model (``get_user(...) -> User``) but they
+# return ``(data, response, error)`` or ``(response, error)``: Any, as _run unpacks them.
+SdkCall = Callable[[Client], Awaitable[Any]]
 # Client() reconfigures the SDK's logger; one at a time so the restore is not raced.
 _CLIENT_LOCK = threading.Lock()
 
@@ -159,6 +161,11 @@ def _next_cursor(response: Any) -> str | None:
                 if after:
                     return after[0]
     return None
+
+
+def _at_cursor(call: Callable[[Client, str | None], Awaitable[Any]], after: str | None) -> SdkCall:
+    """One page of a listing: ``call`` bound to the cursor ``after``."""
+    return lambda client: call(client, after)
 
 
 def _user(user: Any) -> IdpUser:
@@ -311,11 +318,13 @@ class OktaIdentityProvider:
             message, status=status, retry_after=_retry_after(_headers_of(response))
         )
 
-    def _all_pages(self, what: str, call: Callable[[Client, str | None], Awaitable[Any]]) -> list:
+    def _all_pages(
+        self, what: str, call: Callable[[Client, str | None], Awaitable[Any]]
+    ) -> list[Any]:
         items: list[Any] = []
         after: str | None = None
         while True:
-            page, response = self._run(what, lambda client, a=after: call(client, a))
+            page, response = self._run(what, _at_cursor(call, after))
             items.extend(page or [])
             previous, after = after, _next_cursor(response)
             # A cursor that does not move would loop forever.

@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, ProtectedError
@@ -68,6 +67,7 @@ from federation.models import (
     managed_policy_validator,
 )
 from portal import audit
+from portal.core.types import User
 
 # Upper bounds of the database columns (PositiveIntegerField, PositiveSmallIntegerField).
 MAX_DURATION_MINUTES = 2_147_483_647
@@ -665,7 +665,7 @@ def import_plan(
     *,
     sha256: str | None = None,
     source: str = "",
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     system: str = "import_plan",
 ) -> ImportResult:
     """Make the database hold the plan in ``text``; all or nothing.
@@ -716,7 +716,7 @@ def import_plan(
 
 
 def import_plan_file(
-    path: str | Path, *, actor: AbstractBaseUser | None = None, system: str = "import_plan"
+    path: str | Path, *, actor: User | None = None, system: str = "import_plan"
 ) -> ImportResult:
     text, digest = read_plan_file(path)
     return import_plan(text, sha256=digest, source=str(path), actor=actor, system=system)

@@ -31,7 +31,6 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
@@ -50,6 +49,7 @@ from federation.readiness import messages
 from portal import audit
 from portal.core import access, aws
 from portal.core.errors import Conflict, NotAllowed
+from portal.core.types import User
 
 log = logging.getLogger(__name__)
 
@@ -887,7 +887,7 @@ def run_checks(
 def fix_okta_groups(
     results: list[CheckResult],
     *,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     system: str = "verify_readiness",
 ) -> list[str]:
     """Create the missing emergency groups and assign unassigned ones to the app (audited).
@@ -923,9 +923,7 @@ def fix_okta_groups(
     return done
 
 
-def _record_fix(
-    action: str, name: str, group_id: str, actor: AbstractBaseUser | None, system: str
-) -> None:
+def _record_fix(action: str, name: str, group_id: str, actor: User | None, system: str) -> None:
     with transaction.atomic():
         audit.record(
             action,
@@ -959,11 +957,11 @@ def running() -> ReadinessRun | None:
     )
 
 
-def start_run(trigger: str, *, actor: AbstractBaseUser | None = None) -> ReadinessRun:
+def start_run(trigger: str, *, actor: User | None = None) -> ReadinessRun:
     return ReadinessRun.objects.create(trigger=trigger, requested_by=actor)
 
 
-def request_run(*, actor: AbstractBaseUser) -> ReadinessRun:
+def request_run(*, actor: User) -> ReadinessRun:
     """ "Run now" from the page or the API: an approver queues a check (one at a time)."""
     if not access.can_run_readiness(actor):
         raise NotAllowed("Only approvers can run the readiness checks.")
@@ -1018,7 +1016,7 @@ def execute_run(run_id: int) -> ReadinessRun | None:
     return finish_run(run_id, run_checks())
 
 
-def run_now(trigger: str, *, actor: AbstractBaseUser | None = None) -> ReadinessRun:
+def run_now(trigger: str, *, actor: User | None = None) -> ReadinessRun:
     """Create a run and execute it in this process (the command and the schedule)."""
     run = start_run(trigger, actor=actor)
     return finish_run(run.pk, run_checks())

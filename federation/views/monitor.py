@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -17,6 +17,7 @@ from federation.failover.systemlog import CURSOR
 from federation.models import Failover, LogCursor, OutsideChangeAlert
 from federation.monitor import health
 from portal.core import access
+from portal.core.types import SignedInRequest
 from portal.core.web import page, require
 from requests_app import evidence
 
@@ -64,7 +65,7 @@ def monitor_context(user: Any) -> dict[str, Any]:
 @require_GET
 @never_cache
 @page
-def health_card(request: HttpRequest) -> HttpResponse:
+def health_card(request: SignedInRequest) -> HttpResponse:
     return render(request, "federation/monitor.html#health", health_context())
 
 
@@ -72,5 +73,5 @@ def health_card(request: HttpRequest) -> HttpResponse:
 @never_cache
 @page
 @require(access.can_see_all_requests, "Only approvers and auditors see every emergency user.")
-def emergency_users_card(request: HttpRequest) -> HttpResponse:
+def emergency_users_card(request: SignedInRequest) -> HttpResponse:
     return render(request, "federation/monitor.html#users", users_context(request.user))

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group
 from django.db import transaction
 
 from portal import audit
 from portal.core.access import APPROVERS, AUDITORS, can_write
 from portal.core.errors import NotAllowed
+from portal.core.types import User
 
 # The names people use (command line, docs) -> the group that carries the role.
 ROLES = {"approver": APPROVERS, "auditor": AUDITORS}
@@ -25,23 +26,23 @@ ROLES = {"approver": APPROVERS, "auditor": AUDITORS}
 PRIVILEGE_FLAGS = ("is_active", "is_staff", "is_superuser")
 
 
-def _check_actor(actor: AbstractBaseUser | None) -> None:
+def _check_actor(actor: User | None) -> None:
     if actor is None:
         return  # the command line: whoever runs manage.py owns the deployment
     if not can_write(actor) or not (actor.is_superuser or actor.has_perm("auth.change_user")):
         raise NotAllowed("Only administrators who are not auditors can change portal roles.")
 
 
-def _target(user: AbstractBaseUser) -> tuple[str, Any]:
+def _target(user: User) -> tuple[str, Any]:
     return ("user", user.pk)
 
 
 def _record_membership(
-    user: AbstractBaseUser,
+    user: User,
     group: str,
     granted: bool,
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     system: str,
     via: str,
 ) -> None:
@@ -56,11 +57,11 @@ def _record_membership(
 
 
 def _change_role(
-    user: AbstractBaseUser,
+    user: User,
     role: str,
     granted: bool,
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     system: str,
     via: str,
 ) -> bool:
@@ -84,10 +85,10 @@ def _change_role(
 
 
 def grant_role(
-    user: AbstractBaseUser,
+    user: User,
     role: str,
     *,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     system: str = "system",
     via: str = "",
 ) -> bool:
@@ -96,10 +97,10 @@ def grant_role(
 
 
 def revoke_role(
-    user: AbstractBaseUser,
+    user: User,
     role: str,
     *,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     system: str = "system",
     via: str = "",
 ) -> bool:
@@ -108,11 +109,11 @@ def revoke_role(
 
 
 def record_group_changes(
-    user: AbstractBaseUser,
+    user: User,
     before: Iterable[str],
     after: Iterable[str],
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     system: str = "system",
     via: str,
 ) -> None:
@@ -128,10 +129,10 @@ def record_group_changes(
 
 
 def record_flag_changes(
-    user: AbstractBaseUser,
+    user: User,
     before: dict[str, Any],
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     via: str,
     created: bool = False,
 ) -> None:
@@ -157,5 +158,5 @@ def record_flag_changes(
         )
 
 
-def flags_of(user: AbstractBaseUser) -> dict[str, Any]:
+def flags_of(user: User) -> dict[str, Any]:
     return {flag: getattr(user, flag) for flag in PRIVILEGE_FLAGS}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -17,6 +16,7 @@ from django.utils import timezone
 
 from portal import audit
 from portal.core.errors import InvalidTransition, NotAllowed
+from portal.core.types import User
 from portal.models import ApiToken, hash_token
 
 # last_used_at is written at most this often per token, not on every API call.
@@ -37,9 +37,9 @@ def _clean_name(name: str) -> str:
 
 
 def create_token(
-    user: AbstractBaseUser,
+    user: User,
     name: str,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     *,
     system: str = "system",
 ) -> tuple[ApiToken, str]:
@@ -68,7 +68,7 @@ def create_token(
     return token, raw
 
 
-def authenticate(raw: str | None) -> AbstractBaseUser | None:
+def authenticate(raw: str | None) -> User | None:
     """The active owner of a live token, or None. Records when the token was last used."""
     if not raw or not raw.startswith(ApiToken.PREFIX) or len(raw) > _MAX_RAW_LENGTH:
         return None
@@ -87,9 +87,7 @@ def authenticate(raw: str | None) -> AbstractBaseUser | None:
     return token.user
 
 
-def revoke_token(
-    token: ApiToken, actor: AbstractBaseUser | None, *, system: str = "system"
-) -> ApiToken:
+def revoke_token(token: ApiToken, actor: User | None, *, system: str = "system") -> ApiToken:
     """Revoke a token for good; only its owner (or the system) may."""
     if actor is not None and actor.pk != token.user_id:
         raise NotAllowed("You can only revoke your own API tokens.")
