@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from federation.models import EmergencyAccount, EmergencyRole, Failover, Level, WorkloadAccount
 from portal import audit
 from portal.admin_mixins import AuditorsReadOnlyAdminMixin
+from portal.core.web import signed_in_user
 
 _FAILOVER_CACHE = "_portal_current_failover"
 
@@ -126,7 +127,7 @@ class PlanModelAdmin(AuditorsReadOnlyAdminMixin, admin.ModelAdmin):
         }
         if fields:
             payload["fields"] = fields
-        audit.record("plan.changed", obj, actor=request.user, payload=payload)
+        audit.record("plan.changed", obj, actor=signed_in_user(request), payload=payload)
 
 
 @admin.register(EmergencyAccount)

@@ -84,6 +84,7 @@ def remind_overdue_drill() -> bool:
 )
 def verify_readiness(run_id: int | None = None) -> str | None:
     """Check AWS and Okta against the plan: a run queued from the portal, or the daily one."""
+    run: ReadinessRun | None
     if run_id is None:
         run = readiness.run_now(ReadinessRun.Trigger.SCHEDULE)
     else:

@@ -19,6 +19,7 @@ from django.http import HttpRequest
 from portal import audit
 from portal.accounts import roles
 from portal.admin_mixins import AuditorsReadOnlyAdminMixin
+from portal.core.web import signed_in_user
 
 User = get_user_model()
 
@@ -37,12 +38,12 @@ class PortalUserAdmin(AuditorsReadOnlyAdminMixin, UserAdmin):
         roles.record_flag_changes(
             user,
             getattr(form, "_portal_flags_before", {}),
-            actor=request.user,
+            actor=signed_in_user(request),
             via="admin",
             created=not change,
         )
         roles.record_group_changes(
-            user, groups_before, groups_after, actor=request.user, via="admin"
+            user, groups_before, groups_after, actor=signed_in_user(request), via="admin"
         )
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
@@ -59,7 +60,7 @@ class PortalUserAdmin(AuditorsReadOnlyAdminMixin, UserAdmin):
         audit.record(
             "user.deleted",
             ("user", user.pk),
-            actor=request.user,
+            actor=signed_in_user(request),
             payload={
                 "user": user.get_username(),
                 "groups": sorted(user.groups.values_list("name", flat=True)),

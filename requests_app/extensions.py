@@ -163,7 +163,10 @@ def approve_extension(ext: Extension, *, actor: User, comment: str = "") -> Exte
 def _apply(ext: Extension, req: AccessRequest, *, actor: User, comment: str) -> None:
     now = timezone.now()
     previous = req.expires_at
-    req.expires_at = previous + dt.timedelta(minutes=ext.minutes)
+    if previous is None:  # only an active grant (which always ends) gets more time
+        raise Conflict(f"Request #{req.pk} has no end time to extend.")
+    until = previous + dt.timedelta(minutes=ext.minutes)
+    req.expires_at = until
     req.save(update_fields=["expires_at"])
     ext.status = ExtensionStatus.APPROVED
     ext.decided_at, ext.decided_by, ext.decision_comment = now, actor, comment
@@ -177,7 +180,7 @@ def _apply(ext: Extension, req: AccessRequest, *, actor: User, comment: str) -> 
             "extension": ext.pk,
             "minutes": ext.minutes,
             "from": previous.isoformat(),
-            "until": req.expires_at.isoformat(),
+            "until": until.isoformat(),
             "granted_minutes": granted_minutes(req),
         },
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from celery import shared_task
@@ -58,7 +59,7 @@ def expire_due_grants() -> int:
 
 @shared_task(name="requests_app.lapse_unanswered_requests")
 def lapse_unanswered_requests() -> int:
-    cutoff = timezone.now() - timezone.timedelta(minutes=settings.REQUEST_LAPSE_MINUTES)
+    cutoff = timezone.now() - dt.timedelta(minutes=settings.REQUEST_LAPSE_MINUTES)
     stale = AccessRequest.objects.filter(status=Status.PENDING, created_at__lt=cutoff)
     reason = f"No decision within {settings.REQUEST_LAPSE_MINUTES} minutes."
     return sum(1 for pk in stale.values_list("pk", flat=True) if services.lapse(pk, reason=reason))

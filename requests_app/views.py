@@ -277,7 +277,9 @@ def _queue_context(user: Any) -> dict[str, Any]:
         .select_related("request__role__workload_account", "request__role__level", "requested_by")
         .order_by("created_at")
     )
-    state = [(r.req.pk, r.req.status, len(r.req.approvals.all())) for r in pending + granting]
+    state: list[tuple[object, ...]] = [
+        (r.req.pk, r.req.status, len(r.req.approvals.all())) for r in pending + granting
+    ]
     state += [(r.req.pk, r.req.status) for r in failed]
     state += [("extension", ext.pk) for ext in more_time]
     return {

@@ -384,7 +384,7 @@ def send_due_reminders(now: dt.datetime | None = None) -> list[int]:
         failover__status=FailoverStatus.RETURNING, announced_at__isnull=False
     ):
         last = run.last_reminder_at or run.announced_at
-        if last > now - every:
+        if last is None or last > now - every:
             continue
         # Claim this round first, so two ticks never send the same reminder.
         if not ReturnToNormal.objects.filter(
@@ -447,13 +447,19 @@ def run_due_deactivations(now: dt.datetime | None = None) -> list[int]:
         with transaction.atomic():
             failover = Failover.objects.select_for_update().get(pk=failover_id)
             run = failover.return_to_normal
-            if failover.status != FailoverStatus.RETURNING or run.deactivate_at is None:
+            # close_failover stores the time and who asked for it together.
+            asked_by = run.close_requested_by
+            if (
+                failover.status != FailoverStatus.RETURNING
+                or run.deactivate_at is None
+                or asked_by is None
+            ):
                 continue
             if run.deactivate_at > now:
                 continue
             begin_closing(
                 failover,
-                actor=run.close_requested_by,
+                actor=asked_by,
                 reason=run.close_reason,
                 force=run.forced,
                 scheduled=True,

@@ -457,7 +457,7 @@ def history(
         if took is not None and ok:
             latency[source][index][0] += took
             latency[source][index][1] += 1
-    rows = []
+    rows: list[dict[str, Any]] = []
     for source in sources:
         row = []
         for index, (good, bad, unavailable) in enumerate(cells[source]):

@@ -612,7 +612,7 @@ class _Reconciliation:
                     setattr(level, name, value)
                 self.levels[spec.name] = _saved(level)
 
-        self._apply_accounts()
+        self._apply_accounts(self.emergency)
 
         for role in self.new_roles:
             name, group = role.role_name, role.okta_group_name
@@ -627,7 +627,7 @@ class _Reconciliation:
             )
         EmergencyAccount.objects.filter(pk__in=[e.pk for e in self.removed_emergencies]).delete()
 
-    def _apply_accounts(self) -> None:
+    def _apply_accounts(self, emergency: EmergencyAccount) -> None:
         changed = [self.accounts[account_id] for account_id in self.account_updates]
         # Numbers and names are unique: park the changed rows first, so two accounts
         # can swap positions or names inside the one transaction.
@@ -639,7 +639,7 @@ class _Reconciliation:
             account = self.accounts.get(spec.id) or WorkloadAccount(account_id=spec.id)
             if account.pk is None or spec.id in self.account_updates:
                 account.number, account.name = number, spec.name
-                account.emergency_account = self.emergency
+                account.emergency_account = emergency
                 self.accounts[spec.id] = _saved(account)
 
 

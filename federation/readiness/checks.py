@@ -104,7 +104,7 @@ class CouldNotCheck(Exception):
     """AWS or Okta gave no usable answer: the check's outcome is unknown."""
 
 
-def _boto_client(service: str, **credentials: Any) -> Any:
+def _boto_client(service: aws.Service, **credentials: Any) -> Any:
     return aws.client(service, use="readiness", region=settings.AWS_READINESS_REGION, **credentials)
 
 

@@ -232,7 +232,7 @@ class SandboxOrg:
         group_id: str | None = None,
     ) -> dict[str, Any]:
         now = iso(self._now())
-        group = {
+        group: dict[str, Any] = {
             "id": group_id or random_id("00g"),
             "created": now,
             "lastUpdated": now,

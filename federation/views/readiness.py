@@ -57,18 +57,18 @@ def _documents(plan: iam.RenderedPlan) -> dict[str, Any]:
             }
         )
     workload = []
-    for role in plan.workload_roles:
-        key = f"{role.account_id}-{role.level}"
+    for wl_role in plan.workload_roles:
+        key = f"{wl_role.account_id}-{wl_role.level}"
         workload.append(
             {
-                "role": role,
+                "role": wl_role,
                 "trust": _doc(
                     "Trust policy (the plan's choice)",
-                    role.trust_policy,
+                    wl_role.trust_policy,
                     f"wl-{key}",
-                    f"workload-account-{role.account_id}/{role.role_name}.trust-policy.json",
+                    f"workload-account-{wl_role.account_id}/{wl_role.role_name}.trust-policy.json",
                 ),
-                "other": _doc("The other form", role.alternative_trust_policy, f"alt-{key}"),
+                "other": _doc("The other form", wl_role.alternative_trust_policy, f"alt-{key}"),
             }
         )
     templates = [

@@ -77,7 +77,7 @@ def _change_role(
             else Group.objects.filter(name=group_name).first()
         )
         holds = group is not None and user.groups.filter(pk=group.pk).exists()
-        if holds == granted:
+        if group is None or holds == granted:  # no group: nobody holds the role
             return False
         (user.groups.add if granted else user.groups.remove)(group)
         _record_membership(user, group_name, granted, actor=actor, system=system, via=via)

@@ -15,6 +15,8 @@ from django.shortcuts import render, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
+from portal.core.types import User
+
 # A view may stream (the auditor's CSV/JSON exports), so responses are HttpResponseBase.
 View = Callable[..., HttpResponseBase]
 
@@ -58,3 +60,10 @@ def require(check: Callable[[Any], bool], message: str) -> Callable[[View], View
 def refused(request: HttpRequest, message: str, status: int = 403) -> HttpResponse:
     """The 403 page with the service's own explanation."""
     return render(request, "403.html", {"exception": message}, status=status)
+
+
+def signed_in_user(request: HttpRequest) -> User:
+    """The user of a request only signed-in users reach (the admin's, a page's)."""
+    if not isinstance(request.user, User):
+        raise PermissionDenied
+    return request.user
