@@ -29,15 +29,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from federation.aws import clients as aws_clients
+from federation.evidence_models import EvidenceKind, LogCursor, OutsideChangeAlert, SignInEvidence
 from federation.idp import IdentityProvider, IdpError, IdpLogEvent, get_identity_provider
-from federation.models import (
-    EmergencyRole,
-    EvidenceKind,
-    Failover,
-    LogCursor,
-    OutsideChangeAlert,
-    SignInEvidence,
-)
+from federation.models import EmergencyRole, Failover
 from portal import audit
 from requests_app import messages
 from requests_app.models import AccessRequest

@@ -38,7 +38,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from federation.aws import clients as aws_clients
-from federation.models import HealthSample, HealthSource, HealthStateChange, LogCursor
+from federation.evidence_models import HealthSample, HealthSource, HealthStateChange, LogCursor
 from federation.monitor import messages
 from portal import audit
 

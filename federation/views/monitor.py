@@ -13,8 +13,9 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from federation.evidence_models import LogCursor, OutsideChangeAlert
 from federation.failover.systemlog import CURSOR
-from federation.models import Failover, LogCursor, OutsideChangeAlert
+from federation.models import Failover
 from federation.monitor import health
 from portal.core import access
 from portal.core.types import SignedInRequest
