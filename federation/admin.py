@@ -30,7 +30,8 @@ def current_failover(request: HttpRequest) -> Failover | None:
     """The failover that is not closed, looked up once per admin request."""
     if not hasattr(request, _FAILOVER_CACHE):
         setattr(request, _FAILOVER_CACHE, Failover.objects.current())
-    return getattr(request, _FAILOVER_CACHE)
+    failover: Failover | None = getattr(request, _FAILOVER_CACHE)
+    return failover
 
 
 def _plain(value: Any) -> Any:

@@ -24,7 +24,8 @@ class OpenFailoverForm(forms.Form):
     )
 
     def clean_reason(self) -> str:
-        return self.cleaned_data["reason"].strip()
+        reason: str = self.cleaned_data["reason"]
+        return reason.strip()
 
 
 class CloseFailoverForm(forms.Form):
@@ -41,7 +42,8 @@ class CloseFailoverForm(forms.Form):
     )
 
     def clean_reason(self) -> str:
-        return self.cleaned_data["reason"].strip()
+        reason: str = self.cleaned_data["reason"]
+        return reason.strip()
 
 
 # --- The return-to-normal wizard ------------------------------------------------------
@@ -57,7 +59,8 @@ class StartReturnForm(forms.Form):
     )
 
     def clean_override_reason(self) -> str:
-        return self.cleaned_data["override_reason"].strip()
+        reason: str = self.cleaned_data["override_reason"]
+        return reason.strip()
 
 
 class CloseForm(forms.Form):

@@ -31,7 +31,8 @@ class DeliveryTask(Task):
 
     def _log_id(self, args: Any, kwargs: Any) -> int | None:
         if kwargs and kwargs.get("log_id") is not None:
-            return kwargs["log_id"]
+            log_id: int = kwargs["log_id"]
+            return log_id
         return args[self.log_arg] if args and len(args) > self.log_arg else None
 
     def on_retry(

@@ -90,7 +90,7 @@ class AccessRequestForm(forms.Form):
         )
 
     def clean_justification(self) -> str:
-        text = self.cleaned_data["justification"].strip()
+        text: str = self.cleaned_data["justification"].strip()
         if len(text.split()) < MIN_JUSTIFICATION_WORDS:
             raise ValidationError(
                 "Say in at least a sentence why you need emergency access "
@@ -145,7 +145,7 @@ class ExtensionForm(forms.Form):
     )
 
     def clean_justification(self) -> str:
-        text = self.cleaned_data["justification"].strip()
+        text: str = self.cleaned_data["justification"].strip()
         if len(text.split()) < MIN_JUSTIFICATION_WORDS:
             raise ValidationError(
                 f"Say in a sentence why you need more time ({MIN_JUSTIFICATION_WORDS} words or "

@@ -98,7 +98,8 @@ class ExtensionOut(Schema):
 
     @staticmethod
     def resolve_requested_by(obj: Any) -> str:
-        return obj.requested_by.get_username()
+        name: str = obj.requested_by.get_username()
+        return name
 
     @staticmethod
     def resolve_decided_by(obj: Any) -> str | None:

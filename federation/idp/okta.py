@@ -271,7 +271,8 @@ class OktaIdentityProvider:
         """Run one SDK call on a fresh client; return ``(data, response)`` or raise IdpError."""
 
         async def on_fresh_client() -> tuple[Any, ...]:
-            return await call(self._client())
+            result: tuple[Any, ...] = await call(self._client())
+            return result
 
         try:
             result = asyncio.run(on_fresh_client())

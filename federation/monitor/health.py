@@ -168,13 +168,15 @@ def _identity_store_id(sso_admin: ProbeResult | None) -> str:
     if settings.IDENTITY_STORE_ID:
         return settings.IDENTITY_STORE_ID
     if sso_admin is not None and sso_admin.ok:
-        return (sso_admin.detail or {}).get("identity_store_id", "")
+        found: str = (sso_admin.detail or {}).get("identity_store_id", "")
+        return found
     known = (
         HealthSample.objects.filter(source=HealthSource.SSO_ADMIN, ok=True)
         .values_list("detail", flat=True)
         .first()
     )
-    return (known or {}).get("identity_store_id", "")
+    stored: str = (known or {}).get("identity_store_id", "")
+    return stored
 
 
 def probe_identity_store(store_id: str) -> ProbeResult:

@@ -143,7 +143,8 @@ class AwsAccount:
 
     def call(self, what: str, operation: str, **kwargs: Any) -> dict[str, Any] | None:
         try:
-            return getattr(self._iam, operation)(**kwargs)
+            answer: dict[str, Any] = getattr(self._iam, operation)(**kwargs)
+            return answer
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
                 return None
