@@ -112,7 +112,7 @@ class PlanModelAdmin(AuditorsReadOnlyAdminMixin, admin.ModelAdmin):
         self._record(request, obj, "deleted", {})
         super().delete_model(request, obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         with transaction.atomic():
             self._refuse_if_frozen()
             for obj in queryset:

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 # --- Notification delivery ----------------------------------------------------------------
 
 
-class DeliveryTask(Task):
+class DeliveryTask(Task[..., None]):
     """Keeps the NotificationLog row in step with each attempt and the final outcome."""
 
     log_arg = 0  # the position of the NotificationLog id among the task's arguments

@@ -50,7 +50,7 @@ class PortalUserAdmin(AuditorsReadOnlyAdminMixin, UserAdmin):
         self._record_deleted(request, obj)
         super().delete_model(request, obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         with transaction.atomic():
             for user in queryset:
                 self._record_deleted(request, user)

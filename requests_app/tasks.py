@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 @shared_task(name="requests_app.provision_grant", **OKTA_TASK_POLICY)
-def provision_grant(self: Task, request_id: int) -> None:
+def provision_grant(self: Task[..., None], request_id: int) -> None:
     try:
         grants.provision_grant(request_id, get_identity_provider())
     except AccessRequest.DoesNotExist:
@@ -36,7 +36,7 @@ def provision_grant(self: Task, request_id: int) -> None:
 
 
 @shared_task(name="requests_app.deprovision_grant", **OKTA_TASK_POLICY)
-def deprovision_grant(self: Task, request_id: int) -> None:
+def deprovision_grant(self: Task[..., None], request_id: int) -> None:
     try:
         grants.deprovision_grant(request_id, get_identity_provider())
     except AccessRequest.DoesNotExist:

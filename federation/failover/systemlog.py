@@ -274,7 +274,9 @@ def poll_system_log(
 # --- CloudTrail ConsoleLogin (optional) ---------------------------------------------------
 
 
-def _cloudtrail_sign_in(event: dict[str, Any], roles: dict[str, EmergencyRole]) -> tuple | None:
+def _cloudtrail_sign_in(
+    event: dict[str, Any], roles: dict[str, EmergencyRole]
+) -> tuple[str, EmergencyRole, Any] | None:
     """(login, role, time) of a successful federated console sign-in to an emergency role."""
     try:
         detail = json.loads(event.get("CloudTrailEvent") or "{}")

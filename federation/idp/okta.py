@@ -405,7 +405,9 @@ class OktaIdentityProvider:
             sign_on_mode=str(getattr(app.sign_on_mode, "value", app.sign_on_mode)),
         )
 
-    def _raw_get(self, what: str, path: str, query: dict[str, str] | None = None) -> tuple:
+    def _raw_get(
+        self, what: str, path: str, query: dict[str, str] | None = None
+    ) -> tuple[Any, Mapping[str, str] | None]:
         """``GET path`` through the SDK's request executor: (JSON body, response headers).
 
         For what the SDK's models drop: a SAML app's ``settings.app`` (the generated

@@ -735,7 +735,11 @@ def _check_okta_group(
 
 
 def _check_group_members(
-    run: Run, idp: IdentityProvider, role: iam.EmergencyRoleDocs, group_id: str, where: dict
+    run: Run,
+    idp: IdentityProvider,
+    role: iam.EmergencyRoleDocs,
+    group_id: str,
+    where: dict[str, Any],
 ) -> None:
     with run.unknown_on_error("okta.group_members", "", **where):
         members = idp.list_group_members(group_id)
@@ -762,7 +766,9 @@ def _check_group_members(
             )
 
 
-def _check_mapping(run: Run, role: iam.EmergencyRoleDocs, app_settings: Any, where: dict) -> None:
+def _check_mapping(
+    run: Run, role: iam.EmergencyRoleDocs, app_settings: Any, where: dict[str, Any]
+) -> None:
     if app_settings is None:
         return
     fix = "Set the app's Group Filter and Role Value Pattern as on the Plan page."
