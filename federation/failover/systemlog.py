@@ -276,7 +276,7 @@ def poll_system_log(
 
 def _cloudtrail_sign_in(
     event: dict[str, Any], roles: dict[str, EmergencyRole]
-) -> tuple[str, EmergencyRole, Any] | None:
+) -> tuple[str, EmergencyRole, dt.datetime] | None:
     """(login, role, time) of a successful federated console sign-in to an emergency role."""
     try:
         detail = json.loads(event.get("CloudTrailEvent") or "{}")
