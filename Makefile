@@ -1,6 +1,6 @@
 # make demo   the whole portal on this machine (SQLite, sandbox Okta org, Celery)
 # make test   lint + the test suite, as CI runs it (.ci/test)
-# make lint   ruff check + ruff format --check
+# make lint   ruff check + ruff format --check + mypy
 
 PYTHON ?= python3
 VENV := .venv
@@ -19,6 +19,7 @@ test: venv
 lint: venv
 	$(VENV)/bin/python -m ruff check .
 	$(VENV)/bin/python -m ruff format --check .
+	$(VENV)/bin/python -m mypy
 
 venv: $(STAMP)
 

@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from federation.models import EmergencyAccount, EmergencyRole, Failover, Level, WorkloadAccount
 from portal import audit
 from portal.admin_mixins import AuditorsReadOnlyAdminMixin
+from portal.core.web import signed_in_user
 
 _FAILOVER_CACHE = "_portal_current_failover"
 
@@ -29,7 +30,8 @@ def current_failover(request: HttpRequest) -> Failover | None:
     """The failover that is not closed, looked up once per admin request."""
     if not hasattr(request, _FAILOVER_CACHE):
         setattr(request, _FAILOVER_CACHE, Failover.objects.current())
-    return getattr(request, _FAILOVER_CACHE)
+    failover: Failover | None = getattr(request, _FAILOVER_CACHE)
+    return failover
 
 
 def _plain(value: Any) -> Any:
@@ -110,7 +112,7 @@ class PlanModelAdmin(AuditorsReadOnlyAdminMixin, admin.ModelAdmin):
         self._record(request, obj, "deleted", {})
         super().delete_model(request, obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         with transaction.atomic():
             self._refuse_if_frozen()
             for obj in queryset:
@@ -126,7 +128,7 @@ class PlanModelAdmin(AuditorsReadOnlyAdminMixin, admin.ModelAdmin):
         }
         if fields:
             payload["fields"] = fields
-        audit.record("plan.changed", obj, actor=request.user, payload=payload)
+        audit.record("plan.changed", obj, actor=signed_in_user(request), payload=payload)
 
 
 @admin.register(EmergencyAccount)
@@ -183,7 +185,9 @@ class EmergencyRoleForm(forms.ModelForm):
         fields = ("workload_account", "level")
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        # Django's clean() returns cleaned_data, which its stubs allow to be None.
+        cleaned = self.cleaned_data
         account, level = cleaned.get("workload_account"), cleaned.get("level")
         if account is None or level is None:
             return cleaned

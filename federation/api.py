@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.http import Http404, HttpRequest
+from django.http import Http404
 from ninja import Router
 from ninja.responses import Status
 
@@ -22,6 +22,7 @@ from federation.schemas import (
 from portal.core.access import can_read_audit, can_read_plan, can_see_all_requests
 from portal.core.errors import NotAllowed
 from portal.core.schemas import ERRORS, ErrorOut
+from portal.core.types import ApiRequest
 
 router = Router()
 
@@ -36,14 +37,14 @@ def _state(failover: Failover | None, user: Any = None) -> dict[str, Any]:
 
 
 @router.get("/failover", response={200: FailoverStateOut, 401: ErrorOut}, tags=["failover"])
-def current_failover(request: HttpRequest) -> dict[str, Failover | None]:
+def current_failover(request: ApiRequest) -> dict[str, Failover | None]:
     """The failover (disruption or drill) that is not closed yet, or null; approvers and
     auditors also get its return-to-normal checklist."""
     return _state(Failover.objects.select_related("opened_by").current(), request.auth)
 
 
 @router.post("/failover", response={201: FailoverStateOut, **ERRORS}, tags=["failover"])
-def open_failover(request: HttpRequest, payload: FailoverOpenIn) -> Status[dict[str, Any]]:
+def open_failover(request: ApiRequest, payload: FailoverOpenIn) -> Status[dict[str, Any]]:
     """Declare a disruption (or start a drill): the federation app is activated."""
     failover = failover_services.open_failover(
         actor=request.auth, reason=payload.reason, drill=payload.drill
@@ -53,7 +54,7 @@ def open_failover(request: HttpRequest, payload: FailoverOpenIn) -> Status[dict[
 
 @router.post("/failover/close", response={200: FailoverStateOut, **ERRORS}, tags=["failover"])
 def close_failover(
-    request: HttpRequest, payload: FailoverCloseIn | None = None
+    request: ApiRequest, payload: FailoverCloseIn | None = None
 ) -> dict[str, Failover | None]:
     """Step 4 of the return to normal: every request ends, the app is deactivated, every
     group emptied and the users' Okta sessions ended — now or at ``deactivate_at``.
@@ -73,7 +74,7 @@ def close_failover(
 
 
 @router.post("/failover/return", response={200: FailoverStateOut, **ERRORS}, tags=["failover"])
-def start_return(request: HttpRequest, payload: FailoverReturnIn | None = None) -> dict[str, Any]:
+def start_return(request: ApiRequest, payload: FailoverReturnIn | None = None) -> dict[str, Any]:
     """Steps 1 and 2 of the return to normal: Identity Center must be HEALTHY (or give
     ``override_reason``); every emergency user is told to sign out; new requests are
     refused from now on and pending ones lapse."""
@@ -83,13 +84,13 @@ def start_return(request: HttpRequest, payload: FailoverReturnIn | None = None) 
 
 
 @router.post("/failover/remind", response={200: RemindOut, **ERRORS}, tags=["failover"])
-def remind_signed_in(request: HttpRequest) -> dict[str, list[str]]:
+def remind_signed_in(request: ApiRequest) -> dict[str, list[str]]:
     """Step 3: remind everyone still signed in, now (beat also does every few minutes)."""
     return {"reminded": failover_services.remind_now(actor=request.auth)}
 
 
 @router.post("/failover/confirm", response={200: FailoverStateOut, **ERRORS}, tags=["failover"])
-def confirm_failover(request: HttpRequest) -> dict[str, Any]:
+def confirm_failover(request: ApiRequest) -> dict[str, Any]:
     """A second, different approver confirms a proposed real failover (when
     REQUIRE_FAILOVER_CONFIRMATION is on): the federation app is then activated."""
     return _state(failover_services.confirm_failover(actor=request.auth), request.auth)
@@ -98,7 +99,7 @@ def confirm_failover(request: HttpRequest) -> dict[str, Any]:
 @router.get(
     "/failovers/{failover_id}/report", response={200: dict[str, Any], **ERRORS}, tags=["failover"]
 )
-def failover_report(request: HttpRequest, failover_id: int) -> dict[str, Any]:
+def failover_report(request: ApiRequest, failover_id: int) -> dict[str, Any]:
     """The failover's report: timeline, who had access to what and for how long, every
     approval, what was done outside the portal and, for a drill, what it proved."""
     if not can_read_audit(request.auth):
@@ -117,7 +118,7 @@ def failover_report(request: HttpRequest, failover_id: int) -> dict[str, Any]:
     response={200: ReadinessStateOut, 401: ErrorOut, 403: ErrorOut},
     tags=["readiness"],
 )
-def readiness_state(request: HttpRequest) -> dict[str, Any]:
+def readiness_state(request: ApiRequest) -> dict[str, Any]:
     """The last readiness check (each check's result and fix) and one still running."""
     if not can_read_plan(request.auth):
         raise NotAllowed("Only approvers, auditors and admins can see readiness results.")
@@ -125,7 +126,7 @@ def readiness_state(request: HttpRequest) -> dict[str, Any]:
 
 
 @router.post("/readiness/run", response={202: ReadinessStateOut, **ERRORS}, tags=["readiness"])
-def readiness_run(request: HttpRequest) -> Status[dict[str, Any]]:
+def readiness_run(request: ApiRequest) -> Status[dict[str, Any]]:
     """Queue a readiness check now (approvers; one at a time: 409 while one runs)."""
     run = readiness.request_run(actor=request.auth)
     return Status(202, {"last": readiness.latest_finished(), "running": run})

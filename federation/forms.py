@@ -24,7 +24,8 @@ class OpenFailoverForm(forms.Form):
     )
 
     def clean_reason(self) -> str:
-        return self.cleaned_data["reason"].strip()
+        reason: str = self.cleaned_data["reason"]
+        return reason.strip()
 
 
 class CloseFailoverForm(forms.Form):
@@ -41,7 +42,8 @@ class CloseFailoverForm(forms.Form):
     )
 
     def clean_reason(self) -> str:
-        return self.cleaned_data["reason"].strip()
+        reason: str = self.cleaned_data["reason"]
+        return reason.strip()
 
 
 # --- The return-to-normal wizard ------------------------------------------------------
@@ -57,7 +59,8 @@ class StartReturnForm(forms.Form):
     )
 
     def clean_override_reason(self) -> str:
-        return self.cleaned_data["override_reason"].strip()
+        reason: str = self.cleaned_data["override_reason"]
+        return reason.strip()
 
 
 class CloseForm(forms.Form):
@@ -86,7 +89,9 @@ class CloseForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        # Django's clean() returns cleaned_data, which its stubs allow to be None.
+        data = self.cleaned_data
         mode = data.get("mode")
         at = data.get("deactivate_at")
         data["reason"] = (data.get("reason") or "").strip()

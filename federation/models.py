@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Self
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -130,8 +131,8 @@ class Level(models.Model):
         return f"EmergencyAccess_{self.name}"
 
 
-class EmergencyRoleQuerySet(models.QuerySet):
-    def requestable(self) -> EmergencyRoleQuerySet:
+class EmergencyRoleQuerySet(models.QuerySet["EmergencyRole"]):
+    def requestable(self) -> Self:
         return self.select_related("workload_account", "level", "emergency_account")
 
 
@@ -207,8 +208,8 @@ FAILOVER_TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
 }
 
 
-class FailoverQuerySet(models.QuerySet):
-    def open(self) -> FailoverQuerySet:
+class FailoverQuerySet(models.QuerySet["Failover"]):
+    def open(self) -> Self:
         return self.filter(status=FailoverStatus.ACTIVE)
 
     def current(self) -> Failover | None:

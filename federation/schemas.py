@@ -27,7 +27,7 @@ class ReadinessRunOut(Schema):
     id: int
     status: str = Field(description="running | pass | warn | fail | unknown")
     trigger: str = Field(description="schedule | manual | command")
-    requested_by: str | None = Field(None, alias="requested_by.username")
+    requested_by: str | None = Field(default=None, alias="requested_by.username")
     started_at: dt.datetime
     finished_at: dt.datetime | None
     counts: dict[str, int]
@@ -79,7 +79,7 @@ class FailoverOut(Schema):
 class FailoverStateOut(Schema):
     failover: FailoverOut | None = Field(description="The failover not yet closed, or null.")
     checklist: dict[str, Any] | None = Field(
-        None,
+        default=None,
         description="The return-to-normal checklist (approvers and auditors): Identity "
         "Center health, the five steps with their state, every emergency user with their "
         "sign-out evidence, the scheduled deactivation.",
@@ -90,18 +90,18 @@ class FailoverOpenIn(StrictInput):
     reason: Annotated[NonBlank, StringConstraints(max_length=2000)] = Field(
         description="Why federation is switched on (incident reference)."
     )
-    drill: StrictBool = Field(False, description="A periodic test of the plumbing.")
+    drill: StrictBool = Field(default=False, description="A periodic test of the plumbing.")
 
 
 class FailoverCloseIn(StrictInput):
     reason: ShortText = ""
     force: StrictBool = Field(
-        False,
+        default=False,
         description="Close without waiting for every emergency user to sign out (or without "
         "the return to normal); a reason is required.",
     )
     deactivate_at: dt.datetime | None = Field(
-        None,
+        default=None,
         description="Deactivate the app and empty the groups at this time (ISO 8601 with a "
         "time zone) instead of now; the guide prefers after working hours.",
     )
@@ -109,7 +109,7 @@ class FailoverCloseIn(StrictInput):
 
 class FailoverReturnIn(StrictInput):
     override_reason: ShortText = Field(
-        "", description="Required when Identity Center is not HEALTHY: why return anyway."
+        default="", description="Required when Identity Center is not HEALTHY: why return anyway."
     )
 
 

@@ -24,7 +24,7 @@ from portal.celery import OKTA_TASK_POLICY, backoff_seconds
 # --- The failover in Okta ------------------------------------------------------------------
 
 
-def _retry(task: Task, failover_id: int, exc: IdpError) -> Any:
+def _retry(task: Task[..., None], failover_id: int, exc: IdpError) -> Any:
     services.record_error(failover_id, str(exc))
     retry_after = exc.retry_after if isinstance(exc, IdpRetryableError) else None
     # Switching the app must eventually happen: keep trying, slower and slower.
@@ -32,7 +32,7 @@ def _retry(task: Task, failover_id: int, exc: IdpError) -> Any:
 
 
 @shared_task(name="federation.activate_federation_app", **OKTA_TASK_POLICY)
-def activate_federation_app(self: Task, failover_id: int) -> None:
+def activate_federation_app(self: Task[..., None], failover_id: int) -> None:
     failover = Failover.objects.filter(pk=failover_id).first()
     if failover is None or failover.status != FailoverStatus.ACTIVE or failover.app_activated_at:
         return
@@ -44,7 +44,7 @@ def activate_federation_app(self: Task, failover_id: int) -> None:
 
 
 @shared_task(name="federation.close_federation", **OKTA_TASK_POLICY)
-def close_federation(self: Task, failover_id: int) -> None:
+def close_federation(self: Task[..., None], failover_id: int) -> None:
     failover = Failover.objects.filter(pk=failover_id).first()
     if failover is None or failover.status != FailoverStatus.CLOSING:
         return
@@ -84,6 +84,7 @@ def remind_overdue_drill() -> bool:
 )
 def verify_readiness(run_id: int | None = None) -> str | None:
     """Check AWS and Okta against the plan: a run queued from the portal, or the daily one."""
+    run: ReadinessRun | None
     if run_id is None:
         run = readiness.run_now(ReadinessRun.Trigger.SCHEDULE)
     else:

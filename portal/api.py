@@ -151,7 +151,8 @@ def _summary(errors: dict[str, list[str]]) -> str:
 def _invalid_input(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     for err in exc.errors:
-        message = _FRIENDLY.get(err.get("type", ""), err.get("msg", "Invalid value."))
+        kind: str = err.get("type", "")
+        message = _FRIENDLY.get(kind, str(err.get("msg", "Invalid value.")))
         errors.setdefault(_field_name(err.get("loc", ())), []).append(message)
     return _error(request, 400, _summary(errors), errors)
 

@@ -4,7 +4,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from federation.models import Failover, HealthStateChange
+from federation.evidence_models import HealthStateChange
+from federation.models import Failover
 from portal.core import access
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-from typing import Any
+from typing import Any, Self
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -141,8 +141,8 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-class ApiTokenQuerySet(models.QuerySet):
-    def active(self) -> ApiTokenQuerySet:
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def active(self) -> Self:
         """Not revoked and not expired."""
         return self.filter(revoked_at__isnull=True).filter(
             models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())

@@ -24,14 +24,15 @@ log = logging.getLogger(__name__)
 # --- Notification delivery ----------------------------------------------------------------
 
 
-class DeliveryTask(Task):
+class DeliveryTask(Task[..., None]):
     """Keeps the NotificationLog row in step with each attempt and the final outcome."""
 
     log_arg = 0  # the position of the NotificationLog id among the task's arguments
 
     def _log_id(self, args: Any, kwargs: Any) -> int | None:
         if kwargs and kwargs.get("log_id") is not None:
-            return kwargs["log_id"]
+            log_id: int = kwargs["log_id"]
+            return log_id
         return args[self.log_arg] if args and len(args) > self.log_arg else None
 
     def on_retry(

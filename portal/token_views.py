@@ -10,7 +10,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from portal.accounts import tokens
 from portal.accounts.stepup import step_up
 from portal.core.errors import DomainError, InvalidTransition
+from portal.core.types import SignedInRequest
 from portal.core.web import page, refused
 from portal.models import ApiToken
 
@@ -50,7 +51,7 @@ class TokenForm(forms.Form):
 @never_cache  # the page that shows a new token must never be cached
 @page
 @step_up
-def token_list(request: HttpRequest) -> HttpResponse:
+def token_list(request: SignedInRequest) -> HttpResponse:
     form = TokenForm(request.POST or None)
     created: tuple[ApiToken, str] | None = None
     if request.method == "POST" and form.is_valid():
@@ -80,7 +81,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @page
-def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def token_revoke(request: SignedInRequest, pk: int) -> HttpResponse:
     token = ApiToken.objects.filter(pk=pk, user=request.user).first()
     if token is None:
         raise Http404("You have no such API token.")

@@ -25,6 +25,7 @@ from portal.accounts.stepup import step_up
 from portal.admin_mixins import AuditorsReadOnlyAdminMixin
 from portal.core.access import AUDITORS
 from portal.core.errors import NotAllowed
+from portal.core.web import signed_in_user
 
 User = get_user_model()
 
@@ -71,19 +72,19 @@ class PortalUserAdmin(AuditorsReadOnlyAdminMixin, UserAdmin):
         roles.record_flag_changes(
             user,
             getattr(form, "_portal_flags_before", {}),
-            actor=request.user,
+            actor=signed_in_user(request),
             via="admin",
             created=not change,
         )
         roles.record_group_changes(
-            user, groups_before, groups_after, actor=request.user, via="admin"
+            user, groups_before, groups_after, actor=signed_in_user(request), via="admin"
         )
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         self._record_deleted(request, obj)
         super().delete_model(request, obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         with transaction.atomic():
             for user in queryset:
                 self._record_deleted(request, user)
@@ -93,7 +94,7 @@ class PortalUserAdmin(AuditorsReadOnlyAdminMixin, UserAdmin):
         audit.record(
             "user.deleted",
             ("user", user.pk),
-            actor=request.user,
+            actor=signed_in_user(request),
             payload={
                 "user": user.get_username(),
                 "groups": sorted(user.groups.values_list("name", flat=True)),

@@ -17,6 +17,7 @@ from federation.failover.drills import drill_status
 from federation.readiness.checks import latest_finished
 from federation.views.monitor import monitor_context
 from portal.core import access
+from portal.core.types import SignedInRequest
 from portal.core.web import page, refused, require
 from portal.models import AuditEvent
 from requests_app.models import HOLDING_STATUSES, OPEN_STATUSES, AccessRequest, Status
@@ -73,7 +74,7 @@ def _dashboard_context(user: Any) -> dict[str, Any]:
 @require_GET
 @never_cache
 @page
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: SignedInRequest) -> HttpResponse:
     context = _dashboard_context(request.user)
     template = "portal/dashboard.html"
     if request.htmx:
@@ -102,7 +103,7 @@ def _filtered_events(action: str, target: str) -> Any:
 @require_GET
 @page
 @require(access.can_read_audit, "Only approvers and auditors can read the audit log.")
-def audit_log(request: HttpRequest) -> HttpResponse:
+def audit_log(request: SignedInRequest) -> HttpResponse:
     action = request.GET.get("action", "").strip()[:64]
     target = request.GET.get("target", "").strip()[:130]
     page_obj = Paginator(_filtered_events(action, target), AUDIT_PAGE_SIZE).get_page(

@@ -9,13 +9,14 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404
 from ninja import Field, Query, Router
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.responses import Status
 
 from federation.models import EmergencyRole
 from portal.core.schemas import ERRORS, ErrorOut
+from portal.core.types import ApiRequest
 from requests_app import extensions, services
 from requests_app.evidence import sign_out_status
 from requests_app.models import AccessRequest, Extension
@@ -39,7 +40,7 @@ router = Router()
 
 
 @router.get("/roles", response={200: list[RoleOut], 401: ErrorOut}, tags=["roles"])
-def list_roles(request: HttpRequest) -> QuerySet[EmergencyRole]:
+def list_roles(request: ApiRequest) -> QuerySet[EmergencyRole]:
     """The emergency roles that can be requested."""
     return EmergencyRole.objects.requestable()
 
@@ -49,11 +50,11 @@ def list_roles(request: HttpRequest) -> QuerySet[EmergencyRole]:
 
 class RequestPagination(LimitOffsetPagination):
     class Input(LimitOffsetPagination.Input):
-        limit: int = Field(50, ge=1, le=200)
-        offset: int = Field(0, ge=0)
+        limit: int = Field(default=50, ge=1, le=200)
+        offset: int = Field(default=0, ge=0)
 
 
-def _visible(request: HttpRequest) -> QuerySet[AccessRequest]:
+def _visible(request: ApiRequest) -> QuerySet[AccessRequest]:
     return (
         AccessRequest.objects.visible_to(request.auth)
         .with_related()
@@ -64,7 +65,7 @@ def _visible(request: HttpRequest) -> QuerySet[AccessRequest]:
     )
 
 
-def _get_visible(request: HttpRequest, request_id: int) -> AccessRequest:
+def _get_visible(request: ApiRequest, request_id: int) -> AccessRequest:
     req = _visible(request).filter(pk=request_id).first()
     if req is None:
         raise Http404(f"Request #{request_id} does not exist or you cannot see it.")
@@ -72,7 +73,7 @@ def _get_visible(request: HttpRequest, request_id: int) -> AccessRequest:
 
 
 @router.post("/requests", response={201: RequestOut, **ERRORS}, tags=["requests"])
-def file_request(request: HttpRequest, payload: RequestIn) -> Status[AccessRequest]:
+def file_request(request: ApiRequest, payload: RequestIn) -> Status[AccessRequest]:
     """File a request for an emergency role; only while a failover is open."""
     role = EmergencyRole.objects.requestable().filter(pk=payload.role).first()
     if role is None:
@@ -91,7 +92,7 @@ def file_request(request: HttpRequest, payload: RequestIn) -> Status[AccessReque
 
 # Before /requests/{request_id}: ninja matches that path parameter as a string.
 @router.post("/requests/batch", response={201: BatchOut, **ERRORS}, tags=["requests"])
-def file_batch(request: HttpRequest, payload: BatchIn) -> Status[dict[str, Any]]:
+def file_batch(request: ApiRequest, payload: BatchIn) -> Status[dict[str, Any]]:
     """File one request per role with one justification: each gets its own decision."""
     found = {
         role.pk: role for role in EmergencyRole.objects.requestable().filter(pk__in=payload.roles)
@@ -115,7 +116,7 @@ def file_batch(request: HttpRequest, payload: BatchIn) -> Status[dict[str, Any]]
 
 @router.get("/requests", response={200: list[RequestOut], **ERRORS}, tags=["requests"])
 @paginate(RequestPagination)
-def list_requests(request: HttpRequest, filters: Query[RequestFilters]) -> QuerySet[AccessRequest]:
+def list_requests(request: ApiRequest, filters: Query[RequestFilters]) -> QuerySet[AccessRequest]:
     """Requests you can see, newest first: your own, or all of them for approvers and auditors."""
     found = _visible(request)
     if filters.status is not None:
@@ -126,13 +127,13 @@ def list_requests(request: HttpRequest, filters: Query[RequestFilters]) -> Query
 
 
 @router.get("/requests/{request_id}", response={200: RequestOut, **ERRORS}, tags=["requests"])
-def get_request(request: HttpRequest, request_id: int) -> AccessRequest:
+def get_request(request: ApiRequest, request_id: int) -> AccessRequest:
     """One request, with its approvals; 404 when it is not yours to see."""
     return _get_visible(request, request_id)
 
 
 def _act(
-    request: HttpRequest, request_id: int, action: Callable[..., Any], **kwargs: str
+    request: ApiRequest, request_id: int, action: Callable[..., Any], **kwargs: str
 ) -> AccessRequest:
     action(_get_visible(request, request_id), actor=request.auth, **kwargs)
     return _get_visible(request, request_id)
@@ -142,7 +143,7 @@ def _act(
     "/requests/{request_id}/approve", response={200: RequestOut, **ERRORS}, tags=["requests"]
 )
 def approve_request(
-    request: HttpRequest, request_id: int, payload: ApproveIn | None = None
+    request: ApiRequest, request_id: int, payload: ApproveIn | None = None
 ) -> AccessRequest:
     """Add your approval; the request is approved once its level has enough approvers."""
     return _act(request, request_id, services.approve, comment=(payload or ApproveIn()).comment)
@@ -150,7 +151,7 @@ def approve_request(
 
 @router.post("/requests/{request_id}/deny", response={200: RequestOut, **ERRORS}, tags=["requests"])
 def deny_request(
-    request: HttpRequest, request_id: int, payload: ReasonIn | None = None
+    request: ApiRequest, request_id: int, payload: ReasonIn | None = None
 ) -> AccessRequest:
     """Turn a pending request down; the reason is shown to the requester."""
     return _act(request, request_id, services.deny, reason=(payload or ReasonIn()).reason)
@@ -160,7 +161,7 @@ def deny_request(
     "/requests/{request_id}/cancel", response={200: RequestOut, **ERRORS}, tags=["requests"]
 )
 def cancel_request(
-    request: HttpRequest, request_id: int, payload: ReasonIn | None = None
+    request: ApiRequest, request_id: int, payload: ReasonIn | None = None
 ) -> AccessRequest:
     """Withdraw your own pending request."""
     return _act(request, request_id, services.cancel, reason=(payload or ReasonIn()).reason)
@@ -170,7 +171,7 @@ def cancel_request(
     "/requests/{request_id}/revoke", response={200: RequestOut, **ERRORS}, tags=["requests"]
 )
 def revoke_request(
-    request: HttpRequest, request_id: int, payload: ReasonIn | None = None
+    request: ApiRequest, request_id: int, payload: ReasonIn | None = None
 ) -> AccessRequest:
     """End granted access early; the member is removed from the Okta group."""
     return _act(request, request_id, services.revoke, reason=(payload or ReasonIn()).reason)
@@ -179,7 +180,7 @@ def revoke_request(
 @router.post(
     "/requests/{request_id}/signed-out", response={200: SignOutOut, **ERRORS}, tags=["requests"]
 )
-def confirm_signed_out(request: HttpRequest, request_id: int) -> dict[str, Any]:
+def confirm_signed_out(request: ApiRequest, request_id: int) -> dict[str, Any]:
     """Say you have signed out of the AWS console (your own granted requests only).
 
     The answer is the sign-out evidence the portal now holds for the grant.
@@ -199,7 +200,7 @@ def confirm_signed_out(request: HttpRequest, request_id: int) -> dict[str, Any]:
 # --- Several roles at once, extensions ---------------------------------------------------
 
 
-def _extension(request: HttpRequest, request_id: int, extension_id: int) -> Any:
+def _extension(request: ApiRequest, request_id: int, extension_id: int) -> Any:
     req = _get_visible(request, request_id)
     ext = Extension.objects.filter(pk=extension_id, request=req).first()
     if ext is None:
@@ -218,7 +219,7 @@ def _extension_out(ext_id: int) -> Any:
 @router.post(
     "/requests/{request_id}/extend", response={201: ExtensionOut, **ERRORS}, tags=["requests"]
 )
-def extend_request(request: HttpRequest, request_id: int, payload: ExtendIn) -> Status[Any]:
+def extend_request(request: ApiRequest, request_id: int, payload: ExtendIn) -> Status[Any]:
     """Ask for more time on your active grant; one approver decides; the level's maximum
     bounds the total."""
     ext = extensions.request_extension(
@@ -236,7 +237,7 @@ def extend_request(request: HttpRequest, request_id: int, payload: ExtendIn) -> 
     tags=["requests"],
 )
 def approve_extension(
-    request: HttpRequest, request_id: int, extension_id: int, payload: ApproveIn | None = None
+    request: ApiRequest, request_id: int, extension_id: int, payload: ApproveIn | None = None
 ) -> Any:
     """Approve an extension: the grant's end moves by its minutes."""
     ext = _extension(request, request_id, extension_id)
@@ -250,7 +251,7 @@ def approve_extension(
     tags=["requests"],
 )
 def deny_extension(
-    request: HttpRequest, request_id: int, extension_id: int, payload: ReasonIn | None = None
+    request: ApiRequest, request_id: int, extension_id: int, payload: ReasonIn | None = None
 ) -> Any:
     """Turn an extension down; the grant ends at its current time."""
     ext = _extension(request, request_id, extension_id)
@@ -263,7 +264,7 @@ def deny_extension(
     response={200: ExtensionOut, **ERRORS},
     tags=["requests"],
 )
-def cancel_extension(request: HttpRequest, request_id: int, extension_id: int) -> Any:
+def cancel_extension(request: ApiRequest, request_id: int, extension_id: int) -> Any:
     """Withdraw your own pending extension."""
     ext = _extension(request, request_id, extension_id)
     extensions.cancel_extension(ext, actor=request.auth)

@@ -36,13 +36,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from federation.aws import session_denies
+from federation.evidence_models import EvidenceKind, RoleSessionDeny, SignInEvidence
 from federation.idp import IdentityProvider, IdpNotFound, get_identity_provider
-from federation.models import (
-    EvidenceKind,
-    Failover,
-    RoleSessionDeny,
-    SignInEvidence,
-)
+from federation.models import Failover
 from portal import audit
 from requests_app.models import HOLDING_STATUSES, AccessRequest
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from portal.accounts.stepup import step_up
 from portal.core import access
 from portal.core.errors import DomainError, NotAllowed
+from portal.core.types import SignedInRequest
 from portal.core.web import page, refused, require
 from requests_app import extensions
 from requests_app.forms import ActionForm, ExtensionForm
@@ -34,7 +35,7 @@ EXTENSION_ACTIONS: dict[str, Callable[[Extension, Any, str], Extension]] = {
 @require_POST
 @page
 @require(access.can_write, "Auditors have read-only access: they cannot change requests.")
-def request_extend(request: HttpRequest, pk: int) -> HttpResponse:
+def request_extend(request: SignedInRequest, pk: int) -> HttpResponse:
     req = visible_request(request.user, pk)
     form = ExtensionForm(request.POST)
     if form.is_valid():
@@ -61,7 +62,7 @@ def request_extend(request: HttpRequest, pk: int) -> HttpResponse:
 @page
 @require(access.can_write, "Auditors have read-only access: they cannot change requests.")
 @step_up(unless_action=frozenset({"cancel"}))
-def extension_action(request: HttpRequest, pk: int, ext_id: int, action: str) -> HttpResponse:
+def extension_action(request: SignedInRequest, pk: int, ext_id: int, action: str) -> HttpResponse:
     req = visible_request(request.user, pk)
     ext = Extension.objects.filter(pk=ext_id, request=req).first()
     if ext is None or action not in EXTENSION_ACTIONS:

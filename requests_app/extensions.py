@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
@@ -25,6 +24,7 @@ from federation.models import FailoverStatus
 from portal import audit
 from portal.core.access import can_write, is_approver
 from portal.core.errors import Conflict, InvalidTransition, NotAllowed
+from portal.core.types import User
 from requests_app import messages
 from requests_app.models import (
     EXTENSION_TRANSITIONS,
@@ -63,7 +63,7 @@ def _move(
     req: AccessRequest,
     transition: str,
     *,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     system: str = "system",
     payload: dict[str, Any] | None = None,
     **fields: Any,
@@ -87,7 +87,7 @@ def _returning(req: AccessRequest) -> bool:
 
 
 def request_extension(
-    req: AccessRequest, *, actor: AbstractBaseUser, minutes: int, justification: str
+    req: AccessRequest, *, actor: User, minutes: int, justification: str
 ) -> Extension:
     """The requester asks for ``minutes`` more on their active grant."""
     justification = justification.strip()
@@ -148,7 +148,7 @@ def _lapse_if_moot(ext_id: int) -> None:
         )
 
 
-def approve_extension(ext: Extension, *, actor: AbstractBaseUser, comment: str = "") -> Extension:
+def approve_extension(ext: Extension, *, actor: User, comment: str = "") -> Extension:
     with transaction.atomic():
         ext, req = _locked_extension(ext.pk)
         if not is_approver(actor):
@@ -184,9 +184,12 @@ def approve_extension(ext: Extension, *, actor: AbstractBaseUser, comment: str =
     return ext
 
 
-def _apply(ext: Extension, req: AccessRequest, *, actor: AbstractBaseUser, comment: str) -> None:
+def _apply(ext: Extension, req: AccessRequest, *, actor: User, comment: str) -> None:
     previous = req.expires_at
-    req.expires_at = previous + dt.timedelta(minutes=ext.minutes)
+    if previous is None:  # only an active grant (which always ends) gets more time
+        raise Conflict(f"Request #{req.pk} has no end time to extend.")
+    until = previous + dt.timedelta(minutes=ext.minutes)
+    req.expires_at = until
     req.save(update_fields=["expires_at"])
     _move(
         ext,
@@ -196,7 +199,7 @@ def _apply(ext: Extension, req: AccessRequest, *, actor: AbstractBaseUser, comme
         payload={
             "minutes": ext.minutes,
             "from": previous.isoformat(),
-            "until": req.expires_at.isoformat(),
+            "until": until.isoformat(),
             # This extension is not counted as approved until _move has saved it.
             "granted_minutes": granted_minutes(req) + ext.minutes,
         },
@@ -209,7 +212,7 @@ def _apply(ext: Extension, req: AccessRequest, *, actor: AbstractBaseUser, comme
     messages.extension_decided(ext)
 
 
-def deny_extension(ext: Extension, *, actor: AbstractBaseUser, reason: str = "") -> Extension:
+def deny_extension(ext: Extension, *, actor: User, reason: str = "") -> Extension:
     with transaction.atomic():
         ext, req = _locked_extension(ext.pk)
         if not is_approver(actor) or req.requester_id == actor.pk:
@@ -228,7 +231,7 @@ def deny_extension(ext: Extension, *, actor: AbstractBaseUser, reason: str = "")
     return ext
 
 
-def cancel_extension(ext: Extension, *, actor: AbstractBaseUser) -> Extension:
+def cancel_extension(ext: Extension, *, actor: User) -> Extension:
     with transaction.atomic():
         ext, req = _locked_extension(ext.pk)
         if req.requester_id != actor.pk or not can_write(actor):

@@ -90,7 +90,7 @@ class AccessRequestForm(forms.Form):
         )
 
     def clean_justification(self) -> str:
-        text = self.cleaned_data["justification"].strip()
+        text: str = self.cleaned_data["justification"].strip()
         if len(text.split()) < MIN_JUSTIFICATION_WORDS:
             raise ValidationError(
                 "Say in at least a sentence why you need emergency access "
@@ -99,7 +99,9 @@ class AccessRequestForm(forms.Form):
         return text
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        # Django's clean() returns cleaned_data, which its stubs allow to be None.
+        data = self.cleaned_data
         roles, minutes = data.get("role"), data.get("duration_minutes")
         if roles and minutes is not None:
             # Several roles share one duration: the tightest level bounds it.
@@ -143,7 +145,7 @@ class ExtensionForm(forms.Form):
     )
 
     def clean_justification(self) -> str:
-        text = self.cleaned_data["justification"].strip()
+        text: str = self.cleaned_data["justification"].strip()
         if len(text.split()) < MIN_JUSTIFICATION_WORDS:
             raise ValidationError(
                 f"Say in a sentence why you need more time ({MIN_JUSTIFICATION_WORDS} words or "

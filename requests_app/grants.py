@@ -7,6 +7,7 @@ after the work was already done, changes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
@@ -83,7 +84,7 @@ def reconcile_emergency_groups(idp: IdentityProvider) -> ReconcileReport:
     was never confirmed are finished; active grants missing in Okta are restored.
     """
     report = ReconcileReport()
-    stuck_before = timezone.now() - timezone.timedelta(seconds=settings.STUCK_PROVISIONING_SECONDS)
+    stuck_before = timezone.now() - dt.timedelta(seconds=settings.STUCK_PROVISIONING_SECONDS)
     for req_id in AccessRequest.objects.filter(
         status=Status.APPROVED, decided_at__lt=stuck_before
     ).values_list("pk", flat=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Self
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from federation.models import EmergencyRole, Failover
 from portal.core.access import can_see_all_requests
+from portal.core.types import User
 
 
 class Status(models.TextChoices):
@@ -46,13 +48,13 @@ HOLDING_STATUSES = frozenset({Status.APPROVED, Status.ACTIVE})
 ENDED_GRANT_STATUSES = frozenset({Status.EXPIRED, Status.REVOKED, Status.FAILED})
 
 
-class AccessRequestQuerySet(models.QuerySet):
-    def visible_to(self, user: settings.AUTH_USER_MODEL) -> AccessRequestQuerySet:
+class AccessRequestQuerySet(models.QuerySet["AccessRequest"]):
+    def visible_to(self, user: User) -> Self:
         if can_see_all_requests(user):
             return self
         return self.filter(requester=user)
 
-    def with_related(self) -> AccessRequestQuerySet:
+    def with_related(self) -> Self:
         return self.select_related(
             "requester",
             "role__workload_account",

@@ -98,7 +98,8 @@ class ExtensionOut(Schema):
 
     @staticmethod
     def resolve_requested_by(obj: Any) -> str:
-        return obj.requested_by.get_username()
+        name: str = obj.requested_by.get_username()
+        return name
 
     @staticmethod
     def resolve_decided_by(obj: Any) -> str | None:
@@ -134,9 +135,9 @@ class RequestOut(Schema):
     end_reason: str
     last_error: str = Field(description="The last Okta error while granting, if any.")
     failover_id: int
-    batch: str | None = Field(None, description="Shared by requests filed together.")
+    batch: str | None = Field(default=None, description="Shared by requests filed together.")
     granted_minutes: int = Field(
-        0, description="The requested duration plus every approved extension."
+        default=0, description="The requested duration plus every approved extension."
     )
     extensions: list[ExtensionOut] = Field(default_factory=list)
 
@@ -192,8 +193,8 @@ class ReasonIn(StrictInput):
 
 
 class RequestFilters(Schema):
-    status: Status | None = Field(None, description="Only requests in this state.")
-    mine: bool = Field(False, description="Only requests I filed.")
+    status: Status | None = Field(default=None, description="Only requests in this state.")
+    mine: bool = Field(default=False, description="Only requests I filed.")
 
 
 class SignOutOut(Schema):

@@ -12,7 +12,6 @@ import logging
 import uuid
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -23,6 +22,7 @@ from portal import audit
 from portal.accounts.identity import okta_login_for
 from portal.core.access import can_request, can_write, current_approvals, is_approver
 from portal.core.errors import Conflict, InvalidTransition, NotAllowed
+from portal.core.types import User
 from requests_app import evidence, messages, queue
 from requests_app.models import (
     HOLDING_STATUSES,
@@ -59,7 +59,7 @@ def _move(
     req: AccessRequest,
     transition: str,
     *,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     system: str = "system",
     payload: dict[str, Any] | None = None,
     **fields: Any,
@@ -107,7 +107,7 @@ def validate_request_fields(
 
 def file_request(
     *,
-    requester: AbstractBaseUser,
+    requester: User,
     role: EmergencyRole,
     justification: str,
     ticket: str,
@@ -127,7 +127,7 @@ def file_request(
 
 def file_requests(
     *,
-    requester: AbstractBaseUser,
+    requester: User,
     roles: list[EmergencyRole],
     justification: str,
     ticket: str,
@@ -176,14 +176,14 @@ def file_requests(
         raise
 
 
-def _open_request(requester: AbstractBaseUser, role: EmergencyRole) -> AccessRequest | None:
+def _open_request(requester: User, role: EmergencyRole) -> AccessRequest | None:
     return AccessRequest.objects.filter(
         requester=requester, role=role, status__in=OPEN_STATUSES
     ).first()
 
 
 def _file(
-    requester: AbstractBaseUser,
+    requester: User,
     roles: list[EmergencyRole],
     justification: str,
     ticket: str,
@@ -242,7 +242,7 @@ def _file(
 # --- Decisions -----------------------------------------------------------------------
 
 
-def approve(req: AccessRequest, *, actor: AbstractBaseUser, comment: str = "") -> AccessRequest:
+def approve(req: AccessRequest, *, actor: User, comment: str = "") -> AccessRequest:
     """Add the actor's approval; the request is approved once enough distinct people agree."""
     with transaction.atomic():
         req = _locked(req.pk)
@@ -277,7 +277,7 @@ def approve(req: AccessRequest, *, actor: AbstractBaseUser, comment: str = "") -
     return req
 
 
-def deny(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> AccessRequest:
+def deny(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
     with transaction.atomic():
         req = _locked(req.pk)
         if not is_approver(actor):
@@ -297,7 +297,7 @@ def deny(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> Ac
     return req
 
 
-def cancel(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> AccessRequest:
+def cancel(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
     with transaction.atomic():
         req = _locked(req.pk)
         if req.requester_id != actor.pk:
@@ -314,7 +314,7 @@ def cancel(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> 
     return req
 
 
-def revoke(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> AccessRequest:
+def revoke(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
     """End a granted (or being granted) access early; the member is removed from Okta."""
     with transaction.atomic():
         req = _locked(req.pk)
@@ -414,9 +414,7 @@ def expire(request_id: int, *, now: dt.datetime | None = None) -> AccessRequest 
     return req
 
 
-def lapse(
-    request_id: int, *, reason: str, actor: AbstractBaseUser | None = None
-) -> AccessRequest | None:
+def lapse(request_id: int, *, reason: str, actor: User | None = None) -> AccessRequest | None:
     with transaction.atomic():
         req = _locked(request_id)
         if req.status != Status.PENDING:
@@ -448,7 +446,7 @@ def confirm_membership_removed(request_id: int, *, detail: str) -> None:
         )
 
 
-def confirm_signed_out(req: AccessRequest, actor: AbstractBaseUser) -> AccessRequest:
+def confirm_signed_out(req: AccessRequest, actor: User) -> AccessRequest:
     """The person who held the access says they signed out of the AWS console.
 
     Evidence, not a transition: the status does not change. Pressing it again

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.utils import timezone
 
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 @shared_task(name="requests_app.provision_grant", **OKTA_TASK_POLICY)
-def provision_grant(self, request_id: int) -> None:
+def provision_grant(self: Task[..., None], request_id: int) -> None:
     try:
         grants.provision_grant(request_id, get_identity_provider())
     except AccessRequest.DoesNotExist:
@@ -35,7 +36,7 @@ def provision_grant(self, request_id: int) -> None:
 
 
 @shared_task(name="requests_app.deprovision_grant", **OKTA_TASK_POLICY)
-def deprovision_grant(self, request_id: int) -> None:
+def deprovision_grant(self: Task[..., None], request_id: int) -> None:
     try:
         grants.deprovision_grant(request_id, get_identity_provider())
     except AccessRequest.DoesNotExist:
@@ -58,7 +59,7 @@ def expire_due_grants() -> int:
 
 @shared_task(name="requests_app.lapse_unanswered_requests")
 def lapse_unanswered_requests() -> int:
-    cutoff = timezone.now() - timezone.timedelta(minutes=settings.REQUEST_LAPSE_MINUTES)
+    cutoff = timezone.now() - dt.timedelta(minutes=settings.REQUEST_LAPSE_MINUTES)
     stale = AccessRequest.objects.filter(status=Status.PENDING, created_at__lt=cutoff)
     reason = f"No decision within {settings.REQUEST_LAPSE_MINUTES} minutes."
     return sum(1 for pk in stale.values_list("pk", flat=True) if services.lapse(pk, reason=reason))

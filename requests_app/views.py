@@ -10,7 +10,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -22,6 +22,7 @@ from portal.accounts.stepup import step_up
 from portal.audit import events_for
 from portal.core import access
 from portal.core.errors import DomainError, NotAllowed
+from portal.core.types import SignedInRequest
 from portal.core.web import page, refused, require
 from requests_app import extensions, permissions, services
 from requests_app.evidence import sign_out_status
@@ -73,7 +74,7 @@ def visible_request(user: Any, pk: int) -> AccessRequest:
 @require_http_methods(["GET", "POST"])
 @page
 @require(access.can_request, "Auditors have read-only access: they cannot file requests.")
-def request_new(request: HttpRequest) -> HttpResponse:
+def request_new(request: SignedInRequest) -> HttpResponse:
     form = AccessRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
@@ -104,7 +105,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @page
-def request_list(request: HttpRequest) -> HttpResponse:
+def request_list(request: SignedInRequest) -> HttpResponse:
     requests = AccessRequest.objects.visible_to(request.user).with_related()
     status = request.GET.get("status", "")
     if status in Status.values:
@@ -173,7 +174,7 @@ def detail_context(user: Any, req: AccessRequest) -> dict[str, Any]:
 
 @require_GET
 @page
-def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def request_detail(request: SignedInRequest, pk: int) -> HttpResponse:
     context = detail_context(request.user, visible_request(request.user, pk))
     return render(request, "requests_app/request_detail.html", context)
 
@@ -181,7 +182,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @never_cache
 @page
-def request_status(request: HttpRequest, pk: int) -> HttpResponse:
+def request_status(request: SignedInRequest, pk: int) -> HttpResponse:
     """The live part of the detail page; 204 (nothing to swap) while nothing changed."""
     context = detail_context(request.user, visible_request(request.user, pk))
     if request.GET.get("v") == context["version"]:
@@ -192,7 +193,7 @@ def request_status(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Acting -----------------------------------------------------------------------------
 
 
-def _after_action(request: HttpRequest, req: AccessRequest) -> str:
+def _after_action(request: SignedInRequest, req: AccessRequest) -> str:
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -215,7 +216,7 @@ def _done_message(action: str, req: AccessRequest) -> str:
 
 
 def _queue_row(
-    request: HttpRequest,
+    request: SignedInRequest,
     req: AccessRequest,
     *,
     notice: str = "",
@@ -233,7 +234,7 @@ def _queue_row(
 @page
 @require(access.can_write, "Auditors have read-only access: they cannot change requests.")
 @step_up(unless_action=frozenset({"cancel"}))
-def request_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+def request_action(request: SignedInRequest, pk: int, action: str) -> HttpResponse:
     req = visible_request(request.user, pk)
     form = ActionForm(request.POST)
     if not form.is_valid():
@@ -278,7 +279,9 @@ def _queue_context(user: Any) -> dict[str, Any]:
         .select_related("request__role__workload_account", "request__role__level", "requested_by")
         .order_by("created_at")
     )
-    state = [(r.req.pk, r.req.status, len(r.req.approvals.all())) for r in pending + granting]
+    state: list[tuple[object, ...]] = [
+        (r.req.pk, r.req.status, len(r.req.approvals.all())) for r in pending + granting
+    ]
     state += [(r.req.pk, r.req.status) for r in failed]
     state += [("extension", ext.pk) for ext in more_time]
     return {
@@ -294,7 +297,7 @@ def _queue_context(user: Any) -> dict[str, Any]:
 @never_cache
 @page
 @require(access.is_approver, "Only approvers can see the approvals queue.")
-def approvals(request: HttpRequest) -> HttpResponse:
+def approvals(request: SignedInRequest) -> HttpResponse:
     context = _queue_context(request.user)
     if not request.htmx:
         return render(request, "requests_app/approvals.html", context)

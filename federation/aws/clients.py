@@ -28,13 +28,13 @@ NOT_AUTHORISED = frozenset(
 )
 
 
-def client(service: str, region: str | None = None, **credentials: Any) -> Any:
+def client(service: aws.Service, region: str | None = None, **credentials: Any) -> Any:
     """A client for a probe or a sweep: one attempt, the probe timeout (never hangs a worker)."""
     region = region or settings.IDENTITY_CENTER_REGION or "us-east-1"
     return aws.client(service, use="probe", region=region, **credentials)
 
 
-def emergency_account_client(service: str, region: str | None = None) -> Any:
+def emergency_account_client(service: aws.Service, region: str | None = None) -> Any:
     """A client acting in the emergency account: through ``AWS_EMERGENCY_IAM_ROLE_ARN``
     when set (the portal runs elsewhere), else with the process's own credentials."""
     role_arn = settings.AWS_EMERGENCY_IAM_ROLE_ARN

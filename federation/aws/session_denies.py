@@ -33,7 +33,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from federation.aws import clients as aws_clients
-from federation.models import EmergencyRole, RoleSessionDeny
+from federation.evidence_models import RoleSessionDeny
+from federation.models import EmergencyRole
 from portal import audit
 
 log = logging.getLogger(__name__)

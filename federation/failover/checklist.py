@@ -29,6 +29,7 @@ from django.utils import timezone
 from federation.models import Failover, FailoverStatus, ReturnToNormal
 from federation.monitor import health as health_monitor
 from federation.monitor.health import HEALTHY, HealthState
+from portal.audit import actor_label
 from requests_app import evidence
 from requests_app.models import HOLDING_STATUSES
 
@@ -174,7 +175,7 @@ def _health_step(f: Failover, run: ReturnToNormal | None, health: HealthState) -
     if run is not None and run.started_at:
         if run.health_override_reason:
             summary = (
-                f"Identity Center was {run.health_state}; {run.started_by.get_username()} "
+                f"Identity Center was {run.health_state}; {actor_label(run.started_by)} "
                 f"overrode: {run.health_override_reason}"
             )
         else:

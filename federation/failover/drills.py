@@ -121,7 +121,8 @@ def drill_checklist(failover: Failover, *, removed_members: int | None = None) -
 def drill_items(failover: Failover, run: ReturnToNormal | None) -> list[dict[str, Any]]:
     """The drill's checklist as shown: the one stored at close, else as proved so far."""
     if run is not None and run.drill_result:
-        return run.drill_checklist
+        stored: list[dict[str, Any]] = run.drill_checklist
+        return stored
     return [item.as_dict() for item in drill_checklist(failover)]
 
 
@@ -151,7 +152,7 @@ def drill_status(now: dt.datetime | None = None) -> DrillStatus:
         .first()
     )
     interval = dt.timedelta(days=settings.DRILL_INTERVAL_DAYS)
-    next_due = passed.closed_at + interval if passed else None
+    next_due = passed.closed_at + interval if passed and passed.closed_at else None
     running = Failover.objects.filter(is_drill=True).exclude(status=FailoverStatus.CLOSED).first()
     return DrillStatus(
         last=last,

@@ -55,7 +55,8 @@ def _sign_out(ev: Any) -> dict[str, Any]:
 def _access(failover: Failover) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     # One batch of evidence for the whole failover, not a lookup per request.
     evidence = {req.pk: ev for req, ev in emergency_users(failover)}
-    access, approvals = [], []
+    access: list[dict[str, Any]] = []
+    approvals: list[dict[str, Any]] = []
     requests = (
         failover.requests.with_related()
         .select_related("decided_by", "ended_by")
@@ -113,14 +114,14 @@ def _access(failover: Failover) -> tuple[list[dict[str, Any]], list[dict[str, An
                 }
             )
         for ext in extensions:
-            for approval in ext.approvals.all():
+            for ext_approval in ext.approvals.all():
                 approvals.append(
                     {
                         "what": f"extension +{ext.minutes} min approved",
                         "request_id": req.pk,
-                        "by": _user(approval.approver),
-                        "at": approval.created_at,
-                        "comment": approval.comment,
+                        "by": _user(ext_approval.approver),
+                        "at": ext_approval.created_at,
+                        "comment": ext_approval.comment,
                     }
                 )
             if ext.status == ExtensionStatus.DENIED:

@@ -13,7 +13,6 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -33,6 +32,7 @@ from federation.monitor.health import HEALTHY
 from portal import audit
 from portal.core.access import can_run_failover
 from portal.core.errors import Conflict, InvalidTransition, NotAllowed
+from portal.core.types import User
 from requests_app import services as request_services
 from requests_app.evidence import end_sessions
 from requests_app.models import HOLDING_STATUSES, AccessRequest, Status
@@ -42,7 +42,7 @@ def _move(
     failover: Failover,
     transition: str,
     *,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     system: str = "system",
     payload: dict[str, Any] | None = None,
     **fields: Any,
@@ -61,7 +61,7 @@ def _move(
     return failover
 
 
-def open_failover(*, actor: AbstractBaseUser, reason: str, drill: bool = False) -> Failover:
+def open_failover(*, actor: User, reason: str, drill: bool = False) -> Failover:
     """Declare a disruption: the federation app is activated by a worker."""
     if not can_run_failover(actor):
         raise NotAllowed("Only approvers can declare a disruption.")
@@ -95,7 +95,7 @@ def open_failover(*, actor: AbstractBaseUser, reason: str, drill: bool = False) 
     return failover
 
 
-def confirm_failover(*, actor: AbstractBaseUser) -> Failover:
+def confirm_failover(*, actor: User) -> Failover:
     """A second, different approver confirms a proposed real failover: the app is activated."""
     if not can_run_failover(actor):
         raise NotAllowed("Only approvers can confirm a failover.")
@@ -133,7 +133,7 @@ def confirm_app_activated(failover_id: int) -> None:
 
 def close_failover(
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     reason: str = "",
     force: bool = False,
     deactivate_at: dt.datetime | None = None,
@@ -187,7 +187,7 @@ def close_failover(
     return failover
 
 
-def _withdraw(failover: Failover, *, actor: AbstractBaseUser, reason: str) -> Failover:
+def _withdraw(failover: Failover, *, actor: User, reason: str) -> Failover:
     """A proposed failover that nobody confirmed: nothing happened in Okta, just close it."""
     now = timezone.now()
     _move(
@@ -206,7 +206,7 @@ def _withdraw(failover: Failover, *, actor: AbstractBaseUser, reason: str) -> Fa
 def begin_closing(
     failover: Failover,
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     reason: str = "",
     force: bool = False,
     scheduled: bool = False,
@@ -304,7 +304,7 @@ def _end_sessions(failover: Failover, idp: IdentityProvider) -> list[str]:
 # --- The return to normal, steps 1 and 2: start --------------------------------------------
 
 
-def start_return(*, actor: AbstractBaseUser, override_reason: str = "") -> Failover:
+def start_return(*, actor: User, override_reason: str = "") -> Failover:
     """Check Identity Center health (or take the override), tell everyone to sign out,
     and stop taking requests: ACTIVE -> RETURNING."""
     if not can_run_failover(actor):
@@ -373,7 +373,7 @@ def start_return(*, actor: AbstractBaseUser, override_reason: str = "") -> Failo
 
 
 def remind(
-    failover_id: int, *, actor: AbstractBaseUser | None = None, now: dt.datetime | None = None
+    failover_id: int, *, actor: User | None = None, now: dt.datetime | None = None
 ) -> list[str]:
     """Tell those still signed in, again. Returns their usernames (empty: nobody left)."""
     with transaction.atomic():
@@ -399,7 +399,7 @@ def remind(
     return names
 
 
-def remind_now(*, actor: AbstractBaseUser) -> list[str]:
+def remind_now(*, actor: User) -> list[str]:
     if not can_run_failover(actor):
         raise NotAllowed("Only approvers can send reminders.")
     failover = Failover.objects.current()
@@ -417,7 +417,7 @@ def send_due_reminders(now: dt.datetime | None = None) -> list[int]:
         failover__status=FailoverStatus.RETURNING, announced_at__isnull=False
     ):
         last = run.last_reminder_at or run.announced_at
-        if last > now - every:
+        if last is None or last > now - every:
             continue
         # Claim this round first, so two ticks never send the same reminder.
         if not ReturnToNormal.objects.filter(
@@ -438,7 +438,7 @@ def send_due_reminders(now: dt.datetime | None = None) -> list[int]:
 def _record_close_request(
     failover: Failover,
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     reason: str,
     force: bool,
     still: list[tuple[Any, Any]],
@@ -488,13 +488,19 @@ def run_due_deactivations(now: dt.datetime | None = None) -> list[int]:
         with transaction.atomic():
             failover = Failover.objects.select_for_update().get(pk=failover_id)
             run = failover.return_to_normal
-            if failover.status != FailoverStatus.RETURNING or run.deactivate_at is None:
+            # close_failover stores the time and who asked for it together.
+            asked_by = run.close_requested_by
+            if (
+                failover.status != FailoverStatus.RETURNING
+                or run.deactivate_at is None
+                or asked_by is None
+            ):
                 continue
             if run.deactivate_at > now:
                 continue
             begin_closing(
                 failover,
-                actor=run.close_requested_by,
+                actor=asked_by,
                 reason=run.close_reason,
                 force=run.forced,
                 scheduled=True,

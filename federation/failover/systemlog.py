@@ -29,15 +29,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from federation.aws import clients as aws_clients
+from federation.evidence_models import EvidenceKind, LogCursor, OutsideChangeAlert, SignInEvidence
 from federation.idp import IdentityProvider, IdpError, IdpLogEvent, get_identity_provider
-from federation.models import (
-    EmergencyRole,
-    EvidenceKind,
-    Failover,
-    LogCursor,
-    OutsideChangeAlert,
-    SignInEvidence,
-)
+from federation.models import EmergencyRole, Failover
 from portal import audit
 from requests_app import messages
 from requests_app.models import AccessRequest
@@ -282,7 +276,9 @@ def poll_system_log(
 # --- CloudTrail ConsoleLogin (optional) ---------------------------------------------------
 
 
-def _cloudtrail_sign_in(event: dict[str, Any], roles: dict[str, EmergencyRole]) -> tuple | None:
+def _cloudtrail_sign_in(
+    event: dict[str, Any], roles: dict[str, EmergencyRole]
+) -> tuple[str, EmergencyRole, dt.datetime] | None:
     """(login, role, time) of a successful federated console sign-in to an emergency role."""
     try:
         detail = json.loads(event.get("CloudTrailEvent") or "{}")

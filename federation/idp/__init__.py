@@ -156,4 +156,5 @@ class IdentityProvider(Protocol):
 
 def get_identity_provider() -> IdentityProvider:
     """The adapter named by ``settings.IDENTITY_PROVIDER`` (okta-sdk by default)."""
-    return import_string(settings.IDENTITY_PROVIDER)()
+    provider: IdentityProvider = import_string(settings.IDENTITY_PROVIDER)()
+    return provider

@@ -38,7 +38,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from federation.aws import clients as aws_clients
-from federation.models import HealthSample, HealthSource, HealthStateChange, LogCursor
+from federation.evidence_models import HealthSample, HealthSource, HealthStateChange, LogCursor
 from federation.monitor import messages
 from portal import audit
 
@@ -168,13 +168,15 @@ def _identity_store_id(sso_admin: ProbeResult | None) -> str:
     if settings.IDENTITY_STORE_ID:
         return settings.IDENTITY_STORE_ID
     if sso_admin is not None and sso_admin.ok:
-        return (sso_admin.detail or {}).get("identity_store_id", "")
+        found: str = (sso_admin.detail or {}).get("identity_store_id", "")
+        return found
     known = (
         HealthSample.objects.filter(source=HealthSource.SSO_ADMIN, ok=True)
         .values_list("detail", flat=True)
         .first()
     )
-    return (known or {}).get("identity_store_id", "")
+    stored: str = (known or {}).get("identity_store_id", "")
+    return stored
 
 
 def probe_identity_store(store_id: str) -> ProbeResult:
@@ -457,7 +459,7 @@ def history(
         if took is not None and ok:
             latency[source][index][0] += took
             latency[source][index][1] += 1
-    rows = []
+    rows: list[dict[str, Any]] = []
     for source in sources:
         row = []
         for index, (good, bad, unavailable) in enumerate(cells[source]):

@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, ProtectedError
@@ -68,6 +67,7 @@ from federation.models import (
     managed_policy_validator,
 )
 from portal import audit
+from portal.core.types import User
 
 # Upper bounds of the database columns (PositiveIntegerField, PositiveSmallIntegerField).
 MAX_DURATION_MINUTES = 2_147_483_647
@@ -612,7 +612,7 @@ class _Reconciliation:
                     setattr(level, name, value)
                 self.levels[spec.name] = _saved(level)
 
-        self._apply_accounts()
+        self._apply_accounts(self.emergency)
 
         for role in self.new_roles:
             name, group = role.role_name, role.okta_group_name
@@ -627,7 +627,7 @@ class _Reconciliation:
             )
         EmergencyAccount.objects.filter(pk__in=[e.pk for e in self.removed_emergencies]).delete()
 
-    def _apply_accounts(self) -> None:
+    def _apply_accounts(self, emergency: EmergencyAccount) -> None:
         changed = [self.accounts[account_id] for account_id in self.account_updates]
         # Numbers and names are unique: park the changed rows first, so two accounts
         # can swap positions or names inside the one transaction.
@@ -639,7 +639,7 @@ class _Reconciliation:
             account = self.accounts.get(spec.id) or WorkloadAccount(account_id=spec.id)
             if account.pk is None or spec.id in self.account_updates:
                 account.number, account.name = number, spec.name
-                account.emergency_account = self.emergency
+                account.emergency_account = emergency
                 self.accounts[spec.id] = _saved(account)
 
 
@@ -665,7 +665,7 @@ def import_plan(
     *,
     sha256: str | None = None,
     source: str = "",
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     system: str = "import_plan",
 ) -> ImportResult:
     """Make the database hold the plan in ``text``; all or nothing.
@@ -716,7 +716,7 @@ def import_plan(
 
 
 def import_plan_file(
-    path: str | Path, *, actor: AbstractBaseUser | None = None, system: str = "import_plan"
+    path: str | Path, *, actor: User | None = None, system: str = "import_plan"
 ) -> ImportResult:
     text, digest = read_plan_file(path)
     return import_plan(text, sha256=digest, source=str(path), actor=actor, system=system)

@@ -22,7 +22,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from federation.plan.iam import RenderedPlan, account_root_arn, role_arn, workload_role_trust_policy
+from federation.plan.iam import (
+    Policy,
+    RenderedPlan,
+    account_root_arn,
+    role_arn,
+    workload_role_trust_policy,
+)
 
 EMERGENCY_TEMPLATE = "emergency-account.template.json"
 WORKLOAD_TEMPLATE = "workload-accounts.template.json"
@@ -236,7 +242,7 @@ def workload_accounts_template(plan: RenderedPlan) -> dict[str, Any]:
     return template
 
 
-def resolved_workload_trust(template: dict[str, Any], account_id: str, level: str) -> dict:
+def resolved_workload_trust(template: dict[str, Any], account_id: str, level: str) -> Policy:
     """The trust policy a workload stack instance gets in ``account_id`` (for tests/pages)."""
     role = template["Resources"][logical_id(f"EmergencyAccess_{level}")]
     document = role["Properties"]["AssumeRolePolicyDocument"]

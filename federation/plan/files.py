@@ -17,9 +17,9 @@ def _json_files(plan: iam.RenderedPlan) -> dict[str, str]:
         base = f"emergency-account-{plan.emergency_account_id}/{role.role_name}"
         files[f"{base}.trust-policy.json"] = iam.dumps(role.trust_policy)
         files[f"{base}.permissions-policy.json"] = iam.dumps(role.permissions_policy)
-    for role in plan.workload_roles:
-        base = f"workload-account-{role.account_id}/{role.role_name}"
-        files[f"{base}.trust-policy.json"] = iam.dumps(role.trust_policy)
+    for workload_role in plan.workload_roles:
+        base = f"workload-account-{workload_role.account_id}/{workload_role.role_name}"
+        files[f"{base}.trust-policy.json"] = iam.dumps(workload_role.trust_policy)
     return files
 
 

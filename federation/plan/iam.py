@@ -37,6 +37,9 @@ from federation.models import WorkloadTrust
 if TYPE_CHECKING:
     from federation.plan import PlanSpec
 
+# An IAM policy document: a JSON object, as json.loads gives it.
+Policy = dict[str, Any]
+
 VERSION = "2012-10-17"
 SAML_ACTIONS = ("sts:AssumeRoleWithSAML", "sts:TagSession")
 SOURCE_IDENTITY_ACTION = "sts:SetSourceIdentity"
@@ -71,7 +74,7 @@ def _one_or_list(values: Sequence[str]) -> str | list[str]:
     return values[0] if len(values) == 1 else list(values)
 
 
-def emergency_role_trust_policy(saml_provider_arn: str, audiences: Sequence[str]) -> dict:
+def emergency_role_trust_policy(saml_provider_arn: str, audiences: Sequence[str]) -> Policy:
     """The trust policy of an EmergencyAccess_Role<N>_<LEVEL> role (the guide's form)."""
     return {
         "Version": VERSION,
@@ -91,7 +94,7 @@ def emergency_role_trust_policy(saml_provider_arn: str, audiences: Sequence[str]
     }
 
 
-def legacy_emergency_role_trust_policy(saml_provider_arn: str, audiences: Sequence[str]) -> dict:
+def legacy_emergency_role_trust_policy(saml_provider_arn: str, audiences: Sequence[str]) -> Policy:
     """The older revision of the guide: the three actions in one conditioned statement."""
     return {
         "Version": VERSION,
@@ -106,7 +109,7 @@ def legacy_emergency_role_trust_policy(saml_provider_arn: str, audiences: Sequen
     }
 
 
-def emergency_role_permissions_policy(workload_role_arns: Sequence[str]) -> dict:
+def emergency_role_permissions_policy(workload_role_arns: Sequence[str]) -> Policy:
     """The permissions policy of an emergency role: switch into its workload role(s)."""
     return {
         "Version": VERSION,
@@ -120,7 +123,7 @@ def emergency_role_permissions_policy(workload_role_arns: Sequence[str]) -> dict
     }
 
 
-def workload_role_trust_policy(principal_arn: str) -> dict:
+def workload_role_trust_policy(principal_arn: str) -> Policy:
     """The trust policy of a workload account's EmergencyAccess_<LEVEL> role."""
     return {
         "Version": VERSION,
@@ -246,8 +249,8 @@ class EmergencyRoleDocs:
     workload_account_id: str
     workload_account_name: str
     workload_role_arn: str
-    trust_policy: dict
-    permissions_policy: dict
+    trust_policy: Policy
+    permissions_policy: Policy
     max_session_duration: int
 
 
@@ -263,9 +266,9 @@ class WorkloadRoleDocs:
     role_arn: str
     managed_policy_arn: str
     trusted_principal: str
-    trust_policy: dict
+    trust_policy: Policy
     # The other form, offered on the plan page next to the chosen one.
-    alternative_trust_policy: dict
+    alternative_trust_policy: Policy
 
 
 @dataclass(frozen=True)
@@ -515,7 +518,7 @@ def _principals(value: Any) -> list[tuple[str, str]]:
     return pairs
 
 
-def _condition(value: Any) -> tuple:
+def _condition(value: Any) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
     if not value:
         return ()
     if not isinstance(value, Mapping):

@@ -31,7 +31,6 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
@@ -50,6 +49,7 @@ from federation.readiness import messages
 from portal import audit
 from portal.core import access, aws
 from portal.core.errors import Conflict, NotAllowed
+from portal.core.types import User
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class CouldNotCheck(Exception):
     """AWS or Okta gave no usable answer: the check's outcome is unknown."""
 
 
-def _boto_client(service: str, **credentials: Any) -> Any:
+def _boto_client(service: aws.Service, **credentials: Any) -> Any:
     return aws.client(service, use="readiness", region=settings.AWS_READINESS_REGION, **credentials)
 
 
@@ -143,7 +143,8 @@ class AwsAccount:
 
     def call(self, what: str, operation: str, **kwargs: Any) -> dict[str, Any] | None:
         try:
-            return getattr(self._iam, operation)(**kwargs)
+            answer: dict[str, Any] = getattr(self._iam, operation)(**kwargs)
+            return answer
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
                 return None
@@ -734,7 +735,11 @@ def _check_okta_group(
 
 
 def _check_group_members(
-    run: Run, idp: IdentityProvider, role: iam.EmergencyRoleDocs, group_id: str, where: dict
+    run: Run,
+    idp: IdentityProvider,
+    role: iam.EmergencyRoleDocs,
+    group_id: str,
+    where: dict[str, Any],
 ) -> None:
     with run.unknown_on_error("okta.group_members", "", **where):
         members = idp.list_group_members(group_id)
@@ -761,7 +766,9 @@ def _check_group_members(
             )
 
 
-def _check_mapping(run: Run, role: iam.EmergencyRoleDocs, app_settings: Any, where: dict) -> None:
+def _check_mapping(
+    run: Run, role: iam.EmergencyRoleDocs, app_settings: Any, where: dict[str, Any]
+) -> None:
     if app_settings is None:
         return
     fix = "Set the app's Group Filter and Role Value Pattern as on the Plan page."
@@ -887,7 +894,7 @@ def run_checks(
 def fix_okta_groups(
     results: list[CheckResult],
     *,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     system: str = "verify_readiness",
 ) -> list[str]:
     """Create the missing emergency groups and assign unassigned ones to the app (audited).
@@ -923,9 +930,7 @@ def fix_okta_groups(
     return done
 
 
-def _record_fix(
-    action: str, name: str, group_id: str, actor: AbstractBaseUser | None, system: str
-) -> None:
+def _record_fix(action: str, name: str, group_id: str, actor: User | None, system: str) -> None:
     with transaction.atomic():
         audit.record(
             action,
@@ -959,11 +964,11 @@ def running() -> ReadinessRun | None:
     )
 
 
-def start_run(trigger: str, *, actor: AbstractBaseUser | None = None) -> ReadinessRun:
+def start_run(trigger: str, *, actor: User | None = None) -> ReadinessRun:
     return ReadinessRun.objects.create(trigger=trigger, requested_by=actor)
 
 
-def request_run(*, actor: AbstractBaseUser) -> ReadinessRun:
+def request_run(*, actor: User) -> ReadinessRun:
     """ "Run now" from the page or the API: an approver queues a check (one at a time)."""
     if not access.can_run_readiness(actor):
         raise NotAllowed("Only approvers can run the readiness checks.")
@@ -1018,7 +1023,7 @@ def execute_run(run_id: int) -> ReadinessRun | None:
     return finish_run(run_id, run_checks())
 
 
-def run_now(trigger: str, *, actor: AbstractBaseUser | None = None) -> ReadinessRun:
+def run_now(trigger: str, *, actor: User | None = None) -> ReadinessRun:
     """Create a run and execute it in this process (the command and the schedule)."""
     run = start_run(trigger, actor=actor)
     return finish_run(run.pk, run_checks())

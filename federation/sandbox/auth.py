@@ -52,7 +52,10 @@ class OAuthError(Exception):
 def _jwt_claims(token: str) -> dict[str, Any]:
     try:
         payload = token.split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims: dict[str, Any] = json.loads(
+            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        )
+        return claims
     except (IndexError, ValueError):
         return {}
 

@@ -71,9 +71,9 @@ def _compare(op: str, actual: Any, expected: Any) -> bool:
     try:
         match op:
             case "eq":
-                return actual == expected
+                return bool(actual == expected)
             case "ne":
-                return actual != expected
+                return bool(actual != expected)
             case "sw":
                 return isinstance(actual, str) and actual.startswith(expected)
             case "co":
@@ -81,13 +81,13 @@ def _compare(op: str, actual: Any, expected: Any) -> bool:
             case "ew":
                 return isinstance(actual, str) and actual.endswith(expected)
             case "gt":
-                return actual > expected
+                return bool(actual > expected)
             case "ge":
-                return actual >= expected
+                return bool(actual >= expected)
             case "lt":
-                return actual < expected
+                return bool(actual < expected)
             case "le":
-                return actual <= expected
+                return bool(actual <= expected)
     except TypeError:
         return False
     raise FilterError(f"unknown operator {op!r}")

@@ -232,7 +232,7 @@ class SandboxOrg:
         group_id: str | None = None,
     ) -> dict[str, Any]:
         now = iso(self._now())
-        group = {
+        group: dict[str, Any] = {
             "id": group_id or random_id("00g"),
             "created": now,
             "lastUpdated": now,
@@ -742,7 +742,8 @@ class SandboxOrg:
             return [self.users[uid]["profile"]["login"] for uid in self.member_ids(found["id"])]
 
     def app_status(self, app_id: str) -> str:
-        return self.app(app_id)["status"]
+        status: str = self.app(app_id)["status"]
+        return status
 
     def add_member_behind_the_back(self, group: str, login: str) -> bool:
         """Add a member as an Okta admin would in the console (logged as that admin)."""

@@ -13,6 +13,7 @@ import logging
 import re
 import secrets
 import socket
+import socketserver
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -70,6 +71,15 @@ class Reply:
 
 
 # --- JSON renderings (the org keeps records without links; links depend on the Host) ---
+
+
+def _host_port(server: socketserver.BaseServer) -> tuple[str, int]:
+    """Where ``server`` listens (typeshed allows a bytes host; a TCP server's is text)."""
+    address = server.server_address
+    if not isinstance(address, tuple):
+        raise TypeError(f"the sandbox listens on TCP, not {address!r}")
+    host, port = address[:2]
+    return (host.decode() if isinstance(host, bytes | bytearray) else str(host)), int(port)
 
 
 def _href(base: str, path: str) -> dict[str, str]:
@@ -432,7 +442,7 @@ class _Handler(BaseHTTPRequestHandler):
             ) from None
 
     def _base(self) -> str:
-        host, port = self.server.server_address[:2]
+        host, port = _host_port(self.server)
         return f"http://{self.headers.get('Host') or f'{host}:{port}'}"
 
     def _links(self, path: str, query: dict[str, str], cursor: str | None) -> list[str]:
@@ -655,7 +665,7 @@ class SandboxServer:
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
+        host, port = _host_port(self._httpd)
         return f"http://[{host}]:{port}" if ":" in str(host) else f"http://{host}:{port}"
 
     def start(self) -> SandboxServer:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -17,6 +17,7 @@ from federation.models import Failover
 from portal.accounts.stepup import step_up
 from portal.core import access
 from portal.core.errors import DomainError
+from portal.core.types import SignedInRequest
 from portal.core.web import page, require
 from requests_app.models import HOLDING_STATUSES, Status
 
@@ -25,7 +26,7 @@ ONLY_APPROVERS = "Only approvers can open or close a failover."
 
 
 def _page(
-    request: HttpRequest,
+    request: SignedInRequest,
     open_form: OpenFailoverForm | None = None,
     close_form: CloseFailoverForm | None = None,
 ) -> HttpResponse:
@@ -54,7 +55,7 @@ def _page(
 @require_GET
 @page
 @require(access.can_run_failover, ONLY_APPROVERS)
-def failover(request: HttpRequest) -> HttpResponse:
+def failover(request: SignedInRequest) -> HttpResponse:
     return _page(request)
 
 
@@ -62,7 +63,7 @@ def failover(request: HttpRequest) -> HttpResponse:
 @page
 @require(access.can_run_failover, ONLY_APPROVERS)
 @step_up
-def failover_open(request: HttpRequest) -> HttpResponse:
+def failover_open(request: SignedInRequest) -> HttpResponse:
     form = OpenFailoverForm(request.POST)
     if not form.is_valid():
         return _page(request, open_form=form)
@@ -87,7 +88,7 @@ def failover_open(request: HttpRequest) -> HttpResponse:
 @page
 @require(access.can_run_failover, ONLY_APPROVERS)
 @step_up
-def failover_close(request: HttpRequest) -> HttpResponse:
+def failover_close(request: SignedInRequest) -> HttpResponse:
     form = CloseFailoverForm(request.POST)
     if not form.is_valid():
         return _page(request, close_form=form)

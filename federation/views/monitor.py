@@ -7,16 +7,18 @@ import datetime as dt
 from typing import Any
 
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from federation.evidence_models import LogCursor, OutsideChangeAlert
 from federation.failover.systemlog import CURSOR
-from federation.models import Failover, LogCursor, OutsideChangeAlert
+from federation.models import Failover
 from federation.monitor import health
 from portal.core import access
+from portal.core.types import SignedInRequest
 from portal.core.web import page, require
 from requests_app import evidence
 
@@ -64,7 +66,7 @@ def monitor_context(user: Any) -> dict[str, Any]:
 @require_GET
 @never_cache
 @page
-def health_card(request: HttpRequest) -> HttpResponse:
+def health_card(request: SignedInRequest) -> HttpResponse:
     return render(request, "federation/monitor.html#health", health_context())
 
 
@@ -72,5 +74,5 @@ def health_card(request: HttpRequest) -> HttpResponse:
 @never_cache
 @page
 @require(access.can_see_all_requests, "Only approvers and auditors see every emergency user.")
-def emergency_users_card(request: HttpRequest) -> HttpResponse:
+def emergency_users_card(request: SignedInRequest) -> HttpResponse:
     return render(request, "federation/monitor.html#users", users_context(request.user))

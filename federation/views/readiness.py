@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -15,6 +15,7 @@ from federation.plan import files as plan_files
 from federation.readiness import checks as readiness
 from portal.core import access
 from portal.core.errors import DomainError
+from portal.core.types import SignedInRequest
 from portal.core.web import page, require
 
 READERS = "Only approvers, auditors and admins can see the access plan and its readiness."
@@ -56,18 +57,18 @@ def _documents(plan: iam.RenderedPlan) -> dict[str, Any]:
             }
         )
     workload = []
-    for role in plan.workload_roles:
-        key = f"{role.account_id}-{role.level}"
+    for wl_role in plan.workload_roles:
+        key = f"{wl_role.account_id}-{wl_role.level}"
         workload.append(
             {
-                "role": role,
+                "role": wl_role,
                 "trust": _doc(
                     "Trust policy (the plan's choice)",
-                    role.trust_policy,
+                    wl_role.trust_policy,
                     f"wl-{key}",
-                    f"workload-account-{role.account_id}/{role.role_name}.trust-policy.json",
+                    f"workload-account-{wl_role.account_id}/{wl_role.role_name}.trust-policy.json",
                 ),
-                "other": _doc("The other form", role.alternative_trust_policy, f"alt-{key}"),
+                "other": _doc("The other form", wl_role.alternative_trust_policy, f"alt-{key}"),
             }
         )
     templates = [
@@ -97,7 +98,7 @@ def _documents(plan: iam.RenderedPlan) -> dict[str, Any]:
 @require_GET
 @page
 @require(access.can_read_plan, READERS)
-def plan_page(request: HttpRequest) -> HttpResponse:
+def plan_page(request: SignedInRequest) -> HttpResponse:
     plan, errors = _rendered()
     context: dict[str, Any] = {"plan": plan, "plan_errors": errors}
     if plan is not None:
@@ -108,7 +109,7 @@ def plan_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 @page
 @require(access.can_read_plan, READERS)
-def plan_file(request: HttpRequest, name: str) -> HttpResponse:
+def plan_file(request: SignedInRequest, name: str) -> HttpResponse:
     """One rendered file, as a download (names from plan_files, never the file system)."""
     plan, _ = _rendered()
     if plan is None:
@@ -144,7 +145,7 @@ def _readiness_context(user: Any) -> dict[str, Any]:
 @never_cache
 @page
 @require(access.can_read_plan, READERS)
-def readiness_page(request: HttpRequest) -> HttpResponse:
+def readiness_page(request: SignedInRequest) -> HttpResponse:
     template = "federation/readiness.html"
     if request.htmx:
         template += "#live"
@@ -154,7 +155,7 @@ def readiness_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 @page
 @require(access.can_run_readiness, ONLY_APPROVERS)
-def readiness_run(request: HttpRequest) -> HttpResponse:
+def readiness_run(request: SignedInRequest) -> HttpResponse:
     try:
         run = readiness.request_run(actor=request.user)
     except DomainError as exc:

@@ -10,7 +10,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -26,6 +26,7 @@ from federation.models import Failover, FailoverStatus
 from portal.accounts.stepup import step_up
 from portal.core import access
 from portal.core.errors import DomainError
+from portal.core.types import SignedInRequest
 from portal.core.web import page, require
 
 ONLY_APPROVERS = "Only approvers can run the return to normal."
@@ -38,7 +39,7 @@ def _shown_failover() -> Failover | None:
 
 
 def _context(
-    request: HttpRequest,
+    request: SignedInRequest,
     *,
     start_form: StartReturnForm | None = None,
     close_form: CloseForm | None = None,
@@ -61,7 +62,7 @@ def _context(
     return context
 
 
-def _wizard(request: HttpRequest, status: int = 200, **forms: Any) -> HttpResponse:
+def _wizard(request: SignedInRequest, status: int = 200, **forms: Any) -> HttpResponse:
     return render(request, "federation/return.html", _context(request, **forms), status=status)
 
 
@@ -69,7 +70,7 @@ def _wizard(request: HttpRequest, status: int = 200, **forms: Any) -> HttpRespon
 @never_cache
 @page
 @require(access.can_read_audit, READERS)
-def return_page(request: HttpRequest) -> HttpResponse:
+def return_page(request: SignedInRequest) -> HttpResponse:
     if not request.htmx:
         return _wizard(request)
     context = _context(request)
@@ -83,12 +84,12 @@ def return_page(request: HttpRequest) -> HttpResponse:
     return render(request, "federation/return.html#live", context)
 
 
-def _done(request: HttpRequest, message: str) -> HttpResponse:
+def _done(request: SignedInRequest, message: str) -> HttpResponse:
     messages.success(request, message)
     return redirect("failover-return")
 
 
-def _refused(request: HttpRequest, exc: DomainError) -> HttpResponse:
+def _refused(request: SignedInRequest, exc: DomainError) -> HttpResponse:
     messages.error(request, str(exc))
     return redirect("failover-return")
 
@@ -103,7 +104,7 @@ def _add_errors(form: forms.Form, exc: ValidationError) -> None:
 @page
 @require(access.can_run_failover, ONLY_APPROVERS)
 @step_up
-def return_start(request: HttpRequest) -> HttpResponse:
+def return_start(request: SignedInRequest) -> HttpResponse:
     form = StartReturnForm(request.POST)
     if not form.is_valid():
         return _wizard(request, 400, start_form=form)
@@ -127,7 +128,7 @@ def return_start(request: HttpRequest) -> HttpResponse:
 @require_POST
 @page
 @require(access.can_run_failover, ONLY_APPROVERS)
-def return_remind(request: HttpRequest) -> HttpResponse:
+def return_remind(request: SignedInRequest) -> HttpResponse:
     try:
         names = services.remind_now(actor=request.user)
     except DomainError as exc:
@@ -141,7 +142,7 @@ def return_remind(request: HttpRequest) -> HttpResponse:
 @page
 @require(access.can_run_failover, ONLY_APPROVERS)
 @step_up
-def return_close(request: HttpRequest) -> HttpResponse:
+def return_close(request: SignedInRequest) -> HttpResponse:
     form = CloseForm(request.POST)
     if not form.is_valid():
         return _wizard(request, 400, close_form=form)
@@ -173,7 +174,7 @@ def return_close(request: HttpRequest) -> HttpResponse:
 @page
 @require(access.can_run_failover, "Only approvers can confirm a failover.")
 @step_up
-def failover_confirm(request: HttpRequest) -> HttpResponse:
+def failover_confirm(request: SignedInRequest) -> HttpResponse:
     try:
         failover = services.confirm_failover(actor=request.user)
     except DomainError as exc:
@@ -198,7 +199,7 @@ def _failover_or_404(pk: int) -> Failover:
 @require_GET
 @page
 @require(access.can_read_audit, "Only approvers and auditors can read failover reports.")
-def failover_report(request: HttpRequest, pk: int) -> HttpResponse:
+def failover_report(request: SignedInRequest, pk: int) -> HttpResponse:
     failover = _failover_or_404(pk)
     report = build_report(failover)
     return render(request, "federation/report.html", {"failover": failover, "report": report})
@@ -207,7 +208,7 @@ def failover_report(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @page
 @require(access.can_read_audit, "Only approvers and auditors can read failover reports.")
-def failover_report_json(request: HttpRequest, pk: int) -> HttpResponse:
+def failover_report_json(request: SignedInRequest, pk: int) -> HttpResponse:
     report = build_report(_failover_or_404(pk))
     response = HttpResponse(
         json.dumps(report, cls=DjangoJSONEncoder, indent=2), content_type="application/json"

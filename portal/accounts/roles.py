@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group
 from django.db import transaction
 
 from portal import audit
 from portal.accounts import sessions
 from portal.core.access import APPROVERS, AUDITORS, can_write
 from portal.core.errors import NotAllowed
+from portal.core.types import User
 from requests_app.models import Approval, Status
 
 # The names people use (command line, docs) -> the group that carries the role.
@@ -27,23 +28,23 @@ ROLES = {"approver": APPROVERS, "auditor": AUDITORS}
 PRIVILEGE_FLAGS = ("is_active", "is_staff", "is_superuser")
 
 
-def _check_actor(actor: AbstractBaseUser | None) -> None:
+def _check_actor(actor: User | None) -> None:
     if actor is None:
         return  # the command line: whoever runs manage.py owns the deployment
     if not can_write(actor) or not (actor.is_superuser or actor.has_perm("auth.change_user")):
         raise NotAllowed("Only administrators who are not auditors can change portal roles.")
 
 
-def _target(user: AbstractBaseUser) -> tuple[str, Any]:
+def _target(user: User) -> tuple[str, Any]:
     return ("user", user.pk)
 
 
 def _record_membership(
-    user: AbstractBaseUser,
+    user: User,
     group: str,
     granted: bool,
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     system: str,
     via: str,
 ) -> None:
@@ -58,11 +59,11 @@ def _record_membership(
 
 
 def _change_role(
-    user: AbstractBaseUser,
+    user: User,
     role: str,
     granted: bool,
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     system: str,
     via: str,
 ) -> bool:
@@ -78,7 +79,7 @@ def _change_role(
             else Group.objects.filter(name=group_name).first()
         )
         holds = group is not None and user.groups.filter(pk=group.pk).exists()
-        if holds == granted:
+        if group is None or holds == granted:  # no group: nobody holds the role
             return False
         if granted and group_name == AUDITORS:
             check_auditor_not_superuser(user, is_superuser=user.is_superuser, auditor=True)
@@ -89,9 +90,7 @@ def _change_role(
     return True
 
 
-def check_auditor_not_superuser(
-    user: AbstractBaseUser, *, is_superuser: bool, auditor: bool
-) -> None:
+def check_auditor_not_superuser(user: User, *, is_superuser: bool, auditor: bool) -> None:
     """An auditor who is also superuser could undo their own read-only limit."""
     if is_superuser and auditor:
         raise NotAllowed(
@@ -100,7 +99,7 @@ def check_auditor_not_superuser(
 
 
 def void_pending_approvals(
-    user: AbstractBaseUser, *, reason: str, actor: AbstractBaseUser | None, system: str = "system"
+    user: User, *, reason: str, actor: User | None, system: str = "system"
 ) -> int:
     """Someone who may no longer approve: their approvals of undecided requests stop counting.
 
@@ -123,9 +122,7 @@ def void_pending_approvals(
     return voided
 
 
-def lost_role(
-    user: AbstractBaseUser, role: str, *, actor: AbstractBaseUser | None, system: str = "system"
-) -> None:
+def lost_role(user: User, role: str, *, actor: User | None, system: str = "system") -> None:
     """A removed role ends what it allowed: sessions, tokens and (approvers) approvals."""
     reason = f"the {role} role was removed"
     if role == "approver":
@@ -133,9 +130,7 @@ def lost_role(
     sessions.end_sessions_and_tokens(user, reason=reason, actor=actor, system=system)
 
 
-def deactivated(
-    user: AbstractBaseUser, *, actor: AbstractBaseUser | None, system: str = "system"
-) -> None:
+def deactivated(user: User, *, actor: User | None, system: str = "system") -> None:
     """The account was deactivated: same consequences as losing every role."""
     reason = "the account was deactivated"
     void_pending_approvals(user, reason=reason, actor=actor, system=system)
@@ -143,10 +138,10 @@ def deactivated(
 
 
 def grant_role(
-    user: AbstractBaseUser,
+    user: User,
     role: str,
     *,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     system: str = "system",
     via: str = "",
 ) -> bool:
@@ -155,10 +150,10 @@ def grant_role(
 
 
 def revoke_role(
-    user: AbstractBaseUser,
+    user: User,
     role: str,
     *,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     system: str = "system",
     via: str = "",
 ) -> bool:
@@ -167,11 +162,11 @@ def revoke_role(
 
 
 def record_group_changes(
-    user: AbstractBaseUser,
+    user: User,
     before: Iterable[str],
     after: Iterable[str],
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     system: str = "system",
     via: str,
 ) -> None:
@@ -190,10 +185,10 @@ def record_group_changes(
 
 
 def record_flag_changes(
-    user: AbstractBaseUser,
+    user: User,
     before: dict[str, Any],
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     via: str,
     created: bool = False,
 ) -> None:
@@ -221,5 +216,5 @@ def record_flag_changes(
         deactivated(user, actor=actor)
 
 
-def flags_of(user: AbstractBaseUser) -> dict[str, Any]:
+def flags_of(user: User) -> dict[str, Any]:
     return {flag: getattr(user, flag) for flag in PRIVILEGE_FLAGS}

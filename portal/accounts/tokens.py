@@ -19,6 +19,7 @@ from django.utils import timezone
 from portal import audit
 from portal.accounts import messages
 from portal.core.errors import InvalidTransition, NotAllowed
+from portal.core.types import User
 from portal.models import ApiToken, hash_token
 
 # last_used_at is written at most this often per token, not on every API call.
@@ -49,9 +50,9 @@ def _clean_days(days: int | None) -> int:
 
 
 def create_token(
-    user: AbstractBaseUser,
+    user: User,
     name: str,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     *,
     system: str = "system",
     days: int | None = None,
@@ -145,9 +146,7 @@ def revoke_all(
     return len(live)
 
 
-def revoke_token(
-    token: ApiToken, actor: AbstractBaseUser | None, *, system: str = "system"
-) -> ApiToken:
+def revoke_token(token: ApiToken, actor: User | None, *, system: str = "system") -> ApiToken:
     """Revoke a token for good; only its owner (or the system) may."""
     if actor is not None and actor.pk != token.user_id:
         raise NotAllowed("You can only revoke your own API tokens.")

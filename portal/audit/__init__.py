@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from allauth.core.internal.httpkit import get_client_ip
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from portal.core.types import User
 from portal.models import AuditEvent, canonical_fields, canonical_json
 
 GENESIS_HASH = "0" * 64
@@ -32,7 +32,7 @@ client_ip_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
-def actor_label(actor: AbstractBaseUser | None, system: str = "system") -> str:
+def actor_label(actor: User | None, system: str = "system") -> str:
     if actor is None:
         return system
     return actor.get_username()
@@ -75,7 +75,7 @@ def record(
     action: str,
     target: models.Model | tuple[str, Any],
     *,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     system: str = "system",
     payload: dict[str, Any] | None = None,
 ) -> AuditEvent:

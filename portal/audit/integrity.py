@@ -175,7 +175,7 @@ def badge() -> Badge:
         state = "broken"
     elif finished.outcome == ChainVerification.Outcome.ERROR:
         state = "error"
-    elif finished.finished_at < timezone.now() - dt.timedelta(
+    elif finished.finished_at is None or finished.finished_at < timezone.now() - dt.timedelta(
         hours=settings.AUDIT_VERIFY_STALE_HOURS
     ):
         state = "stale"

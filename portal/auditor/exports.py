@@ -185,7 +185,7 @@ def _safe_cell(value: Any) -> Any:
 
 
 def csv_lines(
-    header: list[str], rows: Iterable[dict[str, Any]], to_row: Callable[[dict[str, Any]], list]
+    header: list[str], rows: Iterable[dict[str, Any]], to_row: Callable[[dict[str, Any]], list[Any]]
 ) -> Iterator[str]:
     writer = csv.writer(_Line())
     yield writer.writerow(header)

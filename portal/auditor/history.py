@@ -81,7 +81,9 @@ class HistoryFilter(forms.Form):
     sort = forms.ChoiceField(choices=SORT_CHOICES, required=False)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        # Django's clean() returns cleaned_data, which its stubs allow to be None.
+        cleaned = self.cleaned_data
         start, end = cleaned.get("date_from"), cleaned.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", "The end date is before the start date.")
@@ -113,7 +115,7 @@ def _roles(account: WorkloadAccount | None, level: Level | None) -> list[int]:
 
 def filtered(data: dict[str, Any]) -> QuerySet[AccessRequest]:
     """The requests matching a valid form's ``cleaned_data``, sorted, not yet paginated."""
-    requests = AccessRequest.objects.all()
+    requests: QuerySet[AccessRequest] = AccessRequest.objects.all()
     if data.get("person"):
         requests = requests.filter(requester_id__in=_people(data["person"].strip()))
     if data.get("account") or data.get("level"):
@@ -175,13 +177,14 @@ def sort_columns(sort: str) -> list[Any]:
     return ordered
 
 
-def page_of(requests: QuerySet[AccessRequest], number: Any, size: int) -> Page:
+def page_of(requests: QuerySet[AccessRequest], number: Any, size: int) -> Page[Any]:
     """One page of ``requests``, sorted and counted on ids alone, then loaded in full.
 
     Sorting narrow rows (the id and the sort key) instead of every joined column
     keeps the sort by person or account, and deep pages, cheap on 100,000 rows.
     """
-    page = Paginator(requests.values_list("pk", flat=True), size).get_page(number)
+    # A page counted on ids whose object_list becomes the requests they name.
+    page: Page[Any] = Paginator(requests.values_list("pk", flat=True), size).get_page(number)
     ids = list(page.object_list)
     loaded = {req.pk: req for req in for_display(AccessRequest.objects.filter(pk__in=ids))}
     page.object_list = [loaded[pk] for pk in ids if pk in loaded]

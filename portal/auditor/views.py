@@ -6,7 +6,6 @@ badge. Read-only: approvers and auditors may look; any method but GET/HEAD is re
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
@@ -18,11 +17,11 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import (
     Http404,
-    HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
     HttpResponseNotAllowed,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
@@ -31,7 +30,8 @@ from federation.models import Failover, WorkloadAccount
 from portal.audit import events_for, integrity
 from portal.auditor import exports, history
 from portal.core import access
-from portal.core.web import page
+from portal.core.types import SignedInRequest
+from portal.core.web import View, page
 from portal.models import AuditEvent
 from requests_app.models import AccessRequest, Approval
 
@@ -41,15 +41,13 @@ SAFE_METHODS = ("GET", "HEAD")
 ONLY_READERS = "Only approvers and auditors can read the audit pages."
 READ_ONLY = "Auditors have read-only access: these pages change nothing."
 
-View = Callable[..., HttpResponse]
-
 
 def auditor_page(view: View) -> View:
     """Signed in, an approver or auditor, and reading: anything but GET/HEAD is refused."""
 
     @page
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: SignedInRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not access.can_read_audit(request.user):
             raise PermissionDenied(ONLY_READERS)
         if request.method not in SAFE_METHODS:
@@ -94,13 +92,13 @@ def _headers(sort: str) -> list[dict[str, Any]]:
     return headers
 
 
-def _history_form(request: HttpRequest) -> tuple[history.HistoryFilter, dict[str, Any] | None]:
+def _history_form(request: SignedInRequest) -> tuple[history.HistoryFilter, dict[str, Any] | None]:
     form = history.HistoryFilter(request.GET)
     return form, (form.cleaned_data if form.is_valid() else None)
 
 
 @auditor_page
-def request_history(request: HttpRequest) -> HttpResponse:
+def request_history(request: SignedInRequest) -> HttpResponse:
     form, data = _history_form(request)
     page_obj = (
         history.page_of(history.filtered(data), request.GET.get("page"), PAGE_SIZE)
@@ -121,7 +119,7 @@ def request_history(request: HttpRequest) -> HttpResponse:
 
 
 @auditor_page
-def request_history_export(request: HttpRequest, fmt: str) -> HttpResponse:
+def request_history_export(request: SignedInRequest, fmt: str) -> HttpResponseBase:
     _, data = _history_form(request)
     if data is None:
         return HttpResponseBadRequest("Invalid filters: open the history page to see why.")
@@ -139,7 +137,7 @@ def request_history_export(request: HttpRequest, fmt: str) -> HttpResponse:
 
 
 @auditor_page
-def request_timeline(request: HttpRequest, pk: int) -> HttpResponse:
+def request_timeline(request: SignedInRequest, pk: int) -> HttpResponse:
     req = history.for_display(AccessRequest.objects.filter(pk=pk)).first()
     if req is None:
         raise Http404("No such request.")
@@ -155,7 +153,7 @@ def request_timeline(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @auditor_page
-def person(request: HttpRequest, pk: int) -> HttpResponse:
+def person(request: SignedInRequest, pk: int) -> HttpResponse:
     who = get_object_or_404(get_user_model(), pk=pk)
     requests = history.for_display(AccessRequest.objects.filter(requester=who)).order_by(
         "-created_at", "-pk"
@@ -182,7 +180,7 @@ def person(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @auditor_page
-def account(request: HttpRequest, pk: int) -> HttpResponse:
+def account(request: SignedInRequest, pk: int) -> HttpResponse:
     acct = get_object_or_404(WorkloadAccount.objects.select_related("emergency_account"), pk=pk)
     roles = list(acct.roles.select_related("level"))
     requests = history.for_display(
@@ -209,7 +207,7 @@ def account(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @auditor_page
-def failover_list(request: HttpRequest) -> HttpResponse:
+def failover_list(request: SignedInRequest) -> HttpResponse:
     """Every failover and drill, linking to its report (federation's failover report)."""
     failovers = Failover.objects.select_related("opened_by").annotate(
         request_count=Count("requests", distinct=True),
@@ -248,7 +246,7 @@ def audit_events(data: dict[str, Any]) -> Any:
 
 
 @auditor_page
-def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
+def audit_export(request: SignedInRequest, fmt: str) -> HttpResponseBase:
     form = AuditExportFilter(request.GET)
     if not form.is_valid():
         return HttpResponseBadRequest(f"Invalid filters: {form.errors.as_text()}")
@@ -266,12 +264,12 @@ def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
 
 
 @auditor_page
-def integrity_badge(request: HttpRequest) -> HttpResponse:
+def integrity_badge(request: SignedInRequest) -> HttpResponse:
     return render(request, "portal/auditor/integrity_badge.html", {"badge": integrity.badge()})
 
 
 @auditor_page
-def integrity_verify(request: HttpRequest) -> HttpResponse:
+def integrity_verify(request: SignedInRequest) -> HttpResponse:
     """ "Verify now": queue a full verification (reading only, so a GET; it runs in a worker)."""
     queued = integrity.request_verification(f"verify now ({request.user.get_username()})")
     if request.htmx:

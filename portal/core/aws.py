@@ -19,6 +19,8 @@ from django.conf import settings
 # readiness: a daily check can afford a few retries (a transient error must not read as drift);
 # checkpoint: the audit checkpoint store, retried by AWS's standard mode and then by the task.
 Use = Literal["probe", "readiness", "checkpoint"]
+# The AWS services the portal talks to (boto3-stubs checks the names).
+Service = Literal["iam", "sts", "sso-admin", "identitystore", "health", "cloudtrail", "s3"]
 
 
 def _config(use: Use) -> Config:
@@ -30,7 +32,7 @@ def _config(use: Use) -> Config:
     return Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard"})
 
 
-def client(service: str, *, use: Use, region: str | None = None, **credentials: Any) -> Any:
+def client(service: Service, *, use: Use, region: str | None = None, **credentials: Any) -> Any:
     """A boto3 client for ``service`` configured for ``use``."""
     return boto3.session.Session().client(
         service,

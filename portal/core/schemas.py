@@ -22,7 +22,7 @@ class StrictInput(Schema):
 class ErrorOut(Schema):
     detail: str = Field(description="What went wrong, for a person to read.")
     errors: dict[str, list[str]] | None = Field(
-        None,
+        default=None,
         description='Field name -> messages; "__all__" for errors not tied to one field.',
     )
 

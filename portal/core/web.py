@@ -10,10 +10,15 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
 
-View = Callable[..., HttpResponse]
+from portal.core.types import User
+
+# A view may stream (the auditor's CSV/JSON exports), so responses are HttpResponseBase.
+View = Callable[..., HttpResponseBase]
 
 
 def page(view: View) -> View:
@@ -24,10 +29,11 @@ def page(view: View) -> View:
     """
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
-            if getattr(request, "htmx", False):
-                back = request.htmx.current_url_abs_path or request.get_full_path()
+            htmx: HtmxDetails | None = getattr(request, "htmx", None)
+            if htmx:
+                back = htmx.current_url_abs_path or request.get_full_path()
                 login = resolve_url(settings.LOGIN_URL)
                 return HttpResponseClientRedirect(redirect_to_login(back, login)["Location"])
             return redirect_to_login(request.get_full_path())
@@ -41,7 +47,7 @@ def require(check: Callable[[Any], bool], message: str) -> Callable[[View], View
 
     def decorator(view: View) -> View:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not check(request.user):
                 raise PermissionDenied(message)
             return view(request, *args, **kwargs)
@@ -54,3 +60,10 @@ def require(check: Callable[[Any], bool], message: str) -> Callable[[View], View
 def refused(request: HttpRequest, message: str, status: int = 403) -> HttpResponse:
     """The 403 page with the service's own explanation."""
     return render(request, "403.html", {"exception": message}, status=status)
+
+
+def signed_in_user(request: HttpRequest) -> User:
+    """The user of a request only signed-in users reach (the admin's, a page's)."""
+    if not isinstance(request.user, User):
+        raise PermissionDenied
+    return request.user

@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from federation.models import ReadinessRun
-from federation.plan import PlanError, current_plan, iam
+from federation.plan import PlanError, cloudformation, current_plan, iam
 from federation.plan import files as plan_files
 from federation.readiness import checks as readiness
 
@@ -84,9 +84,9 @@ class Command(BaseCommand):
             return
         wanted = []
         if readiness.AREA_EMERGENCY in failing:
-            wanted.append(plan_files.cloudformation.EMERGENCY_TEMPLATE)
+            wanted.append(cloudformation.EMERGENCY_TEMPLATE)
         if readiness.AREA_WORKLOAD in failing:
-            wanted.append(plan_files.cloudformation.WORKLOAD_TEMPLATE)
+            wanted.append(cloudformation.WORKLOAD_TEMPLATE)
         self.stdout.write(
             "\nAWS is not changed by --fix. Deploy this CloudFormation (emergency account first, "
             "then the workload template as a StackSet):"
