@@ -25,10 +25,11 @@ from django.http import HttpRequest
 from portal import audit
 from portal.accounts import identity
 from portal.admin_mixins import AuditorsReadOnlyAdminMixin
+from portal.core.web import signed_in_user
 from portal.models import PortalAccount
 
 # One sign-in for the whole site: no separate password door at /admin/login/.
-admin.site.login = secure_admin_login(admin.site.login)
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]  # Django's documented way to swap the admin's login view
 
 
 def _label(obj: Any) -> str:
@@ -39,31 +40,31 @@ class AuditedAdminMixin(AuditorsReadOnlyAdminMixin):
     """Every add, change and delete through this admin page is an audit event."""
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)  # type: ignore[misc]
+        super().save_related(request, form, formsets, change)
         obj = form.instance
         fields = {name: str(form.cleaned_data.get(name))[:500] for name in form.changed_data}
         audit.record(
             "admin.changed" if change else "admin.added",
             (_label(obj), obj.pk),
-            actor=request.user,
+            actor=signed_in_user(request),
             payload={"model": _label(obj), "object": str(obj), "fields": fields, "via": "admin"},
         )
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         self._record_deleted(request, obj)
-        super().delete_model(request, obj)  # type: ignore[misc]
+        super().delete_model(request, obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         with transaction.atomic():
             for obj in queryset:
                 self._record_deleted(request, obj)
-            super().delete_queryset(request, queryset)  # type: ignore[misc]
+            super().delete_queryset(request, queryset)
 
     def _record_deleted(self, request: HttpRequest, obj: Any) -> None:
         audit.record(
             "admin.deleted",
             (_label(obj), obj.pk),
-            actor=request.user,
+            actor=signed_in_user(request),
             payload={"model": _label(obj), "object": str(obj), "via": "admin"},
         )
 
@@ -77,7 +78,7 @@ class AuditedEmailAddressAdmin(AuditedAdminMixin, EmailAddressAdmin):
 
 
 @admin.register(PortalAccount)
-class PortalAccountAdmin(AuditorsReadOnlyAdminMixin, admin.ModelAdmin):
+class PortalAccountAdmin(AuditorsReadOnlyAdminMixin):
     """The Okta login that receives a person's access: set here or by the Okta sign-in."""
 
     list_display = ("user", "okta_login", "okta_user_id", "sessions_valid_after")
@@ -91,7 +92,7 @@ class PortalAccountAdmin(AuditorsReadOnlyAdminMixin, admin.ModelAdmin):
             obj.okta_login = obj.okta_user_id = ""
             obj.save()
         identity.bind_okta_login(
-            obj.user, login, okta_user_id=okta_id, actor=request.user, via="admin"
+            obj.user, login, okta_user_id=okta_id, actor=signed_in_user(request), via="admin"
         )
         obj.refresh_from_db()
 

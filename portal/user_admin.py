@@ -32,7 +32,8 @@ User = get_user_model()
 
 class PortalUserChangeForm(UserChangeForm):
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         groups = data.get("groups")
         auditor = groups is not None and any(g.name == AUDITORS for g in groups)
         try:
@@ -60,7 +61,7 @@ class PortalUserAdmin(AuditorsReadOnlyAdminMixin, UserAdmin):
             audit.record(
                 "user.email_changed",
                 ("user", obj.pk),
-                actor=request.user,
+                actor=signed_in_user(request),
                 payload={"user": obj.get_username(), "before": stored.email, "after": obj.email},
             )
 

@@ -129,7 +129,9 @@ class OidcProvider:
 
     # --- token and userinfo -------------------------------------------------------------
 
-    def exchange(self, form: dict[str, str], basic: tuple[str, str] | None, base: str) -> dict:
+    def exchange(
+        self, form: dict[str, str], basic: tuple[str, str] | None, base: str
+    ) -> dict[str, Any]:
         client_id, secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
         if self.clients.get(client_id) != secret or not secret:
             raise OidcError(401, "invalid_client", "Client authentication failed.")

@@ -38,7 +38,7 @@ class PortalMfaStage(AuthenticateStage):
         sociallogin = (self.login.signal_kwargs or {}).get("sociallogin")
         if settings.OKTA_AMR_SATISFIES_MFA and mfa_policy.amr_says_mfa(okta_amr(sociallogin)):
             return False
-        return super()._should_handle(request)
+        return bool(super()._should_handle(request))
 
 
 class ClosedSignupAdapter(DefaultAccountAdapter):

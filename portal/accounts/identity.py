@@ -8,29 +8,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from portal import audit
+from portal.core.types import User
 from portal.models import PortalAccount
 
 
-def account_of(user: AbstractBaseUser) -> PortalAccount:
+def account_of(user: User) -> PortalAccount:
     return PortalAccount.objects.get_or_create(user=user)[0]
 
 
-def okta_login_for(user: AbstractBaseUser) -> str:
+def okta_login_for(user: User) -> str:
     """The bound Okta login; until one is bound, the email an admin gave the account."""
     bound = PortalAccount.objects.filter(user=user).values_list("okta_login", flat=True).first()
     return bound or getattr(user, "email", "") or ""
 
 
 def bind_okta_login(
-    user: AbstractBaseUser,
+    user: User,
     login: str,
     *,
     okta_user_id: str = "",
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     via: str,
     system: str = "system",
 ) -> bool:

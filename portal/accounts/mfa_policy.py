@@ -38,7 +38,7 @@ def mfa_required(user: Any) -> bool:
 def has_second_factor(request: HttpRequest, user: Any) -> bool:
     if settings.OKTA_AMR_SATISFIES_MFA and request.session.get(OKTA_MFA_SESSION_KEY):
         return True
-    return is_mfa_enabled(user, SECOND_FACTORS)
+    return bool(is_mfa_enabled(user, SECOND_FACTORS))
 
 
 def amr_says_mfa(amr: Any) -> bool:

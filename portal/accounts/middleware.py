@@ -17,6 +17,7 @@ from django.utils.http import urlencode
 
 from portal.accounts import mfa_policy, sessions
 from portal.core.access import is_auditor
+from portal.core.types import User
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The "last seen" time is written at most this often (seconds), not on every request.
@@ -42,7 +43,7 @@ class SessionPolicyMiddleware:
                 )
         return self.get_response(request)
 
-    def _ended(self, request: HttpRequest, user: object) -> str:
+    def _ended(self, request: HttpRequest, user: User) -> str:
         now = time.time()
         session = request.session
         signed_in = session.get(sessions.SIGNED_IN_AT)

@@ -9,12 +9,12 @@ outright in all three cases.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from portal import audit
 from portal.accounts import tokens
+from portal.core.types import User
 from portal.models import PortalAccount
 
 # Session keys the policy middleware reads (seconds since the epoch).
@@ -23,10 +23,10 @@ SEEN_AT = "portal_seen_at"
 
 
 def end_sessions_and_tokens(
-    user: AbstractBaseUser,
+    user: User,
     *,
     reason: str,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     system: str = "system",
 ) -> int:
     """End every session of ``user`` and revoke their tokens; returns tokens revoked.
@@ -49,7 +49,7 @@ def end_sessions_and_tokens(
     return revoked
 
 
-def ended_after(user: AbstractBaseUser) -> float | None:
+def ended_after(user: User) -> float | None:
     """Sessions that began before this moment (epoch seconds) are no longer valid."""
     at = (
         PortalAccount.objects.filter(user_id=user.pk)

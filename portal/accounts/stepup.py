@@ -11,8 +11,9 @@ again. The API is not affected: the token is the credential there.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar, cast, overload
 
 from allauth.account.adapter import get_adapter
 from allauth.account.internal.flows.login import get_authentication_records
@@ -60,17 +61,30 @@ def ask_for_step_up(request: HttpRequest) -> HttpResponse:
     return HttpResponseClientRedirect(url) if htmx else HttpResponseRedirect(url)
 
 
-def step_up(view: Any = None, *, unless_action: frozenset[str] = frozenset()) -> Any:
+View = TypeVar("View", bound=Callable[..., HttpResponse])
+
+
+@overload
+def step_up(view: View) -> View: ...
+
+
+@overload
+def step_up(*, unless_action: frozenset[str]) -> Callable[[View], View]: ...
+
+
+def step_up(
+    view: View | None = None, *, unless_action: frozenset[str] = frozenset()
+) -> View | Callable[[View], View]:
     """A fresh sign-in before an unsafe request; ``unless_action`` lists the ``action``
     URL arguments that do not need one (a requester cancelling their own request)."""
 
-    def decorator(view: Any) -> Any:
+    def decorator(view: View) -> View:
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if kwargs.get("action") not in unless_action and needs_step_up(request):
                 return ask_for_step_up(request)
             return view(request, *args, **kwargs)
 
-        return wrapper
+        return cast(View, wrapper)
 
     return decorator(view) if view is not None else decorator

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -116,15 +115,13 @@ def authenticate_token(raw: str | None, client_ip: str | None = None) -> ApiToke
     return token
 
 
-def authenticate(raw: str | None, client_ip: str | None = None) -> AbstractBaseUser | None:
+def authenticate(raw: str | None, client_ip: str | None = None) -> User | None:
     """The active owner of a live token, or None."""
     token = authenticate_token(raw, client_ip)
     return token.user if token else None
 
 
-def revoke_all(
-    user: AbstractBaseUser, *, reason: str, actor: AbstractBaseUser | None, system: str = "system"
-) -> int:
+def revoke_all(user: User, *, reason: str, actor: User | None, system: str = "system") -> int:
     """Revoke every live token of ``user`` (password change, deactivation, role removed)."""
     now = timezone.now()
     with transaction.atomic():
