@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 import sys
 from functools import cache
 from importlib.metadata import packages_distributions
@@ -114,3 +115,29 @@ def test_every_runtime_requirement_is_used():
 
     unused = set(requirement_names(ROOT / "requirements.txt")) - provided - set(NOT_IMPORTED)
     assert unused == set(), "in requirements.txt but never imported: drop it or say why"
+
+
+def make_dry_run(*args: str) -> list[str]:
+    """The commands `make` would run from nothing (-B: as if no stamp existed)."""
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-n", "-B", *args],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=30,
+    )  # fmt: skip
+    return result.stdout.splitlines()
+
+
+def test_make_demo_installs_only_the_runtime_file_and_passes_both_ports():
+    commands = make_dry_run("demo", "PORT=8123", "OKTA_PORT=8124")
+
+    installs = [line for line in commands if "pip install" in line]
+    assert len(installs) == 1 and installs[0].endswith("-r requirements.txt")
+    assert commands[-1].endswith("manage.py run_demo --port 8123 --okta-port 8124")
+
+
+def test_make_test_installs_the_dev_file():
+    commands = make_dry_run("test")
+
+    installs = [line for line in commands if "pip install" in line]
+    assert len(installs) == 1 and installs[0].endswith("-r requirements-dev.txt")
+    # Its stamp marks the runtime file installed too: `make demo` afterwards adds nothing.
+    assert any(".requirements-installed" in line and line.startswith("touch") for line in commands)
