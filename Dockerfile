@@ -10,6 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system portal && useradd --system --gid portal --home-dir /app portal
 
 WORKDIR /app
+# Runtime requirements only: the tests and tools (requirements-dev.txt) stay out of the image.
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 

@@ -1,31 +1,43 @@
 # make demo   the whole portal on this machine (SQLite, sandbox Okta org, Celery)
 # make test   lint + the test suite, as CI runs it (.ci/test)
-# make lint   ruff check + ruff format --check + mypy
+# make lint   ruff check + ruff format --check + import-linter + mypy
 
 PYTHON ?= python3
 VENV := .venv
 PORT ?= 8000
-# Touched after each install: pip runs again only when requirements.txt is newer.
+OKTA_PORT ?= 8100
+# Touched after each install: pip runs again only when its requirements file is newer.
+# The demo needs only the runtime requirements; tests and tools add requirements-dev.txt
+# (which includes the runtime file, so installing it also satisfies the runtime stamp).
 STAMP := $(VENV)/.requirements-installed
+DEV_STAMP := $(VENV)/.requirements-dev-installed
+PIP := $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint venv
+.PHONY: demo test lint venv dev-venv
 
 demo: venv
-	$(VENV)/bin/python manage.py run_demo --port $(PORT)
+	$(VENV)/bin/python manage.py run_demo --port $(PORT) --okta-port $(OKTA_PORT)
 
-test: venv
+test: dev-venv
 	PY=$(VENV)/bin/python bash .ci/test
 
-lint: venv
+lint: dev-venv
 	$(VENV)/bin/python -m ruff check .
 	$(VENV)/bin/python -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/python -m mypy
 
 venv: $(STAMP)
+
+dev-venv: $(DEV_STAMP)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): requirements.txt | $(VENV)/bin/python
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PIP) -r requirements.txt
 	touch $(STAMP)
+
+$(DEV_STAMP): requirements-dev.txt requirements.txt | $(VENV)/bin/python
+	$(PIP) -r requirements-dev.txt
+	touch $(STAMP) $(DEV_STAMP)

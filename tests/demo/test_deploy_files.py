@@ -61,5 +61,6 @@ def test_dockerfile_runs_as_a_non_root_user():
     assert [line for line in lines if line.startswith("FROM ")] == ["FROM python:3.11-slim"]
     assert "USER portal" in lines
     assert any("pip install -r requirements.txt" in line for line in lines)
+    assert not any("requirements-dev" in line for line in lines if not line.startswith("#"))
     assert any("collectstatic --noinput" in line for line in lines)
     assert any(line.startswith('CMD ["gunicorn", "portal.wsgi:application"') for line in lines)

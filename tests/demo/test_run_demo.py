@@ -156,6 +156,9 @@ def test_run_demo_brings_everything_up_and_sigterm_stops_it_all(demo: Demo):
     # Its own database and queue, under PORTAL_VAR_DIR.
     assert (demo.var_dir / "portal.sqlite3").is_file()
     assert (demo.var_dir / "celery-queue").is_dir()
+    # kombu's filesystem-broker tables too, never a control/ folder in the checkout.
+    assert (demo.var_dir / "celery-queue" / "control" / "celery.exchange").is_file()
+    assert not (ROOT / "control").exists()
     output = demo.output()
     for name in ("migrate", "okta", "seed", "worker", "beat", "web"):
         assert re.search(rf"^{name}\s*\| started \(pid \d+\)", output, re.MULTILINE), name

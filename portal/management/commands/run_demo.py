@@ -1,10 +1,11 @@
 """``manage.py run_demo``: the whole portal on this machine, from nothing, in one command.
 
 Migrates the database (SQLite under PORTAL_VAR_DIR unless DATABASE_URL says
-otherwise), starts the sandbox Okta org, seeds the demo, then runs a real Celery
-worker, Celery beat and the web server, each a child process whose output is
-shown with its name in front. Ctrl-C (or SIGTERM) stops them all; if one of them
-dies, the others are stopped too and the command fails.
+otherwise), starts the web server and the sandbox Okta org, seeds the demo, then
+runs a real Celery worker and Celery beat, each a child process whose output is
+shown with its name in front; the banner says when all of it is up. Ctrl-C (or
+SIGTERM) stops them all; if one of them dies, the others are stopped too and the
+command fails.
 
 Every child gets this process's environment, so with REDIS_URL / DATABASE_URL
 set the same command runs on Redis and PostgreSQL. Only the Okta settings are
@@ -37,6 +38,9 @@ from portal.management.commands.seed_demo import DEFAULT_PASSWORD, DEMO_USERS
 
 STOP_TIMEOUT = 15.0
 START_TIMEOUT = 60.0
+# How often a set-up step's exit and a service's port are checked: each check is cheap,
+# and every step waits on the one before.
+POLL_INTERVAL = 0.05
 _COLORS = {"migrate": 36, "okta": 35, "seed": 36, "worker": 33, "beat": 34, "web": 32}
 # The okta SDK adapter reads these; the demo's children must use the sandbox instead.
 _OKTA_CREDENTIALS = ("OKTA_CLIENT_ID", "OKTA_PRIVATE_KEY", "OKTA_KEY_ID")
@@ -260,6 +264,11 @@ class Command(BaseCommand):
         sup = self.supervisor
         if not self._step("migrate", [python, manage, "migrate", "--noinput"]):
             return False
+        # The web server needs only the migrated database: it boots while the sandbox
+        # org starts and seed_demo runs (the banner still waits for both).
+        web = sup.start(
+            "web", [python, manage, "runserver", "--noreload", "--insecure", f"127.0.0.1:{port}"]
+        )
         okta = sup.start(
             "okta",
             [python, "-m", "federation.sandbox", "--host", "127.0.0.1", "--port", str(okta_port),
@@ -269,14 +278,12 @@ class Command(BaseCommand):
             return False
         if not self._step("seed", [python, manage, "seed_demo", "--password", password]):
             return False
+        # The worker and beat start once the demo data is there (their tasks read it).
         celery = [python, "-m", "celery", "-A", "portal"]
         sup.start("worker", [*celery, "worker", "-l", "info", "--concurrency", "2"])
         sup.start(
             "beat",
             [*celery, "beat", "-l", "info", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
-        )
-        web = sup.start(
-            "web", [python, manage, "runserver", "--noreload", "--insecure", f"127.0.0.1:{port}"]
         )
         url = f"http://127.0.0.1:{port}"
         if not self._wait(lambda: http_ok(f"{url}/healthz"), web, "the web server"):
@@ -288,7 +295,7 @@ class Command(BaseCommand):
         """Run one set-up command to its end."""
         child = self.supervisor.start(name, args, service=False)
         while child.proc.poll() is None:
-            if self.stop_requested.wait(0.2):
+            if self.stop_requested.wait(POLL_INTERVAL):
                 return False
         child.pump.join(timeout=5)
         # Done: forget it, so its (reusable) pid is never signalled at shutdown.
@@ -308,7 +315,7 @@ class Command(BaseCommand):
                 )
             if time.monotonic() > deadline:
                 raise DemoFailed(f"{what} did not answer within {START_TIMEOUT:.0f}s")
-            self.stop_requested.wait(0.2)
+            self.stop_requested.wait(POLL_INTERVAL)
         return False
 
     def _banner(self, url: str, okta_port: int, password: str) -> None:

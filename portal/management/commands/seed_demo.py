@@ -109,7 +109,8 @@ class Command(BaseCommand):
                 if getattr(user, name) != value:
                     setattr(user, name, value)
                     changed = True
-            if not user.check_password(password):
+            # A new user has no password yet: checking it would cost a full hash for nothing.
+            if created or not user.check_password(password):
                 user.set_password(password)
                 changed = True
             if changed:
