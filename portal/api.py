@@ -27,6 +27,7 @@ from federation.api import router as federation_router
 from portal.accounts import tokens
 from portal.core.access import can_write
 from portal.core.errors import DomainError, NotAllowed
+from portal.core.schemas import CONTROL_CHARACTERS_REFUSED
 from requests_app.api import router as requests_router
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -113,6 +114,9 @@ _FRIENDLY = {
     "extra_forbidden": "Unknown field.",
     "model_attributes_type": "The body must be a JSON object.",
     "dict_type": "The body must be a JSON object.",
+    # The only patterns are SafeText's (portal.core.schemas).
+    "string_pattern_mismatch": CONTROL_CHARACTERS_REFUSED,
+    "timezone_aware": "Give a time zone (e.g. 2026-05-01T18:00:00+00:00).",
 }
 
 

@@ -31,6 +31,8 @@ from federation.models import Failover, WorkloadAccount
 from portal.audit import events_for, integrity
 from portal.auditor import exports, history
 from portal.core import access
+from portal.core.schemas import MAX_ID
+from portal.core.validators import no_control_characters
 from portal.core.web import page
 from portal.models import AuditEvent
 from requests_app.models import AccessRequest, Approval
@@ -225,10 +227,10 @@ def failover_list(request: HttpRequest) -> HttpResponse:
 
 
 class AuditExportFilter(forms.Form):
-    from_seq = forms.IntegerField(required=False, min_value=1, label="From #")
-    to_seq = forms.IntegerField(required=False, min_value=1, label="To #")
-    action = forms.CharField(required=False, max_length=64)
-    target = forms.CharField(required=False, max_length=130)
+    from_seq = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, label="From #")
+    to_seq = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, label="To #")
+    action = forms.CharField(required=False, max_length=64, validators=[no_control_characters])
+    target = forms.CharField(required=False, max_length=130, validators=[no_control_characters])
 
 
 def audit_events(data: dict[str, Any]) -> Any:
