@@ -12,6 +12,7 @@ import logging
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -214,6 +215,18 @@ def file_requests(
 # --- Decisions -----------------------------------------------------------------------
 
 
+def _refuse_if_lapsed(req: AccessRequest) -> None:
+    """A decision comes in time or not at all: the lapse sweep may not have run yet."""
+    minutes = settings.REQUEST_LAPSE_MINUTES
+    if req.status == Status.PENDING and timezone.now() >= req.created_at + dt.timedelta(
+        minutes=minutes
+    ):
+        raise Conflict(
+            f"Request #{req.pk} lapsed: it was not decided within {minutes} minutes. "
+            "The requester can file a new one."
+        )
+
+
 def approve(req: AccessRequest, *, actor: AbstractBaseUser, comment: str = "") -> AccessRequest:
     """Add the actor's approval; the request is approved once enough distinct people agree."""
     with transaction.atomic():
@@ -223,6 +236,7 @@ def approve(req: AccessRequest, *, actor: AbstractBaseUser, comment: str = "") -
         if req.requester_id == actor.pk:
             raise NotAllowed("Nobody can approve their own request.")
         _check_source(req, "approve")
+        _refuse_if_lapsed(req)
         if req.approvals.filter(approver=actor).exists():
             raise NotAllowed("You have already approved this request; it needs another approver.")
         Approval.objects.create(request=req, approver=actor, comment=comment)
@@ -253,6 +267,7 @@ def deny(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> Ac
         req = _locked(req.pk)
         if not is_approver(actor):
             raise NotAllowed("Only approvers can deny requests.")
+        _refuse_if_lapsed(req)
         _move(
             req,
             "deny",
