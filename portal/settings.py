@@ -244,6 +244,21 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # Broadcast (pidbox) messages; kombu's default is ./control in the cwd.
         "control_folder": str(_queue_dir / "control"),
     }
+# The default cache is per process; "replay" (seen Slack signatures) is shared by every
+# web process through Redis when there is one.
+_REDIS_CACHE = REDIS_URL or (CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "replay": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _REDIS_CACHE,
+            "KEY_PREFIX": "portal-replay",
+        }
+        if _REDIS_CACHE
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "replay"}
+    ),
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -310,6 +325,11 @@ SLACK_WEBHOOK_URL = env("SLACK_WEBHOOK_URL", "")
 # /slack/interactivity after verifying Slack's request signature.
 SLACK_SIGNING_SECRET = env("SLACK_SIGNING_SECRET", "")
 SLACK_TIMEOUT_SECONDS = env_int("SLACK_TIMEOUT_SECONDS", 10)
+# The Slack workspaces (team ids, T...) whose members may press the buttons; required
+# with SLACK_SIGNING_SECRET: an app installed in another workspace signs with the same secret.
+SLACK_TEAM_IDS = env_list("SLACK_TEAM_IDS", "")
+if SLACK_SIGNING_SECRET and not SLACK_TEAM_IDS:
+    raise ImproperlyConfigured("SLACK_TEAM_IDS must list your Slack workspace ids")
 NOTIFY_MAX_RETRIES = env_int("NOTIFY_MAX_RETRIES", 8)
 
 CELERY_BEAT_SCHEDULE.update(

@@ -55,8 +55,19 @@ def test_the_proxy_header_only_when_configured(value, trusted):
             "must differ from SECRET_KEY",
         ),
         ({"AUDIT_CHECKPOINT_S3_BUCKET": None}, "Set AUDIT_CHECKPOINT_S3_BUCKET"),
+        ({"SLACK_SIGNING_SECRET": "s3cr3t", "SLACK_TEAM_IDS": None}, "SLACK_TEAM_IDS must list"),
+        ({"TRUSTED_PROXY_COUNT": "-1"}, "TRUSTED_PROXY_COUNT must be 0 or more"),
     ],
-    ids=["debug", "log-debug", "log-debug-lower", "no-checkpoint-key", "derived-key", "no-dest"],
+    ids=[
+        "debug",
+        "log-debug",
+        "log-debug-lower",
+        "no-checkpoint-key",
+        "derived-key",
+        "no-dest",
+        "slack-without-teams",
+        "negative-proxies",
+    ],
 )
 def test_production_refuses(overrides, message):
     with pytest.raises(RuntimeError, match=message):
