@@ -63,6 +63,22 @@ def auditor_page(view: View) -> View:
     return never_cache(wrapper)
 
 
+def auditor_action(view: View) -> View:
+    """An approver's or auditor's action that changes no evidence ("verify now"): POST only,
+    so Django's CSRF check stands between it and any other site."""
+
+    @page
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not access.can_read_audit(request.user):
+            raise PermissionDenied(ONLY_READERS)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        return view(request, *args, **kwargs)
+
+    return never_cache(wrapper)
+
+
 # --- Request history ---------------------------------------------------------------------
 
 COLUMNS = [
@@ -272,9 +288,10 @@ def integrity_badge(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/auditor/integrity_badge.html", {"badge": integrity.badge()})
 
 
-@auditor_page
+@auditor_action
 def integrity_verify(request: HttpRequest) -> HttpResponse:
-    """ "Verify now": queue a full verification (reading only, so a GET; it runs in a worker)."""
+    """ "Verify now": queue a full verification (it runs in a worker). It reads only, but
+    it starts work, so it is a POST with the CSRF token: no other site can set it off."""
     queued = integrity.request_verification(f"verify now ({request.user.get_username()})")
     if request.htmx:
         return render(request, "portal/auditor/integrity_badge.html", {"badge": integrity.badge()})
@@ -282,7 +299,7 @@ def integrity_verify(request: HttpRequest) -> HttpResponse:
         messages.info(request, "A verification is already running.")
     else:
         messages.success(request, "Verification queued: the badge shows the result shortly.")
-    back = request.GET.get("next", "")
+    back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = "auditor-history"
     return redirect(back)
