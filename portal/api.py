@@ -11,11 +11,14 @@ refusals become HTTP statuses in the exception handlers below.
 """
 
 import json
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -82,6 +85,23 @@ class SessionCsrfAuth(APIKeyCookie):
         return _authorize(request, user)
 
 
+def _docs_for_signed_in_users(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if settings.API_DOCS_PUBLIC or request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and tokens.authenticate(token.strip()) is not None:
+            return view(request, *args, **kwargs)
+        if request.path.endswith(".json"):
+            response = JsonResponse({"detail": "Sign in or send an API token."}, status=401)
+            response["WWW-Authenticate"] = 'Bearer realm="api"'
+            return response
+        return redirect_to_login(request.get_full_path())
+
+    return wrapper
+
+
 class PortalAPI(NinjaAPI):
     def get_openapi_operation_id(self, operation: Operation) -> str:
         # Operation ids are public (clients are generated from them): they keep the
@@ -98,10 +118,12 @@ api = PortalAPI(
         "token on the portal's API tokens page. A token has exactly its owner's permissions."
     ),
     openapi_url="/openapi.json",
-    # The document is public (it holds no data). Swagger UI is served from ninja's
+    # In production the document and the docs page are for signed-in users (or a valid
+    # API token): they map the whole attack surface. Swagger UI is served from ninja's
     # bundled static files, never a CDN; without "ninja" in INSTALLED_APPS ninja
     # would fall back to a CDN, so the docs page is off then.
     docs_url="/docs" if "ninja" in settings.INSTALLED_APPS else None,
+    docs_decorator=_docs_for_signed_in_users,
     auth=[ApiTokenAuth(), SessionCsrfAuth()],
 )
 

@@ -206,6 +206,9 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
 # How many proxies in front of web append to X-Forwarded-For; the audit log's client
 # address is the entry the outermost of them added. 0: the TCP peer (REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# /api/v1/docs and /api/v1/openapi.json without signing in (the demo); production
+# shows them to signed-in users and API tokens only.
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", not PRODUCTION)
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
 
