@@ -24,7 +24,7 @@ from federation.plan import PlanError, import_plan_file
 from portal.core.access import APPROVERS, AUDITORS
 
 DEMO_PLAN = settings.BASE_DIR / "plans" / "demo.toml"
-DEFAULT_PASSWORD = "demo-password-123"
+DEFAULT_PASSWORD = "demo-password-123"  # noqa: S105 -- demo users only; seed_demo refuses production
 
 
 @dataclass(frozen=True)
