@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from portal.core.schemas import CONTROL_CHARACTERS_REFUSED
 from tests.api.conftest import request_body
 
 pytestmark = pytest.mark.django_db
 
 HUGE = 99999999999999999999999
+# portal.core.schemas.CONTROL_CHARACTERS_REFUSED, spelled out: the message is the contract.
+CONTROL_CHARACTERS_REFUSED = "Control characters (such as NUL) are not allowed."
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from portal.accounts.tokens import create_token
-from portal.audit import client_ip
 from portal.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -62,6 +61,8 @@ def _request(remote: str, forwarded: str | None = None):
     ],
 )
 def test_client_ip(settings, hops, forwarded, expected):
+    from portal.audit import client_ip
+
     settings.TRUSTED_PROXY_COUNT = hops
     assert client_ip(_request("10.0.0.2", forwarded)) == expected
 
