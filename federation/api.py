@@ -21,7 +21,7 @@ from federation.schemas import (
 )
 from portal.core.access import can_read_audit, can_read_plan, can_see_all_requests
 from portal.core.errors import NotAllowed
-from portal.core.schemas import ERRORS, ErrorOut
+from portal.core.schemas import ERRORS, ErrorOut, PathId
 from portal.core.types import ApiRequest
 
 router = Router()
@@ -99,7 +99,7 @@ def confirm_failover(request: ApiRequest) -> dict[str, Any]:
 @router.get(
     "/failovers/{failover_id}/report", response={200: dict[str, Any], **ERRORS}, tags=["failover"]
 )
-def failover_report(request: ApiRequest, failover_id: int) -> dict[str, Any]:
+def failover_report(request: ApiRequest, failover_id: PathId) -> dict[str, Any]:
     """The failover's report: timeline, who had access to what and for how long, every
     approval, what was done outside the portal and, for a drill, what it proved."""
     if not can_read_audit(request.auth):

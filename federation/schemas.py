@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
 from ninja import Field, Schema
-from pydantic import StrictBool, StringConstraints
+from pydantic import AwareDatetime, StrictBool
 
 from federation.models import Failover, FailoverStatus
 from federation.readiness.checks import exit_status
@@ -87,9 +87,7 @@ class FailoverStateOut(Schema):
 
 
 class FailoverOpenIn(StrictInput):
-    reason: Annotated[NonBlank, StringConstraints(max_length=2000)] = Field(
-        description="Why federation is switched on (incident reference)."
-    )
+    reason: NonBlank = Field(description="Why federation is switched on (incident reference).")
     drill: StrictBool = Field(default=False, description="A periodic test of the plumbing.")
 
 
@@ -100,7 +98,7 @@ class FailoverCloseIn(StrictInput):
         description="Close without waiting for every emergency user to sign out (or without "
         "the return to normal); a reason is required.",
     )
-    deactivate_at: dt.datetime | None = Field(
+    deactivate_at: AwareDatetime | None = Field(
         default=None,
         description="Deactivate the app and empty the groups at this time (ISO 8601 with a "
         "time zone) instead of now; the guide prefers after working hours.",

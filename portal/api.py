@@ -11,12 +11,14 @@ refusals become HTTP statuses in the exception handlers below.
 """
 
 import json
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
-from allauth.core.internal.httpkit import get_client_ip
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -25,9 +27,11 @@ from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
 from federation.api import router as federation_router
+from portal import audit
 from portal.accounts import tokens
 from portal.core.access import can_write
 from portal.core.errors import DomainError, NotAllowed
+from portal.core.schemas import CONTROL_CHARACTERS_REFUSED
 from requests_app.api import router as requests_router
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -53,7 +57,7 @@ class ApiTokenAuth(HttpBearer):
         return self.authenticate(request, token.strip())
 
     def authenticate(self, request: HttpRequest, token: str) -> Any | None:
-        found = tokens.authenticate_token(token, get_client_ip(request))
+        found = tokens.authenticate_token(token, audit.client_ip(request))
         if found is None:
             raise AuthenticationError(message="The API token is invalid, expired or revoked.")
         if found.read_only and request.method not in SAFE_METHODS:
@@ -84,6 +88,23 @@ class SessionCsrfAuth(APIKeyCookie):
         return _authorize(request, user)
 
 
+def _docs_for_signed_in_users(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if settings.API_DOCS_PUBLIC or request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and tokens.authenticate(token.strip()) is not None:
+            return view(request, *args, **kwargs)
+        if request.path.endswith(".json"):
+            response = JsonResponse({"detail": "Sign in or send an API token."}, status=401)
+            response["WWW-Authenticate"] = 'Bearer realm="api"'
+            return response
+        return redirect_to_login(request.get_full_path())
+
+    return wrapper
+
+
 class PortalAPI(NinjaAPI):
     def get_openapi_operation_id(self, operation: Operation) -> str:
         # Operation ids are public (clients are generated from them): they keep the
@@ -100,10 +121,12 @@ api = PortalAPI(
         "token on the portal's API tokens page. A token has exactly its owner's permissions."
     ),
     openapi_url="/openapi.json",
-    # The document is public (it holds no data). Swagger UI is served from ninja's
+    # In production the document and the docs page are for signed-in users (or a valid
+    # API token): they map the whole attack surface. Swagger UI is served from ninja's
     # bundled static files, never a CDN; without "ninja" in INSTALLED_APPS ninja
     # would fall back to a CDN, so the docs page is off then.
     docs_url="/docs" if "ninja" in settings.INSTALLED_APPS else None,
+    docs_decorator=_docs_for_signed_in_users,
     auth=[ApiTokenAuth(), SessionCsrfAuth()],
 )
 
@@ -116,6 +139,9 @@ _FRIENDLY = {
     "extra_forbidden": "Unknown field.",
     "model_attributes_type": "The body must be a JSON object.",
     "dict_type": "The body must be a JSON object.",
+    # The only patterns are SafeText's (portal.core.schemas).
+    "string_pattern_mismatch": CONTROL_CHARACTERS_REFUSED,
+    "timezone_aware": "Give a time zone (e.g. 2026-05-01T18:00:00+00:00).",
 }
 
 

@@ -59,7 +59,7 @@ def backoff_seconds(retries: int, retry_after: float | None = None) -> float:
         settings.GRANT_TASK_BACKOFF_MAX_SECONDS,
         settings.GRANT_TASK_BACKOFF_BASE_SECONDS * (2**retries),
     )
-    delay = random.uniform(cap / 2, cap)
+    delay = random.uniform(cap / 2, cap)  # noqa: S311 -- retry jitter, not a secret
     if retry_after is not None:
         delay = max(delay, retry_after)
     return round(delay, 3)

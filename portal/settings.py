@@ -7,6 +7,7 @@ defaults off for what must be configured (secret key, database, broker, Okta).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import overload
@@ -71,6 +72,15 @@ def required(name: str, demo_default: str) -> str:
 
 
 DEBUG = env_bool("DEBUG", False)
+if PRODUCTION and DEBUG:
+    # Debug pages show settings, SQL and tracebacks to whoever causes an error.
+    raise ImproperlyConfigured("DEBUG must be off when PORTAL_ENV=production")
+LOG_LEVEL = (env("LOG_LEVEL", "INFO") or "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured("LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+if PRODUCTION and LOG_LEVEL == "DEBUG":
+    # Libraries log requests (headers, tokens) at DEBUG: never in production.
+    raise ImproperlyConfigured("LOG_LEVEL=DEBUG is refused when PORTAL_ENV=production")
 SECRET_KEY = required("SECRET_KEY", "django-insecure-demo-only-never-use-in-production")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -98,6 +108,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "portal.core.headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -143,6 +155,14 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Writers take the lock at BEGIN so concurrent audit appends queue, not fail.
     DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
     DATABASES["default"]["OPTIONS"]["timeout"] = 20
+# The database owner (docs/security.md "Database roles"): `manage.py migrate` connects
+# as this role; the application (DATABASE_URL) as a runtime role that may not change
+# the schema, nor UPDATE, DELETE or TRUNCATE the audit log.
+DATABASE_OWNER_URL = env("DATABASE_OWNER_URL", "")
+if DATABASE_OWNER_URL:
+    DATABASES["owner"] = dj_database_url.parse(DATABASE_OWNER_URL)
+    # Tests use one test database under both names.
+    DATABASES["owner"]["TEST"] = {"MIRROR": "default"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -229,25 +249,55 @@ SOCIALACCOUNT_PROVIDERS = {
 }
 
 # Lockout that cannot lock everyone out: per account, plus a generous per-IP limit,
-# counted in the shared cache. Behind a TLS proxy, say how to find the client's IP.
+# counted in the shared cache. Behind a TLS proxy the client IP comes from TRUSTED_PROXY_COUNT.
 ACCOUNT_RATE_LIMITS = {
     "login_failed": env("LOGIN_FAILED_RATE_LIMIT", "200/m/ip,5/300s/key"),
     "login": env("LOGIN_RATE_LIMIT", "300/m/ip"),
     "reauthenticate": "10/m/user",
 }
-ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
-ALLAUTH_TRUSTED_CLIENT_IP_HEADER = env("TRUSTED_CLIENT_IP_HEADER")
 
+# --- HTTPS and headers (docs/security.md "Headers") ------------------------------------
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-if env("SECURE_PROXY_SSL_HEADER"):
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+# compose's health check asks http://localhost:8000/healthz from inside the container.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", SECURE_HSTS_SECONDS > 0)
+# Preloading is hard to undo (browsers ship the list): opt in once HTTPS is settled.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+# No inline script or style anywhere (templates use classes from portal.css, behaviour
+# from static .js files); violations are reported to /csp-report/ and logged.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "report-uri": ["/csp-report/"],
+    }
+}
+# X-Forwarded-Proto is believed only when a proxy that sets it stands in front of web.
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# How many proxies in front of web append to X-Forwarded-For; the audit log's client
+# address is the entry the outermost of them added. 0: the TCP peer (REMOTE_ADDR).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# /api/v1/docs and /api/v1/openapi.json without signing in (the demo); production
+# shows them to signed-in users and API tokens only.
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", not PRODUCTION)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
+# allauth's rate limits see the same client address as the audit log (audit.client_ip).
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env("TIME_ZONE", "UTC")
@@ -262,18 +312,27 @@ STATICFILES_DIRS = [BASE_DIR / "portal" / "static"]
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = not PRODUCTION
 
-# --- Cache: rate limits and lockouts are shared by every worker process -------------
-CACHES = {
-    "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}
-        if env("REDIS_URL")
-        # The demo without Redis: a file cache is still shared by its processes.
-        else {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(VAR_DIR / "cache"),
+# --- Cache: rate limits, lockouts and Slack's replay window are shared by every process ---
+_CACHE_REDIS = env("REDIS_URL") or (
+    env("CELERY_BROKER_URL", "") if env("CELERY_BROKER_URL", "").startswith("redis") else ""
+)
+
+
+def _cache(prefix: str) -> dict[str, str]:
+    if _CACHE_REDIS:
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _CACHE_REDIS,
+            "KEY_PREFIX": prefix,
         }
-    )
-}
+    # The demo without Redis: a file cache is still shared by its processes.
+    return {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache" / prefix),
+    }
+
+
+CACHES = {"default": _cache("portal"), "replay": _cache("portal-replay")}
 
 # --- Email -------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -331,8 +390,9 @@ ENDING_SOON_MINUTES = env_int("ENDING_SOON_MINUTES", 10)
 
 # --- Failover runbook: confirmation, return to normal, drills ---------------------
 # A real (non-drill) failover needs a second approver's confirmation before the
-# federation app is activated. Off by default: speed matters in an outage.
-REQUIRE_FAILOVER_CONFIRMATION = env_bool("REQUIRE_FAILOVER_CONFIRMATION", False)
+# federation app is activated. On by default in production; a small team with one
+# approver sets it to false (single-approver mode, docs/security.md).
+REQUIRE_FAILOVER_CONFIRMATION = env_bool("REQUIRE_FAILOVER_CONFIRMATION", PRODUCTION)
 # Return to normal: remind those still signed in every N minutes.
 SIGNOUT_REMINDER_MINUTES = env_int("SIGNOUT_REMINDER_MINUTES", 15)
 # How often beat looks for due scheduled deactivations and reminders.
@@ -348,6 +408,11 @@ SLACK_WEBHOOK_URL = env("SLACK_WEBHOOK_URL", "")
 # /slack/interactivity after verifying Slack's request signature.
 SLACK_SIGNING_SECRET = env("SLACK_SIGNING_SECRET", "")
 SLACK_TIMEOUT_SECONDS = env_int("SLACK_TIMEOUT_SECONDS", 10)
+# The Slack workspaces (team ids, T...) whose members may press the buttons; required
+# with SLACK_SIGNING_SECRET: an app installed in another workspace signs with the same secret.
+SLACK_TEAM_IDS = env_list("SLACK_TEAM_IDS", "")
+if SLACK_SIGNING_SECRET and not SLACK_TEAM_IDS:
+    raise ImproperlyConfigured("SLACK_TEAM_IDS must list your Slack workspace ids")
 NOTIFY_MAX_RETRIES = env_int("NOTIFY_MAX_RETRIES", 8)
 
 
@@ -414,11 +479,21 @@ AUDIT_VERIFY_STALE_HOURS = env_int("AUDIT_VERIFY_STALE_HOURS", 26)
 # A "verify now" that has not finished after this long is considered lost.
 AUDIT_VERIFY_TIMEOUT = env_int("AUDIT_VERIFY_TIMEOUT", 900)
 AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 3600)
-# Signs checkpoints (HMAC-SHA256). Default: derived from SECRET_KEY; give auditors
-# their own copy by setting it explicitly.
-AUDIT_CHECKPOINT_KEY = env("AUDIT_CHECKPOINT_KEY") or "checkpoint:" + SECRET_KEY
-AUDIT_CHECKPOINT_DIR = env("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "audit-checkpoints"))
+# Signs checkpoints (HMAC-SHA256). Production: its own key (auditors hold a copy),
+# never derived from SECRET_KEY. The demo derives one.
+AUDIT_CHECKPOINT_KEY = required("AUDIT_CHECKPOINT_KEY", "checkpoint:" + SECRET_KEY)
+if PRODUCTION and AUDIT_CHECKPOINT_KEY in {SECRET_KEY, "checkpoint:" + SECRET_KEY}:
+    raise ImproperlyConfigured("AUDIT_CHECKPOINT_KEY must differ from SECRET_KEY")
+AUDIT_CHECKPOINT_DIR = env(
+    "AUDIT_CHECKPOINT_DIR", "" if PRODUCTION else str(VAR_DIR / "audit-checkpoints")
+)
 AUDIT_CHECKPOINT_S3_BUCKET = env("AUDIT_CHECKPOINT_S3_BUCKET", "")
+if PRODUCTION and not (AUDIT_CHECKPOINT_DIR or AUDIT_CHECKPOINT_S3_BUCKET):
+    # Checkpoints kept where the database's attacker cannot reach: choose explicitly.
+    raise ImproperlyConfigured(
+        "Set AUDIT_CHECKPOINT_S3_BUCKET (S3 with Object Lock) or AUDIT_CHECKPOINT_DIR "
+        "when PORTAL_ENV=production"
+    )
 AUDIT_CHECKPOINT_S3_PREFIX = env("AUDIT_CHECKPOINT_S3_PREFIX", "audit-checkpoints/")
 AUDIT_CHECKPOINT_S3_REGION = env("AUDIT_CHECKPOINT_S3_REGION", "")
 # 0: rely on the bucket's default Object Lock retention.
@@ -507,12 +582,13 @@ if READINESS_SCHEDULE != "off":
     }
 
 # --- Logging: secrets never reach logs ------------------------------------------
+_AT_LEAST_INFO = logging.getLevelName(max(logging.INFO, logging.getLevelName(LOG_LEVEL)))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # At DEBUG the okta SDK logs whole requests, API token included; it also logs
         # every 404 at ERROR. The adapter logs each failure itself, without secrets.
@@ -522,5 +598,10 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # "Found credentials in ..." on every boto3 client (health probes: every minute).
         "botocore.credentials": {"level": "WARNING"},
+        # At DEBUG these log whole requests: AWS session tokens, Okta's SSWS token.
+        **{
+            name: {"level": _AT_LEAST_INFO}
+            for name in ("botocore", "boto3", "s3transfer", "urllib3", "okta", "aiohttp")
+        },
     },
 }

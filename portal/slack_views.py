@@ -2,31 +2,37 @@
 
 Only when ``SLACK_SIGNING_SECRET`` is set (404 otherwise). Every request must
 carry Slack's signature — ``v0=`` HMAC-SHA256 of ``v0:<timestamp>:<body>`` with the
-signing secret, timestamp at most 5 minutes old (slack_sdk's SignatureVerifier) —
-or it is refused with 401 before anything is read.
+signing secret, timestamp within 5 minutes of now either way — and must not have
+been seen before (timestamp + signature are kept in the shared "replay" cache for as
+long as they could be valid); anything else, malformed headers included, is refused
+with 401 before the body is read (docs/security.md "Slack").
 
-The Slack user becomes a portal user through a stored ``SlackIdentity`` (Slack
-user id → portal user), or, when Slack includes it, the email in the payload
-(then remembered); anyone else is refused. The button then calls the same
-service as the portal's own button, so the same rules apply (approvers only,
-never one's own request, N distinct approvers) and the audit log names the
-portal user. The outcome is posted back to the interaction's ``response_url``.
+Only workspaces listed in ``SLACK_TEAM_IDS`` may press buttons (403 otherwise). The
+Slack user becomes a portal user only through a ``SlackIdentity`` an admin created
+(Slack user id and workspace → portal user); an email in the payload links nobody.
+The button then calls the same service as the portal's own button, so the same rules
+apply (approvers only, never one's own request, N distinct approvers) and the audit
+log names the portal user. The outcome is posted back to the interaction's
+``response_url`` when that is on Slack's own hooks host.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from slack_sdk.signature import SignatureVerifier
 
 from portal import queue
 from portal.core.errors import DomainError
@@ -37,27 +43,55 @@ from requests_app.models import AccessRequest, Extension
 log = logging.getLogger(__name__)
 
 
+# Slack's requests are at most this far from now, either way; a signature seen once is
+# refused for as long as its timestamp could still pass.
+TIMESTAMP_WINDOW_SECONDS = 5 * 60
+RESPONSE_URL_HOST = "hooks.slack.com"
+
+
+def signature_ok(secret: str, body: bytes, timestamp: str, signature: str) -> bool:
+    """Slack's v0 signature over a timestamp within the window; False for anything odd."""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return False
+    if abs(time.time() - int(timestamp)) > TIMESTAMP_WINDOW_SECONDS:
+        return False
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+
+
+def first_time_seen(timestamp: str, signature: str) -> bool:
+    """Remember the request until it could no longer pass; False when it was seen."""
+    ttl = int(timestamp) + TIMESTAMP_WINDOW_SECONDS - int(time.time()) + 1
+    key = "slack:" + hashlib.sha256(f"{timestamp}:{signature}".encode()).hexdigest()
+    return caches["replay"].add(key, 1, timeout=max(ttl, 1))
+
+
+def safe_response_url(url: str) -> str:
+    """Slack's own hooks host over HTTPS, or "" (nothing is posted back then)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    if parts.scheme != "https" or parts.hostname != RESPONSE_URL_HOST:
+        return ""
+    if port not in (None, 443) or parts.username or parts.password:
+        return ""
+    return url
+
+
 def portal_user_for(slack_user: dict[str, Any], team_id: str = "") -> Any | None:
-    """The active portal user a Slack user is, or None when unknown."""
+    """The active portal user an admin linked this Slack user to, or None."""
     slack_id = str(slack_user.get("id", ""))
-    if slack_id:
-        identity = (
-            SlackIdentity.objects.select_related("user").filter(slack_user_id=slack_id).first()
-        )
-        if identity is not None:
-            if identity.team_id and team_id and identity.team_id != team_id:
-                return None
-            return identity.user if identity.user.is_active else None
-    email = str(slack_user.get("email", "")).strip()
-    if not email or not slack_id:
+    if not slack_id:
         return None
-    users = list(get_user_model().objects.filter(email__iexact=email, is_active=True)[:2])
-    if len(users) != 1:
+    identity = SlackIdentity.objects.select_related("user").filter(slack_user_id=slack_id).first()
+    if identity is None:
         return None
-    SlackIdentity.objects.get_or_create(
-        slack_user_id=slack_id, defaults={"user": users[0], "team_id": team_id}
-    )
-    return users[0]
+    if identity.team_id and identity.team_id != team_id:
+        return None
+    return identity.user if identity.user.is_active else None
 
 
 def _apply(action_id: str, value: str, user: Any) -> str:
@@ -109,29 +143,60 @@ def _answer(text: str, response_url: str, *, ephemeral: bool) -> JsonResponse:
     return JsonResponse(message)
 
 
+def _parse(request: HttpRequest) -> dict[str, Any] | None:
+    """The interaction payload, with the parts the portal reads of the right types."""
+    try:
+        payload = json.loads(request.POST.get("payload", ""))
+    except ValueError:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    actions, user, team = (
+        payload.get("actions") or [],
+        payload.get("user") or {},
+        payload.get("team") or {},
+    )
+    if not isinstance(actions, list) or not all(isinstance(a, dict) for a in actions):
+        return None
+    if not isinstance(user, dict) or not isinstance(team, dict):
+        return None
+    return {
+        "type": payload.get("type"),
+        "actions": actions,
+        "user": user,
+        "team_id": str(team.get("id", "") or user.get("team_id", "")),
+        "response_url": safe_response_url(str(payload.get("response_url", ""))),
+    }
+
+
 @csrf_exempt  # Slack cannot send Django's CSRF token; its request signature stands in.
 @require_POST
 def interactivity(request: HttpRequest) -> HttpResponse:
     secret = settings.SLACK_SIGNING_SECRET
     if not secret:
         raise Http404("Slack interactivity is not configured.")
-    body = request.body
-    if not SignatureVerifier(secret).is_valid_request(body, dict(request.headers)):
+    timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+    signature = request.headers.get("X-Slack-Signature", "")
+    if not signature_ok(secret, request.body, timestamp, signature):
         log.warning(
             "Slack interactivity: bad or stale signature from %s", request.META.get("REMOTE_ADDR")
         )
         return JsonResponse({"error": "invalid signature"}, status=401)
-    try:
-        payload = json.loads(request.POST.get("payload", ""))
-        actions = payload.get("actions") or []
-        response_url = str(payload.get("response_url", ""))
-        slack_user = payload.get("user") or {}
-        team_id = str((payload.get("team") or {}).get("id", "") or slack_user.get("team_id", ""))
-    except (ValueError, AttributeError):
+    if not first_time_seen(timestamp, signature):
+        log.warning(
+            "Slack interactivity: replayed request from %s", request.META.get("REMOTE_ADDR")
+        )
+        return JsonResponse({"error": "replayed request"}, status=401)
+    payload = _parse(request)
+    if payload is None:
         return JsonResponse({"error": "the payload is not Slack's JSON"}, status=400)
-    if payload.get("type") != "block_actions" or not actions:
+    if payload["team_id"] not in settings.SLACK_TEAM_IDS:
+        log.warning("Slack interactivity: workspace %r is not allowed", payload["team_id"][:32])
+        return JsonResponse({"error": "this Slack workspace is not allowed"}, status=403)
+    if payload["type"] != "block_actions" or not payload["actions"]:
         return HttpResponse(status=200)  # nothing for the portal to do
-    user = portal_user_for(slack_user, team_id)
+    response_url = payload["response_url"]
+    user = portal_user_for(payload["user"], payload["team_id"])
     if user is None:
         return _answer(
             "Your Slack account is not linked to a portal user: decide in the portal, or ask an "
@@ -139,7 +204,7 @@ def interactivity(request: HttpRequest) -> HttpResponse:
             response_url,
             ephemeral=True,
         )
-    action = actions[0]
+    action = payload["actions"][0]
     try:
         text = _apply(str(action.get("action_id", "")), str(action.get("value", "")), user)
     except (DomainError, ValidationError) as exc:

@@ -1,14 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from portal import security_views, views
 from portal import slack_views as slack
-from portal import views
 from portal.api import api
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("audit/", views.audit_log, name="audit-log"),
     path("healthz", views.healthz, name="healthz"),
+    path("csp-report/", security_views.csp_report, name="csp-report"),
     path("slack/interactivity", slack.interactivity, name="slack-interactivity"),
     path("", include("requests_app.urls")),
     path("", include("federation.urls")),

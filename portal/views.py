@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django import forms
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.db.models import Count, Q
@@ -18,6 +19,7 @@ from federation.readiness.checks import latest_finished
 from federation.views.monitor import monitor_context
 from portal.core import access
 from portal.core.types import SignedInRequest
+from portal.core.validators import no_control_characters
 from portal.core.web import page, refused, require
 from portal.models import AuditEvent
 from requests_app.models import HOLDING_STATUSES, OPEN_STATUSES, AccessRequest, Status
@@ -88,6 +90,12 @@ def dashboard(request: SignedInRequest) -> HttpResponse:
 # --- Audit log ------------------------------------------------------------------------
 
 
+class AuditLogFilter(forms.Form):
+    # Django's CharField refuses NUL; the validator the rest of the control characters.
+    action = forms.CharField(required=False, max_length=64, validators=[no_control_characters])
+    target = forms.CharField(required=False, max_length=130, validators=[no_control_characters])
+
+
 def _filtered_events(action: str, target: str) -> Any:
     events = AuditEvent.objects.order_by("-seq")
     if action:
@@ -104,12 +112,15 @@ def _filtered_events(action: str, target: str) -> Any:
 @page
 @require(access.can_read_audit, "Only approvers and auditors can read the audit log.")
 def audit_log(request: SignedInRequest) -> HttpResponse:
-    action = request.GET.get("action", "").strip()[:64]
-    target = request.GET.get("target", "").strip()[:130]
-    page_obj = Paginator(_filtered_events(action, target), AUDIT_PAGE_SIZE).get_page(
-        request.GET.get("page")
+    form = AuditLogFilter(request.GET)
+    valid = form.is_valid()
+    action, target = (
+        (form.cleaned_data["action"], form.cleaned_data["target"]) if valid else ("", "")
     )
+    events = _filtered_events(action, target) if valid else AuditEvent.objects.none()
+    page_obj = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
+        "form": form,
         "page_obj": page_obj,
         "action": action,
         "target": target,
@@ -117,7 +128,7 @@ def audit_log(request: SignedInRequest) -> HttpResponse:
         .values_list("action", flat=True)
         .distinct(),
     }
-    return render(request, "portal/audit_log.html", context)
+    return render(request, "portal/audit_log.html", context, status=200 if valid else 400)
 
 
 # --- Health ---------------------------------------------------------------------------

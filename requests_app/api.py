@@ -15,7 +15,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.responses import Status
 
 from federation.models import EmergencyRole
-from portal.core.schemas import ERRORS, ErrorOut
+from portal.core.schemas import ERRORS, ErrorOut, PathId
 from portal.core.types import ApiRequest
 from requests_app import extensions, services
 from requests_app.evidence import sign_out_status
@@ -48,10 +48,14 @@ def list_roles(request: ApiRequest) -> QuerySet[EmergencyRole]:
 # --- Access requests -------------------------------------------------------------------
 
 
+# Deeper than any real list; beyond it the database would be asked for an absurd offset.
+MAX_OFFSET = 1_000_000
+
+
 class RequestPagination(LimitOffsetPagination):
     class Input(LimitOffsetPagination.Input):
         limit: int = Field(default=50, ge=1, le=200)
-        offset: int = Field(default=0, ge=0)
+        offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 def _visible(request: ApiRequest) -> QuerySet[AccessRequest]:
@@ -65,7 +69,7 @@ def _visible(request: ApiRequest) -> QuerySet[AccessRequest]:
     )
 
 
-def _get_visible(request: ApiRequest, request_id: int) -> AccessRequest:
+def _get_visible(request: ApiRequest, request_id: PathId) -> AccessRequest:
     req = _visible(request).filter(pk=request_id).first()
     if req is None:
         raise Http404(f"Request #{request_id} does not exist or you cannot see it.")
@@ -127,13 +131,13 @@ def list_requests(request: ApiRequest, filters: Query[RequestFilters]) -> QueryS
 
 
 @router.get("/requests/{request_id}", response={200: RequestOut, **ERRORS}, tags=["requests"])
-def get_request(request: ApiRequest, request_id: int) -> AccessRequest:
+def get_request(request: ApiRequest, request_id: PathId) -> AccessRequest:
     """One request, with its approvals; 404 when it is not yours to see."""
     return _get_visible(request, request_id)
 
 
 def _act(
-    request: ApiRequest, request_id: int, action: Callable[..., Any], **kwargs: str
+    request: ApiRequest, request_id: PathId, action: Callable[..., Any], **kwargs: str
 ) -> AccessRequest:
     action(_get_visible(request, request_id), actor=request.auth, **kwargs)
     return _get_visible(request, request_id)
@@ -143,7 +147,7 @@ def _act(
     "/requests/{request_id}/approve", response={200: RequestOut, **ERRORS}, tags=["requests"]
 )
 def approve_request(
-    request: ApiRequest, request_id: int, payload: ApproveIn | None = None
+    request: ApiRequest, request_id: PathId, payload: ApproveIn | None = None
 ) -> AccessRequest:
     """Add your approval; the request is approved once its level has enough approvers."""
     return _act(request, request_id, services.approve, comment=(payload or ApproveIn()).comment)
@@ -151,7 +155,7 @@ def approve_request(
 
 @router.post("/requests/{request_id}/deny", response={200: RequestOut, **ERRORS}, tags=["requests"])
 def deny_request(
-    request: ApiRequest, request_id: int, payload: ReasonIn | None = None
+    request: ApiRequest, request_id: PathId, payload: ReasonIn | None = None
 ) -> AccessRequest:
     """Turn a pending request down; the reason is shown to the requester."""
     return _act(request, request_id, services.deny, reason=(payload or ReasonIn()).reason)
@@ -161,7 +165,7 @@ def deny_request(
     "/requests/{request_id}/cancel", response={200: RequestOut, **ERRORS}, tags=["requests"]
 )
 def cancel_request(
-    request: ApiRequest, request_id: int, payload: ReasonIn | None = None
+    request: ApiRequest, request_id: PathId, payload: ReasonIn | None = None
 ) -> AccessRequest:
     """Withdraw your own pending request."""
     return _act(request, request_id, services.cancel, reason=(payload or ReasonIn()).reason)
@@ -171,7 +175,7 @@ def cancel_request(
     "/requests/{request_id}/revoke", response={200: RequestOut, **ERRORS}, tags=["requests"]
 )
 def revoke_request(
-    request: ApiRequest, request_id: int, payload: ReasonIn | None = None
+    request: ApiRequest, request_id: PathId, payload: ReasonIn | None = None
 ) -> AccessRequest:
     """End granted access early; the member is removed from the Okta group."""
     return _act(request, request_id, services.revoke, reason=(payload or ReasonIn()).reason)
@@ -180,7 +184,7 @@ def revoke_request(
 @router.post(
     "/requests/{request_id}/signed-out", response={200: SignOutOut, **ERRORS}, tags=["requests"]
 )
-def confirm_signed_out(request: ApiRequest, request_id: int) -> dict[str, Any]:
+def confirm_signed_out(request: ApiRequest, request_id: PathId) -> dict[str, Any]:
     """Say you have signed out of the AWS console (your own granted requests only).
 
     The answer is the sign-out evidence the portal now holds for the grant.
@@ -200,7 +204,7 @@ def confirm_signed_out(request: ApiRequest, request_id: int) -> dict[str, Any]:
 # --- Several roles at once, extensions ---------------------------------------------------
 
 
-def _extension(request: ApiRequest, request_id: int, extension_id: int) -> Any:
+def _extension(request: ApiRequest, request_id: PathId, extension_id: PathId) -> Any:
     req = _get_visible(request, request_id)
     ext = Extension.objects.filter(pk=extension_id, request=req).first()
     if ext is None:
@@ -219,7 +223,7 @@ def _extension_out(ext_id: int) -> Any:
 @router.post(
     "/requests/{request_id}/extend", response={201: ExtensionOut, **ERRORS}, tags=["requests"]
 )
-def extend_request(request: ApiRequest, request_id: int, payload: ExtendIn) -> Status[Any]:
+def extend_request(request: ApiRequest, request_id: PathId, payload: ExtendIn) -> Status[Any]:
     """Ask for more time on your active grant; one approver decides; the level's maximum
     bounds the total."""
     ext = extensions.request_extension(
@@ -237,7 +241,7 @@ def extend_request(request: ApiRequest, request_id: int, payload: ExtendIn) -> S
     tags=["requests"],
 )
 def approve_extension(
-    request: ApiRequest, request_id: int, extension_id: int, payload: ApproveIn | None = None
+    request: ApiRequest, request_id: PathId, extension_id: PathId, payload: ApproveIn | None = None
 ) -> Any:
     """Approve an extension: the grant's end moves by its minutes."""
     ext = _extension(request, request_id, extension_id)
@@ -251,7 +255,7 @@ def approve_extension(
     tags=["requests"],
 )
 def deny_extension(
-    request: ApiRequest, request_id: int, extension_id: int, payload: ReasonIn | None = None
+    request: ApiRequest, request_id: PathId, extension_id: PathId, payload: ReasonIn | None = None
 ) -> Any:
     """Turn an extension down; the grant ends at its current time."""
     ext = _extension(request, request_id, extension_id)
@@ -264,7 +268,7 @@ def deny_extension(
     response={200: ExtensionOut, **ERRORS},
     tags=["requests"],
 )
-def cancel_extension(request: ApiRequest, request_id: int, extension_id: int) -> Any:
+def cancel_extension(request: ApiRequest, request_id: PathId, extension_id: PathId) -> Any:
     """Withdraw your own pending extension."""
     ext = _extension(request, request_id, extension_id)
     extensions.cancel_extension(ext, actor=request.auth)

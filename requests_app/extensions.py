@@ -86,6 +86,15 @@ def _returning(req: AccessRequest) -> bool:
     return req.failover.status != FailoverStatus.ACTIVE
 
 
+def _refuse_if_ended(req: AccessRequest) -> None:
+    """Access past its end stays ended, even before the expiry sweep has run."""
+    if req.status == Status.ACTIVE and req.expires_at and req.expires_at <= timezone.now():
+        raise Conflict(
+            f"Request #{req.pk}'s access ended at {req.expires_at:%Y-%m-%d %H:%M} UTC: "
+            "it cannot be extended; file a new request."
+        )
+
+
 def request_extension(
     req: AccessRequest, *, actor: User, minutes: int, justification: str
 ) -> Extension:
@@ -100,6 +109,7 @@ def request_extension(
                 f"Request #{req.pk} is {req.get_status_display().lower()}; only active access "
                 "can be extended."
             )
+        _refuse_if_ended(req)
         if _returning(req):
             raise Conflict("The failover is returning to normal: access is not extended now.")
         if req.extensions.filter(status=ExtensionStatus.PENDING).exists():
@@ -159,6 +169,7 @@ def approve_extension(ext: Extension, *, actor: User, comment: str = "") -> Exte
             raise InvalidTransition(f"Extension #{ext.pk} is already {ext.status}.")
         moot = req.status != Status.ACTIVE
         if not moot:
+            _refuse_if_ended(req)
             if _returning(req):
                 raise Conflict("The failover is returning to normal: access is not extended now.")
             if ext.approvals.filter(approver=actor).exists():

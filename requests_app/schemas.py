@@ -12,10 +12,9 @@ from typing import Annotated, Any
 
 from annotated_types import Len
 from ninja import Field, Schema
-from pydantic import StrictInt, StrictStr, StringConstraints
 
 from federation.models import EmergencyRole
-from portal.core.schemas import ShortText, StrictInput, Text
+from portal.core.schemas import Id, Line, Minutes, ShortText, StrictInput, Text
 from requests_app.models import AccessRequest, Status
 
 # --- The access plan -------------------------------------------------------------------
@@ -176,12 +175,10 @@ class RequestOut(Schema):
 
 
 class RequestIn(StrictInput):
-    role: StrictInt = Field(description="The id of an emergency role (see GET /roles).")
+    role: Id = Field(description="The id of an emergency role (see GET /roles).")
     justification: Text = Field(description="Why you need emergency access (a sentence).")
-    ticket: Annotated[StrictStr, StringConstraints(max_length=128)] = Field(
-        description="The ticket or incident reference."
-    )
-    duration_minutes: StrictInt = Field(description="At most the level's maximum.")
+    ticket: Line = Field(description="The ticket or incident reference.")
+    duration_minutes: Minutes = Field(description="At most the level's maximum.")
 
 
 class ApproveIn(StrictInput):
@@ -220,14 +217,12 @@ class SignOutOut(Schema):
 
 
 class BatchIn(StrictInput):
-    roles: Annotated[list[StrictInt], Len(min_length=1, max_length=20)] = Field(
+    roles: Annotated[list[Id], Len(min_length=1, max_length=20)] = Field(
         description="Ids of emergency roles (see GET /roles); one request per role."
     )
     justification: Text = Field(description="Why you need emergency access (a sentence).")
-    ticket: Annotated[StrictStr, StringConstraints(max_length=128)] = Field(
-        description="The ticket or incident reference."
-    )
-    duration_minutes: StrictInt = Field(description="At most each level's maximum.")
+    ticket: Line = Field(description="The ticket or incident reference.")
+    duration_minutes: Minutes = Field(description="At most each level's maximum.")
 
 
 class BatchOut(Schema):
@@ -236,7 +231,7 @@ class BatchOut(Schema):
 
 
 class ExtendIn(StrictInput):
-    minutes: StrictInt = Field(
+    minutes: Minutes = Field(
         description="How many more minutes (the level's maximum bounds the total)."
     )
     justification: Text = Field(description="Why you need more time (a sentence).")

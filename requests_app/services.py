@@ -12,6 +12,7 @@ import logging
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -242,6 +243,18 @@ def _file(
 # --- Decisions -----------------------------------------------------------------------
 
 
+def _refuse_if_lapsed(req: AccessRequest) -> None:
+    """A decision comes in time or not at all: the lapse sweep may not have run yet."""
+    minutes = settings.REQUEST_LAPSE_MINUTES
+    if req.status == Status.PENDING and timezone.now() >= req.created_at + dt.timedelta(
+        minutes=minutes
+    ):
+        raise Conflict(
+            f"Request #{req.pk} lapsed: it was not decided within {minutes} minutes. "
+            "The requester can file a new one."
+        )
+
+
 def approve(req: AccessRequest, *, actor: User, comment: str = "") -> AccessRequest:
     """Add the actor's approval; the request is approved once enough distinct people agree."""
     with transaction.atomic():
@@ -251,6 +264,7 @@ def approve(req: AccessRequest, *, actor: User, comment: str = "") -> AccessRequ
         if req.requester_id == actor.pk:
             raise NotAllowed("Nobody can approve their own request.")
         _check_source(req, "approve")
+        _refuse_if_lapsed(req)
         if req.approvals.filter(approver=actor).exists():
             raise NotAllowed("You have already approved this request; it needs another approver.")
         Approval.objects.create(request=req, approver=actor, comment=comment)
@@ -284,6 +298,7 @@ def deny(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
             raise NotAllowed("Only approvers can deny requests.")
         if req.requester_id == actor.pk:
             raise NotAllowed("Nobody can deny their own request; cancel it instead.")
+        _refuse_if_lapsed(req)
         _move(
             req,
             "deny",

@@ -1,8 +1,10 @@
 """Helpers for tests that play the attacker: change the audit log behind the portal's back.
 
-On PostgreSQL the append-only triggers (portal migration 0003) refuse UPDATE,
-DELETE and TRUNCATE of audit events; a test that simulates tampering turns them
-off for the duration, as an attacker with the table owner's rights could.
+On PostgreSQL the append-only triggers (portal migrations 0003, 0004) refuse UPDATE,
+DELETE and TRUNCATE of audit events, always. Only the table's owner can disable them
+(the runtime role cannot: docs/security.md "Database roles"); the tests connect as
+the owner, and a test that simulates tampering disables them for the duration, as an
+attacker holding the owner's credentials could.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from django.db import connection
 
 TABLE = "portal_auditevent"
 ROW_TRIGGER = "portal_auditevent_append_only"
-TRUNCATE_GUC = "portal.allow_audit_truncate"
+TRUNCATE_TRIGGER = "portal_auditevent_no_truncate"
 
 
 def has_guard() -> bool:
@@ -46,13 +48,20 @@ def triggers_disabled() -> Iterator[None]:
 def allow_truncate_in_test_database() -> None:
     """Django's flush (transactional tests) truncates every table, audit log included.
 
-    The guard lets TRUNCATE through where ``portal.allow_audit_truncate`` is on; set
-    it as the test database's default so every session (this process, the Celery
-    worker, the live server) can flush, and on this connection, already open.
+    As the test database's owner, disable the TRUNCATE trigger for the whole test
+    database; tests of the guard enable it again inside their own transaction
+    (``truncate_guard_enabled``).
     """
     if not has_guard():
         return
-    name = connection.ops.quote_name(connection.settings_dict["NAME"])
     with connection.cursor() as cursor:
-        cursor.execute(f"ALTER DATABASE {name} SET {TRUNCATE_GUC} = 'on'")
-        cursor.execute(f"SET {TRUNCATE_GUC} = 'on'")
+        cursor.execute(f"ALTER TABLE {TABLE} DISABLE TRIGGER {TRUNCATE_TRIGGER}")
+
+
+@contextmanager
+def truncate_guard_enabled() -> Iterator[None]:
+    """The TRUNCATE trigger as production has it, inside the caller's transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"ALTER TABLE {TABLE} ENABLE TRIGGER {TRUNCATE_TRIGGER}")
+    yield

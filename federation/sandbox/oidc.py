@@ -25,7 +25,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 CLIENT_ID = "portal-sandbox-client"
-CLIENT_SECRET = "portal-sandbox-secret"
+CLIENT_SECRET = "portal-sandbox-secret"  # noqa: S105 -- the local sandbox org's, public by design
 CODE_SECONDS = 120
 TOKEN_SECONDS = 3600
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}

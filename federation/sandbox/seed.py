@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-DEFAULT_TOKEN = "sandbox-api-token"
+DEFAULT_TOKEN = "sandbox-api-token"  # noqa: S105 -- the local sandbox org's, public by design
 DEFAULT_APP_ID = "0oasandboxawsfed01"
 AWS_APP_LABEL = "AWS Account Federation"
 # The AWS Account Federation (amazon_aws) app's settings.app: group mapping for groups

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import ipaddress
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from allauth.core.internal.httpkit import get_client_ip
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models
@@ -227,6 +228,23 @@ def verify_chain() -> ChainBreak | None:
     return next(iter_chain_breaks(), None)
 
 
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address: the TCP peer, or behind ``TRUSTED_PROXY_COUNT`` proxies the
+    X-Forwarded-For entry the outermost of them added (entries left of it are whatever
+    the client sent, so never trusted). Only a well-formed address is returned."""
+    hops = settings.TRUSTED_PROXY_COUNT
+    candidate = request.META.get("REMOTE_ADDR")
+    if hops:
+        forwarded = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [h for h in forwarded if h]
+        if len(forwarded) >= hops:
+            candidate = forwarded[-hops]
+    try:
+        return str(ipaddress.ip_address(candidate or ""))
+    except ValueError:
+        return None
+
+
 class AuditContextMiddleware:
     """Remember the client address of the request for the events it causes."""
 
@@ -234,8 +252,7 @@ class AuditContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        # The real client behind the configured trusted proxy (allauth's setting).
-        token = client_ip_var.set(get_client_ip(request))
+        token = client_ip_var.set(client_ip(request))
         try:
             return self.get_response(request)
         finally:

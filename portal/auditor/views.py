@@ -30,7 +30,9 @@ from federation.models import Failover, WorkloadAccount
 from portal.audit import events_for, integrity
 from portal.auditor import exports, history
 from portal.core import access
+from portal.core.schemas import MAX_ID
 from portal.core.types import SignedInRequest
+from portal.core.validators import no_control_characters
 from portal.core.web import View, page
 from portal.models import AuditEvent
 from requests_app.models import AccessRequest, Approval
@@ -54,6 +56,22 @@ def auditor_page(view: View) -> View:
             if not access.can_write(request.user):
                 raise PermissionDenied(READ_ONLY)
             return HttpResponseNotAllowed(SAFE_METHODS)
+        return view(request, *args, **kwargs)
+
+    return never_cache(wrapper)
+
+
+def auditor_action(view: View) -> View:
+    """An approver's or auditor's action that changes no evidence ("verify now"): POST only,
+    so Django's CSRF check stands between it and any other site."""
+
+    @page
+    @wraps(view)
+    def wrapper(request: SignedInRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not access.can_read_audit(request.user):
+            raise PermissionDenied(ONLY_READERS)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
         return view(request, *args, **kwargs)
 
     return never_cache(wrapper)
@@ -223,10 +241,10 @@ def failover_list(request: SignedInRequest) -> HttpResponse:
 
 
 class AuditExportFilter(forms.Form):
-    from_seq = forms.IntegerField(required=False, min_value=1, label="From #")
-    to_seq = forms.IntegerField(required=False, min_value=1, label="To #")
-    action = forms.CharField(required=False, max_length=64)
-    target = forms.CharField(required=False, max_length=130)
+    from_seq = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, label="From #")
+    to_seq = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, label="To #")
+    action = forms.CharField(required=False, max_length=64, validators=[no_control_characters])
+    target = forms.CharField(required=False, max_length=130, validators=[no_control_characters])
 
 
 def audit_events(data: dict[str, Any]) -> Any:
@@ -268,9 +286,10 @@ def integrity_badge(request: SignedInRequest) -> HttpResponse:
     return render(request, "portal/auditor/integrity_badge.html", {"badge": integrity.badge()})
 
 
-@auditor_page
+@auditor_action
 def integrity_verify(request: SignedInRequest) -> HttpResponse:
-    """ "Verify now": queue a full verification (reading only, so a GET; it runs in a worker)."""
+    """ "Verify now": queue a full verification (it runs in a worker). It reads only, but
+    it starts work, so it is a POST with the CSRF token: no other site can set it off."""
     queued = integrity.request_verification(f"verify now ({request.user.get_username()})")
     if request.htmx:
         return render(request, "portal/auditor/integrity_badge.html", {"badge": integrity.badge()})
@@ -278,7 +297,7 @@ def integrity_verify(request: SignedInRequest) -> HttpResponse:
         messages.info(request, "A verification is already running.")
     else:
         messages.success(request, "Verification queued: the badge shows the result shortly.")
-    back = request.GET.get("next", "")
+    back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = "auditor-history"
     return redirect(back)

@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from portal import audit
 from portal.audit import GENESIS_HASH, integrity, iter_chain_breaks, verify_chain
 from portal.models import AuditEvent
-from tests.tampering import has_guard, triggers_disabled
+from tests.tampering import has_guard, triggers_disabled, truncate_guard_enabled
 
 pytestmark = pytest.mark.django_db
 
@@ -157,13 +157,13 @@ class TestAppendOnlyInTheDatabase:
         with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("UPDATE portal_auditevent SET payload = '{}' WHERE seq = 2")
 
-    def test_truncate_is_refused_unless_allowed(self, history):
+    def test_truncate_is_refused_even_with_the_old_setting(self, history):
         assert has_guard()
         refused = pytest.raises(IntegrityError, match="TRUNCATE")
-        with refused, transaction.atomic(), connection.cursor() as cursor:
-            # The test database allows it (for the flush); production does not.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # pending FK checks first
-            cursor.execute("SET LOCAL portal.allow_audit_truncate = 'off'")
+        guarded = truncate_guard_enabled()
+        with refused, transaction.atomic(), guarded, connection.cursor() as cursor:
+            # 0003 let any session through with this setting; 0004 removed the escape.
+            cursor.execute("SET LOCAL portal.allow_audit_truncate = 'on'")
             cursor.execute("TRUNCATE portal_auditevent CASCADE")
         assert AuditEvent.objects.exists()
 

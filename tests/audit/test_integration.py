@@ -21,7 +21,7 @@ def test_verify_now_runs_in_the_worker_and_the_badge_shows_it(integration, audit
             audit.record("test.event", ("thing", n), system="test")
     client = Client()
     client.force_login(auditor)
-    response = client.get(reverse("auditor-integrity-verify"), headers={"HX-Request": "true"})
+    response = client.post(reverse("auditor-integrity-verify"), headers={"HX-Request": "true"})
     assert b"Verification running since" in response.content
     run = wait_for(
         lambda: ChainVerification.objects.exclude(outcome="running").first(),
@@ -36,7 +36,7 @@ def test_verify_now_runs_in_the_worker_and_the_badge_shows_it(integration, audit
     # Tampering shows on the next verification.
     with triggers_disabled():
         AuditEvent.objects.filter(seq=3).update(payload={"forged": True})
-    client.get(reverse("auditor-integrity-verify"))
+    client.post(reverse("auditor-integrity-verify"))
     wait_for(
         lambda: ChainVerification.objects.filter(outcome="broken").exists(),
         timeout=60,

@@ -22,10 +22,29 @@ CHROMIUM_ARGS = [
 PASSWORD = "demo-password-123"  # tests/conftest.make_user
 PHONE = {"width": 390, "height": 844}
 SCREENS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp/screens"))
+# Every page reports Content-Security-Policy violations to the console, where the
+# fixture below collects them: a test that causes one fails (the portal runs with the
+# production policy in these tests too).
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error("CSP violation: " + e.violatedDirective + " blocked " + e.blockedURI
+                + " at " + e.sourceFile + ":" + e.lineNumber);
+});
+"""
+
+
+def _is_csp_violation(text: str) -> bool:
+    return text.startswith("CSP violation") or "Content Security Policy" in text
 
 
 @pytest.fixture
-def browser(monkeypatch) -> Iterator:
+def csp_violations() -> list[str]:
+    """What the browser reported; must be empty when the test ends."""
+    return []
+
+
+@pytest.fixture
+def browser(monkeypatch, csp_violations) -> Iterator:
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
@@ -37,8 +56,22 @@ def browser(monkeypatch) -> Iterator:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
+        violations = csp_violations
+        new_context = browser.new_context
+
+        def watched_context(*args, **kwargs):
+            context = new_context(*args, **kwargs)
+            context.add_init_script(CSP_LISTENER)
+            context.on(
+                "console",
+                lambda msg: violations.append(msg.text) if _is_csp_violation(msg.text) else None,
+            )
+            return context
+
+        browser.new_context = watched_context
         yield browser
         browser.close()
+        assert violations == [], "Content-Security-Policy violations in the browser"
 
 
 @pytest.fixture

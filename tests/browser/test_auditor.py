@@ -41,7 +41,8 @@ def test_history_timeline_verify_and_export(integration, archive, auditor, sign_
     expect(page.get_by_role("heading", name=f"Request #{archive.r4.pk} — timeline")).to_be_visible()
     expect(page.locator("dl.facts")).to_contain_text("approver1")
 
-    page.get_by_role("link", name="Verify now").click()
+    # A POST with the CSRF token (a button in a form), never a link: issue 10, finding 8.
+    page.get_by_role("button", name="Verify now").click()
     expect(page.locator("#integrity-badge")).to_contain_text("Audit chain intact.", timeout=45_000)
     screenshot(page, "auditor-timeline")
 

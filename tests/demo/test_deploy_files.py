@@ -24,7 +24,8 @@ def test_compose_has_every_service_with_its_command():
     assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
     assert services["worker"]["command"][:4] == ["celery", "-A", "portal", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "portal", "beat"]
-    assert "8000:8000" in services["web"]["ports"]
+    # Loopback only: a proxy on the host terminates TLS (issue 10, finding 9).
+    assert services["web"]["ports"] == ["127.0.0.1:8000:8000"]
 
 
 def test_app_services_run_in_production_from_the_env_file():
@@ -36,7 +37,9 @@ def test_app_services_run_in_production_from_the_env_file():
         assert service["env_file"] == ".env"
         env = service["environment"]
         assert env["PORTAL_ENV"] == "production"
-        assert env["DATABASE_URL"].startswith("postgres://portal:${POSTGRES_PASSWORD")
+        # The runtime role; only migrate knows the owner's credentials.
+        assert env["DATABASE_URL"].startswith("postgres://portal_app:${PORTAL_APP_PASSWORD")
+        assert ("DATABASE_OWNER_URL" in env) == (name == "migrate")
         assert env["REDIS_URL"] == env["CELERY_BROKER_URL"] == "redis://redis:6379/0"
 
 
@@ -64,3 +67,16 @@ def test_dockerfile_runs_as_a_non_root_user():
     assert not any("requirements-dev" in line for line in lines if not line.startswith("#"))
     assert any("collectstatic --noinput" in line for line in lines)
     assert any(line.startswith('CMD ["gunicorn", "portal.wsgi:application"') for line in lines)
+
+
+def test_postgres_creates_the_owner_and_runtime_roles():
+    postgres = compose()["services"]["postgres"]
+    mounts = postgres["volumes"]
+    assert (
+        "./deploy/postgres/init-roles.sh:/docker-entrypoint-initdb.d/10-portal-roles.sh:ro"
+        in mounts
+    )
+    assert "./deploy/postgres/roles.sql:/portal-sql/roles.sql:ro" in mounts
+    assert (ROOT / "deploy" / "postgres" / "init-roles.sh").stat().st_mode & 0o111
+    owner_url = compose()["services"]["migrate"]["environment"]["DATABASE_OWNER_URL"]
+    assert owner_url.startswith("postgres://portal_owner:${PORTAL_OWNER_PASSWORD")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import time
 from urllib.parse import urlencode
@@ -21,12 +22,18 @@ URL = "/slack/interactivity"
 @pytest.fixture(autouse=True)
 def _slack_app(settings, monkeypatch):
     settings.SLACK_SIGNING_SECRET = SECRET
+    settings.SLACK_TEAM_IDS = ["T1"]
     monkeypatch.setattr("portal.queue.send_email", lambda *a, **k: None)
     monkeypatch.setattr("requests_app.queue.provision_grant", lambda *a, **k: None)
 
 
+# Each request a timestamp of its own: Slack never sends the same one twice, and the
+# portal refuses a replayed timestamp + signature.
+_AGES = itertools.count()
+
+
 def signed(body: str, *, secret: str = SECRET, at: int | None = None) -> dict[str, str]:
-    at = int(time.time()) if at is None else at
+    at = int(time.time()) - next(_AGES) % 200 if at is None else at
     base = f"v0:{at}:{body}".encode()
     digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
     return {"X-Slack-Request-Timestamp": str(at), "X-Slack-Signature": f"v0={digest}"}
@@ -124,26 +131,31 @@ def test_an_unknown_slack_user_is_refused(engineer, pending, django_capture_on_c
     assert req.status == Status.PENDING
 
 
-def test_the_email_in_the_payload_maps_and_is_remembered(
+def test_the_email_in_the_payload_links_nobody(
     approver, engineer, pending, django_capture_on_commit_callbacks
 ):
+    """Only an admin links a Slack user: an approver's email in a payload is no proof."""
     req = pending(engineer)
     user = {"id": "U0NEW", "email": "APPROVER1@example.com", "team_id": "T1"}
     response = press(
         "approve_request", str(req.pk), user=user, capture=django_capture_on_commit_callbacks
     )
-    assert "approved" in response.json()["text"]
-    assert SlackIdentity.objects.get(slack_user_id="U0NEW").user == approver
+    assert "not linked to a portal user" in response.json()["text"]
+    assert not SlackIdentity.objects.filter(slack_user_id="U0NEW").exists()
+    req.refresh_from_db()
+    assert req.status == Status.PENDING
 
 
 def test_another_workspace_is_refused(
     linked, engineer, pending, django_capture_on_commit_callbacks
 ):
     req = pending(engineer)
+    before = AuditEvent.objects.count(), NotificationLog.objects.count()
     response = press(
         "approve_request", str(req.pk), team="T-OTHER", capture=django_capture_on_commit_callbacks
     )
-    assert "not linked to a portal user" in response.json()["text"]
+    assert response.status_code == 403
+    assert (AuditEvent.objects.count(), NotificationLog.objects.count()) == before
     req.refresh_from_db()
     assert req.status == Status.PENDING
 

@@ -271,12 +271,12 @@ class TestIntegrityBadge:
         )
         url = reverse("auditor-integrity-verify")
         with django_capture_on_commit_callbacks(execute=True):
-            response = as_auditor.get(url, {"next": reverse("audit-log")})
+            response = as_auditor.post(url, {"next": reverse("audit-log")})
         assert response.status_code == 302 and response["Location"] == reverse("audit-log")
         [(trigger, run_id)] = queued
         assert trigger == "verify now (auditor)"
         # The worker runs it; meanwhile the badge polls and a second click queues nothing.
-        badge = as_auditor.get(url, headers=HTMX)
+        badge = as_auditor.post(url, headers=HTMX)
         assert b"Verification running since" in badge.content and b"every 3s" in badge.content
         assert len(queued) == 1
         tasks.verify_audit_chain(trigger, run_id)
@@ -295,14 +295,14 @@ class TestIntegrityBadge:
 
         monkeypatch.setattr(app, "send_task", down)
         with django_capture_on_commit_callbacks(execute=True):
-            response = as_auditor.get(reverse("auditor-integrity-verify"))
+            response = as_auditor.post(reverse("auditor-integrity-verify"))
         assert response.status_code == 302
         badge = as_auditor.get(reverse("auditor-integrity")).content.decode()
         assert "could not queue the verification: connection refused" in badge
 
     def test_verify_now_refuses_foreign_redirects(self, as_auditor, archive, monkeypatch):
         monkeypatch.setattr("portal.queue.verify_audit_chain", lambda *a, **k: None)
-        response = as_auditor.get(
+        response = as_auditor.post(
             reverse("auditor-integrity-verify"), {"next": "https://evil.example/"}
         )
         assert response["Location"] == HISTORY

@@ -106,7 +106,8 @@ class Supervisor:
             self.write(f"{prefix} {line}")
 
     def start(self, name: str, args: list[str], *, service: bool = True) -> Child:
-        proc = subprocess.Popen(
+        # args are the demo's own commands (sys.executable, manage.py, celery), never input.
+        proc = subprocess.Popen(  # noqa: S603
             args,
             cwd=self.cwd,
             env=self.env,
@@ -128,7 +129,8 @@ class Supervisor:
         return child
 
     def _pump(self, name: str, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
+        if proc.stdout is None:  # started with stdout=PIPE, so never
+            return
         for line in proc.stdout:
             self.say(name, line.rstrip("\n"))
 

@@ -25,7 +25,7 @@ from portal.accounts import demo_totp
 from portal.core.access import APPROVERS, AUDITORS
 
 DEMO_PLAN = settings.BASE_DIR / "plans" / "demo.toml"
-DEFAULT_PASSWORD = "demo-password-123"
+DEFAULT_PASSWORD = "demo-password-123"  # noqa: S105 -- demo users only; seed_demo refuses production
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from portal.audit import integrity
 
@@ -45,7 +45,8 @@ class Command(BaseCommand):
             )
             return
         first = result.first
-        assert first is not None
+        if first is None:  # broken always names its first bad event
+            raise CommandError("Audit log BROKEN, but no problem was named.")
         self.stderr.write(f"Audit log BROKEN at #{first.seq}: {first.reason}")
         if options["all"]:
             for problem in result.problems:
