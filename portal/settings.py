@@ -272,15 +272,26 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", SECU
 # Preloading is hard to undo (browsers ship the list): opt in once HTTPS is settled.
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+
 # No inline script or style anywhere (templates use classes from portal.css, behaviour
 # from static .js files); violations are reported to /csp-report/ and logged.
+def _origins(url: str) -> list[str]:
+    parts = urlparse(url)
+    return [f"{parts.scheme}://{parts.netloc}"] if parts.scheme and parts.netloc else []
+
+
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
+        # The TOTP set-up page shows its QR code as a data: image (no script runs from it).
+        "img-src": ["'self'", "data:"],
         "frame-ancestors": ["'none'"],
-        "form-action": ["'self'"],
+        # "Sign in with Okta" posts here and is redirected on to Okta's authorize page:
+        # form-action covers that redirect too.
+        "form-action": ["'self'", *_origins(OKTA_OIDC_ISSUER)],
         "base-uri": ["'none'"],
         "report-uri": ["/csp-report/"],
     }

@@ -17,6 +17,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.real_sig
 
 @pytest.fixture
 def okta_provider(settings, sandbox_org):
+    directives = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
+    settings.CONTENT_SECURITY_POLICY = {
+        "DIRECTIVES": {**directives, "form-action": ["'self'", sandbox_org.url]}
+    }
     settings.SOCIALACCOUNT_PROVIDERS = {
         "openid_connect": {
             "OAUTH_PKCE_ENABLED": True,
