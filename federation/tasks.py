@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 # monitor_tasks: the monitors' beat tasks (health, System Log); importing registers them.
-from federation.failover import services
+from federation.failover import services, systemlog
 from federation.idp import IdpError, IdpRetryableError, get_identity_provider
 from federation.models import Failover, FailoverStatus
 from portal.celery import backoff_seconds
@@ -38,10 +38,15 @@ def close_federation(self, failover_id: int) -> None:
     failover = Failover.objects.filter(pk=failover_id).first()
     if failover is None or failover.status != FailoverStatus.CLOSING:
         return
+    idp = get_identity_provider()
     try:
-        removed, sessions_ended = services.empty_federation(failover, get_identity_provider())
+        removed, sessions_ended = services.empty_federation(failover, idp)
     except IdpError as exc:
         raise _retry(self, failover_id, exc) from exc
+    if failover.is_drill:
+        # The drill is judged once, now: read the System Log first so a sign-in made
+        # since the last poll counts (a failed read is kept on the cursor; judge anyway).
+        systemlog.poll_system_log(idp)
     services.confirm_closed(failover_id, removed_members=removed, sessions_ended=sessions_ended)
 
 

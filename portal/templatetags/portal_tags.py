@@ -53,6 +53,7 @@ EVENT_LABELS = {
     "request.signed_out": "Said they signed out of AWS",
     "request.sessions_ended": "Open sessions ended (Okta / AWS)",
     "okta.outside_change": "Changed in Okta outside the portal",
+    "okta.log_cursor_reset": "System Log read again from a recent time (Okta forgot the cursor)",
     "health.changed": "Identity Center health changed",
     "aws.session_deny_attached": "AWS session deny attached",
     "aws.session_deny_removed": "AWS session deny removed",

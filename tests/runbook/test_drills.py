@@ -150,3 +150,19 @@ def test_the_wizard_shows_the_drill_result(
     assert "What this drill proved" in page
     assert "drill-passed" in page
     assert runbook.checklist(drill).steps[-1].summary == "Closed. Drill passed."
+
+
+def test_a_sign_in_not_yet_polled_still_counts_when_the_drill_closes(
+    drill, approver, engineer, grant, settings, django_capture_on_commit_callbacks
+):
+    """Issue 12, defect 2: a drill closed within one System Log poll of the sign-in was
+    recorded "Failed" forever while its own report showed the sign-in."""
+    from federation.idp.memory import InMemoryIdentityProvider
+
+    settings.OKTA_PORTAL_ACTORS = ["portal-service@example.com"]
+    grant(engineer)
+    app = [{"id": settings.OKTA_AWS_APP_ID, "type": "AppInstance", "displayName": "AWS"}]
+    InMemoryIdentityProvider.log_event("user.authentication.sso", engineer.email, targets=app)
+    assert not proved(drill)["signed_in"]  # in Okta's log, not read by the portal yet
+    drill = close(approver, drill, django_capture_on_commit_callbacks)
+    assert ReturnToNormal.objects.get(failover=drill).drill_result == DrillResult.PASSED
