@@ -6,6 +6,7 @@ from django.http import HttpRequest
 
 from federation.models import Failover
 from portal.core import access
+from requests_app.models import AccessRequest, Extension, ExtensionStatus, Status
 
 
 def portal(request: HttpRequest) -> dict[str, Any]:
@@ -21,7 +22,41 @@ def portal(request: HttpRequest) -> dict[str, Any]:
         "user_can_write": access.can_write(user),
         # Called only where a template asks (the banner in base.html): no query otherwise.
         "health_disrupted": _health_disrupted,
+        # Lazy as well: one count for the menu badge, one lookup for the returning banner.
+        "pending_approvals": lambda: _pending_approvals(user),
+        "my_held_request": lambda: _my_held_request(user),
     }
+
+
+def _pending_approvals(user: Any) -> int:
+    """What waits for this approver's decision: requests and extensions of others."""
+    if not access.is_approver(user):
+        return 0
+    requests = (
+        AccessRequest.objects.filter(status=Status.PENDING)
+        .exclude(requester=user)
+        .exclude(approvals__approver=user)
+        .count()
+    )
+    extensions = (
+        Extension.objects.filter(status=ExtensionStatus.PENDING, request__status=Status.ACTIVE)
+        .exclude(request__requester=user)
+        .count()
+    )
+    return requests + extensions
+
+
+def _my_held_request(user: Any) -> AccessRequest | None:
+    """The user's granted request in the current failover (where "I have signed out" is)."""
+    return (
+        AccessRequest.objects.filter(
+            requester=user,
+            activated_at__isnull=False,
+            failover__in=Failover.objects.exclude(status="closed"),
+        )
+        .order_by("-activated_at")
+        .first()
+    )
 
 
 def _health_disrupted() -> Any:

@@ -98,6 +98,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.audit.AuditContextMiddleware",
+    "portal.method_not_allowed.MethodNotAllowedPage",
 ]
 
 ROOT_URLCONF = "portal.urls"

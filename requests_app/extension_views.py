@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
@@ -36,7 +37,11 @@ class ExtensionForm(forms.Form):
     minutes = forms.IntegerField(
         label="More minutes",
         min_value=1,
-        error_messages={"required": "Say how many more minutes you need."},
+        error_messages={
+            "required": "Say how many more minutes you need.",
+            "min_value": "Ask for at least 1 more minute.",
+            "invalid": "Give a whole number of minutes.",
+        },
     )
     justification = forms.CharField(
         label="Why",
@@ -144,4 +149,7 @@ def extension_action(request: HttpRequest, pk: int, ext_id: int, action: str) ->
             "cancel": "Extension withdrawn.",
         }[action]
         messages.success(request, done)
+    # Decided inline in the approvals queue: back to the queue.
+    if request.POST.get("next") == reverse("approvals"):
+        return redirect("approvals")
     return redirect("request-detail", pk=req.pk)

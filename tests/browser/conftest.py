@@ -52,7 +52,7 @@ def sign_in(browser, live_portal) -> Callable:
         page.goto("/accounts/login/")
         page.get_by_label("Username or email").fill(user.get_username())
         page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Log in").click()
         page.wait_for_url(f"{live_portal}/")
         return page
 
