@@ -2,11 +2,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Case, When
 from django.http import HttpRequest
 
 from federation.models import Failover
 from portal.core import access
-from requests_app.models import AccessRequest, Extension, ExtensionStatus, Status
+from requests_app.models import (
+    HOLDING_STATUSES,
+    AccessRequest,
+    Extension,
+    ExtensionStatus,
+    Status,
+)
 
 
 def portal(request: HttpRequest) -> dict[str, Any]:
@@ -54,7 +61,9 @@ def _my_held_request(user: Any) -> AccessRequest | None:
             activated_at__isnull=False,
             failover__in=Failover.objects.exclude(status="closed"),
         )
-        .order_by("-activated_at")
+        # A grant still held first, then the latest one (its sign-out may be pending).
+        .annotate(held=Case(When(status__in=HOLDING_STATUSES, then=0), default=1))
+        .order_by("held", "-activated_at")
         .first()
     )
 

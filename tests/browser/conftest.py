@@ -19,7 +19,12 @@ CHROMIUM_ARGS = [
 ]
 PASSWORD = "demo-password-123"  # tests/conftest.make_user
 PHONE = {"width": 390, "height": 844}
-SCREENS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp/screens"))
+# Test artefacts (gitignored): look at them after a run.
+SCREENS = Path(
+    os.environ.get(
+        "SCREENSHOT_DIR", Path(__file__).resolve().parents[2] / "test-results" / "screens"
+    )
+)
 
 
 @pytest.fixture
@@ -59,6 +64,14 @@ def sign_in(browser, live_portal) -> Callable:
     yield _sign_in
     for context in contexts:
         context.close()
+
+
+def nav(page, name: str):
+    """A link of the main menu; on a phone the menu is folded behind "Menu" first."""
+    toggle = page.locator(".menu-toggle")
+    if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+    return page.get_by_role("navigation", name="Main").get_by_role("link", name=name)
 
 
 @pytest.fixture

@@ -166,24 +166,34 @@ document.addEventListener("click", function (event) {
     var active = document.activeElement;
     focusedId = active && active.id && active !== document.body ? active.id : "";
   });
-  document.addEventListener("htmx:afterSettle", function () {
-    if (focusAfterSwap) {
-      var target = focusAfterSwap.next && document.getElementById(focusAfterSwap.next);
-      var control = target && target.querySelector("textarea, button, a[href]");
+  // The decided row comes back (outerHTML): htmx:load fires on the new one.
+  document.addEventListener("htmx:load", function (event) {
+    if (!focusAfterSwap || !event.target || event.target.id !== focusAfterSwap.row) return;
+    var job = focusAfterSwap;
+    focusAfterSwap = null;
+    setTimeout(function () {
+      var target = job.next && document.getElementById(job.next);
+      var control = target && (target.querySelector("textarea") || target.querySelector("button")
+        || target.querySelector("a[href]"));
       if (!control) {
-        var row = document.getElementById(focusAfterSwap.row);
+        var row = document.getElementById(job.row);
         control = row && row.querySelector("[role=status], [role=alert]");
         if (control) control.setAttribute("tabindex", "-1");
       }
-      focusAfterSwap = null;
-      if (control) { control.focus(); return; }
-    }
+      if (control) control.focus();
+    }, 0);
+  });
+  function refocus() {
     var active = document.activeElement;
     if (focusedId && (!active || active === document.body)) {
       var again = document.getElementById(focusedId);
       if (again) again.focus();
     }
-  });
+    focusedId = "";
+  }
+  // An outerHTML swap settles on the detached old element: htmx:load fires on the new one.
+  document.addEventListener("htmx:afterSettle", refocus);
+  document.addEventListener("htmx:load", function () { setTimeout(refocus, 0); });
 
   // Live countdowns to a grant's end (<time data-countdown datetime="...">).
   function pad(n) { return n < 10 ? "0" + n : "" + n; }
