@@ -216,7 +216,7 @@ document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest("[data-copy]");
     if (!button) return;
     var field = document.getElementById(button.getAttribute("data-copy"));
-    if (!field) return;
+    if (!field || !("value" in field)) return; // documents (<pre>) are federation/plan.js's
     var done = function () {
       var note = document.getElementById(button.getAttribute("data-copy") + "-copied");
       if (note) note.textContent = "Copied.";
