@@ -206,9 +206,7 @@ def test_deny_asks_first_needs_a_reason_and_focus_moves_on(
     expect(dialog).to_be_visible()
     reason.fill("Use the read-only role of prod-data instead.")
     screenshot(desk, "deny-dialog")
-    blocking = [
-        v["id"] for v in Axe().run(desk).response["violations"] if v["impact"] in BLOCKING
-    ]
+    blocking = [v["id"] for v in Axe().run(desk).response["violations"] if v["impact"] in BLOCKING]
     assert not blocking, blocking
     desk.keyboard.press("Tab")  # to "Go back"
     desk.keyboard.press("Tab")  # to "Deny the request"
