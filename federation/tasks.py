@@ -15,7 +15,13 @@ OKTA_TASK = {"bind": True, "acks_late": True, "reject_on_worker_lost": True, "ma
 
 
 def _retry(task, failover_id: int, exc: IdpError):
-    services.record_error(failover_id, str(exc))
+    answer = " ".join(str(part) for part in (exc.status, exc.code) if part) or "no answer"
+    services.record_error(
+        failover_id,
+        f"Okta could not switch the AWS federation app (Okta answered {answer}); "
+        "the worker keeps trying.",
+        okta_detail=str(exc),
+    )
     retry_after = exc.retry_after if isinstance(exc, IdpRetryableError) else None
     # Switching the app must eventually happen: keep trying, slower and slower.
     return task.retry(countdown=backoff_seconds(min(task.request.retries, 10), retry_after))

@@ -80,7 +80,7 @@ def event_label(action: str) -> str:
 
 
 # Machine detail kept for the audit log's JSON, not for the one-line summary people read.
-SUMMARY_HIDDEN = frozenset({"okta_detail", "from"})
+SUMMARY_HIDDEN = frozenset({"okta_detail", "okta_user_id", "from"})
 
 
 def _short(value: Any) -> str:
