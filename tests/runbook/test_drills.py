@@ -7,11 +7,13 @@ import datetime as dt
 
 import pytest
 from django.core import mail
+from django.db import transaction
 from django.utils import timezone
 
 from federation.failover import drills, runbook, services
 from federation.models import DrillResult, Failover, FailoverStatus, ReturnToNormal
 from federation.tasks import close_federation
+from portal import audit
 from portal.models import AuditEvent
 from tests.runbook.conftest import seen_signing_in
 
@@ -166,3 +168,14 @@ def test_a_sign_in_not_yet_polled_still_counts_when_the_drill_closes(
     assert not proved(drill)["signed_in"]  # in Okta's log, not read by the portal yet
     drill = close(approver, drill, django_capture_on_commit_callbacks)
     assert ReturnToNormal.objects.get(failover=drill).drill_result == DrillResult.PASSED
+
+
+def test_a_fresh_installation_is_not_overdue_at_once(settings, plan):
+    """Issue 12: a fresh demo said "a drill is overdue" from the first minute."""
+    settings.DRILL_INTERVAL_DAYS = 90
+    with transaction.atomic():
+        audit.record("plan.imported", ("plan", "demo"), system="manage.py seed_demo")
+    status = drills.drill_status()
+    assert not status.overdue
+    assert status.next_due.date() == (timezone.now() + dt.timedelta(days=90)).date()
+    assert drills.drill_status(timezone.now() + dt.timedelta(days=91)).overdue
