@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Case, When
 from django.http import HttpRequest
 
@@ -27,6 +28,7 @@ def portal(request: HttpRequest) -> dict[str, Any]:
         "user_is_approver": access.is_approver(user),
         "user_is_auditor": access.is_auditor(user),
         "user_can_write": access.can_write(user),
+        "portal_demo": not settings.PRODUCTION,
         # Called only where a template asks (the banner in base.html): no query otherwise.
         "health_disrupted": _health_disrupted,
         # Lazy as well: one count for the menu badge, one lookup for the returning banner.

@@ -1,14 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from portal import demo_views, views
 from portal import slack_views as slack
-from portal import views
 from requests_app.api import api
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("audit/", views.audit_log, name="audit-log"),
     path("healthz", views.healthz, name="healthz"),
+    path("demo/", demo_views.demo_controls, name="demo-controls"),
+    path("demo/<str:action>/", demo_views.demo_action, name="demo-action"),
     path("slack/interactivity", slack.interactivity, name="slack-interactivity"),
     path("", include("requests_app.urls")),
     path("", include("federation.urls")),

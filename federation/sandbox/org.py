@@ -139,6 +139,8 @@ class SandboxOrg:
         self._lock = threading.RLock()
         self._seed = merge_seed(seed)
         self._created_ms = int(self._clock() * 1000)
+        # The demo's simulated Identity Center (a control endpoint, not part of Okta).
+        self.identity_center_healthy = True
         self.credentials = Credentials(token, bearer_tokens, clock)
         self.throttle = Throttle(rate_limits, latency_ms, clock)
         self.reset()

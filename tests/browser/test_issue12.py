@@ -25,6 +25,7 @@ from federation.models import Failover, FailoverStatus
 from requests_app import services
 from requests_app.models import AccessRequest, Status
 from tests.browser.conftest import PHONE, nav
+from tests.conftest import make_user
 from tests.harness import wait_for
 
 pytestmark = [
@@ -76,7 +77,12 @@ def story(prepared_plan, engineer, oncall, approver, approver2, auditor) -> Simp
     failover = open_failover(approver, drill=False)
     grant = granted(engineer, roles[("prod-payments", "RO")], approver)
     waiting = file(oncall, roles[("prod-data", "Ops")])
-    return SimpleNamespace(drill=drill, failover=failover, grant=grant, waiting=waiting)
+    staff = make_user("admin", "admin@example.com")
+    staff.is_staff = True
+    staff.save()
+    return SimpleNamespace(
+        drill=drill, failover=failover, grant=grant, waiting=waiting, staff=staff
+    )
 
 
 def pages_for(role: str, story: SimpleNamespace) -> list[str]:
@@ -91,6 +97,8 @@ def pages_for(role: str, story: SimpleNamespace) -> list[str]:
     ]
     if role == "engineer":
         return [*common, reverse("request-new")]
+    if role == "staff":
+        return [reverse("dashboard"), reverse("plan"), reverse("demo-controls")]
     watching = [
         reverse("auditor-history"),
         reverse("audit-log"),
@@ -117,7 +125,7 @@ def test_every_page_fits_a_phone_and_passes_axe(
 ):
     axe = Axe()
     problems: list[str] = []
-    people = {"engineer": engineer, "approver": approver, "auditor": auditor}
+    people = {"engineer": engineer, "approver": approver, "auditor": auditor, "staff": story.staff}
 
     def check(page, name: str, size: str) -> None:
         width = page.evaluate("document.documentElement.scrollWidth")

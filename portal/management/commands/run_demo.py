@@ -246,6 +246,14 @@ class Command(BaseCommand):
             OKTA_AWS_APP_ID=DEFAULT_APP_ID,
         )
         env.setdefault("SITE_URL", f"http://127.0.0.1:{port}")
+        # The health monitor watches the sandbox's simulated Identity Center (the demo
+        # controls flip it); an engineer's "AWS access portal" link goes there too.
+        env.setdefault(
+            "AWS_ACCESS_PORTAL_URL",
+            f"http://127.0.0.1:{okta_port}/__sandbox__/identity-center/start",
+        )
+        env.setdefault("HEALTH_POLL_SECONDS", "10")
+        env.setdefault("HEALTH_FAILURES_FOR_DISRUPTED", "2")
         return env
 
     def _start(self, port: int, okta_port: int, password: str) -> bool:
