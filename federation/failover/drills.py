@@ -147,11 +147,16 @@ def drill_status(now: dt.datetime | None = None) -> DrillStatus:
     result = ""
     if last is not None and hasattr(last, "return_to_normal"):
         result = last.return_to_normal.drill_result
-    passed = (
-        closed.filter(return_to_normal__drill_result=DrillResult.PASSED)
-        .order_by("-closed_at")
-        .first()
-    )
+    if last is None:
+        passed = None  # no drill closed yet: none passed (one query less on the dashboard)
+    elif result == DrillResult.PASSED:
+        passed = last
+    else:
+        passed = (
+            closed.filter(return_to_normal__drill_result=DrillResult.PASSED)
+            .order_by("-closed_at")
+            .first()
+        )
     interval = dt.timedelta(days=settings.DRILL_INTERVAL_DAYS)
     # Before any drill passed, the first is due one interval after the portal's first
     # recorded act (the plan's import): a fresh installation is not overdue at once.
