@@ -11,7 +11,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from federation.aws import demo_world
 from federation.monitor_tasks import poll_health, poll_system_log
+from federation.plan import iam, parse_plan
 from federation.sandbox import control
 from portal.views import page, require
 from requests_app.models import AccessRequest, Status
@@ -26,6 +28,16 @@ def _is_staff(user: Any) -> bool:
 def _demo_only() -> None:
     if settings.PRODUCTION:
         raise Http404("There are no demo controls in production.")
+
+
+def _demo_aws() -> str:
+    """The demo's moto server, if the demo runs one (run_demo --aws-port)."""
+    endpoint = settings.AWS_ENDPOINT_URL
+    return endpoint if endpoint.startswith("http://127.0.0.1:") else ""
+
+
+def _demo_plan() -> iam.RenderedPlan:
+    return iam.render(parse_plan((settings.BASE_DIR / "plans" / "demo.toml").read_text()))
 
 
 def _state() -> dict[str, Any]:
@@ -50,7 +62,8 @@ def demo_controls(request: HttpRequest) -> HttpResponse:
         .order_by("pk")
     )
     logins = sorted({req.okta_login for req in holders})
-    return render(request, "portal/demo_controls.html", {**_state(), "logins": logins})
+    context = {**_state(), "logins": logins, "demo_aws": _demo_aws()}
+    return render(request, "portal/demo_controls.html", context)
 
 
 @require_POST
@@ -89,6 +102,15 @@ def demo_action(request: HttpRequest, action: str) -> HttpResponse:
             else:
                 control.okta_up()
                 messages.success(request, "Okta answers again; the worker catches up by itself.")
+        elif action == "aws" and _demo_aws():
+            if request.POST.get("drift") == "1":
+                arn = demo_world.break_readiness(_demo_aws(), _demo_plan())
+                messages.success(
+                    request, f"Deleted {arn} in the demo's AWS: the next readiness check fails."
+                )
+            else:
+                arn = demo_world.repair_readiness(_demo_aws(), _demo_plan())
+                messages.success(request, f"Re-created {arn}: readiness passes again.")
         else:
             raise Http404("No such demo control.")
     except control.SandboxUnavailable as exc:

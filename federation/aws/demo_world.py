@@ -131,3 +131,36 @@ def create_workload_role(client: Any, role: iam.WorkloadRoleDocs) -> None:
         RoleName=role.role_name, AssumeRolePolicyDocument=json.dumps(role.trust_policy)
     )
     client.attach_role_policy(RoleName=role.role_name, PolicyArn=role.managed_policy_arn)
+
+
+def delete_role(client: Any, name: str) -> None:
+    """Delete a role with its policies (IAM refuses to delete a role that has any)."""
+    for policy in client.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+        client.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+    for policy in client.list_role_policies(RoleName=name)["PolicyNames"]:
+        client.delete_role_policy(RoleName=name, PolicyName=policy)
+    client.delete_role(RoleName=name)
+
+
+# --- Drift for the demo controls: one workload role goes missing, then comes back ----------
+
+
+def _drifting_role(plan: iam.RenderedPlan) -> iam.WorkloadRoleDocs:
+    return plan.workload_roles[-1]
+
+
+def break_readiness(endpoint: str, plan: iam.RenderedPlan) -> str:
+    """Delete one workload role (as a careless change in AWS would); returns its ARN."""
+    role = _drifting_role(plan)
+    client = iam_of(endpoint, role.account_id)
+    if role.role_name in {r["RoleName"] for r in client.list_roles()["Roles"]}:
+        delete_role(client, role.role_name)
+    return role.role_arn
+
+
+def repair_readiness(endpoint: str, plan: iam.RenderedPlan) -> str:
+    role = _drifting_role(plan)
+    client = iam_of(endpoint, role.account_id)
+    if role.role_name not in {r["RoleName"] for r in client.list_roles()["Roles"]}:
+        create_workload_role(client, role)
+    return role.role_arn
