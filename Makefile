@@ -1,4 +1,5 @@
-# make demo   the whole portal on this machine (SQLite, sandbox Okta org, Celery)
+# make demo   the whole portal on this machine (SQLite, sandbox Okta org, Celery);
+#             other ports: make demo PORT=8001 OKTA_PORT=8101 AWS_PORT=8201 (moto)
 # make test   lint + the test suite, as CI runs it (.ci/test)
 # make lint   ruff check + ruff format --check + import-linter + mypy
 
@@ -6,6 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 PORT ?= 8000
 OKTA_PORT ?= 8100
+AWS_PORT ?= 8200
 # Touched after each install: pip runs again only when its requirements file is newer.
 # The demo needs only the runtime requirements; tests and tools add requirements-dev.txt
 # (which includes the runtime file, so installing it also satisfies the runtime stamp).
@@ -16,7 +18,7 @@ PIP := $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check
 .PHONY: demo test lint venv dev-venv
 
 demo: venv
-	$(VENV)/bin/python manage.py run_demo --port $(PORT) --okta-port $(OKTA_PORT)
+	$(VENV)/bin/python manage.py run_demo --port $(PORT) --okta-port $(OKTA_PORT) --aws-port $(AWS_PORT)
 
 test: dev-venv
 	PY=$(VENV)/bin/python bash .ci/test
@@ -34,10 +36,11 @@ dev-venv: $(DEV_STAMP)
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): requirements.txt | $(VENV)/bin/python
-	$(PIP) -r requirements.txt
+$(STAMP): requirements-demo.txt requirements.txt | $(VENV)/bin/python
+	$(PIP) -r requirements-demo.txt
 	touch $(STAMP)
 
-$(DEV_STAMP): requirements-dev.txt requirements.txt | $(VENV)/bin/python
+# The dev file includes moto too, so it also satisfies the demo's stamp.
+$(DEV_STAMP): requirements-dev.txt requirements-demo.txt requirements.txt | $(VENV)/bin/python
 	$(PIP) -r requirements-dev.txt
 	touch $(STAMP) $(DEV_STAMP)

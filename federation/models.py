@@ -260,8 +260,8 @@ class Failover(models.Model):
         ]
 
     def __str__(self) -> str:
-        kind = "Drill" if self.is_drill else "Failover"
-        return f"{kind} #{self.pk} ({self.get_status_display()})"
+        # What people call it, in messages and pages alike (its status is said separately).
+        return f"{'Drill' if self.is_drill else 'Failover'} #{self.pk}"
 
     @property
     def is_open(self) -> bool:
@@ -350,7 +350,7 @@ class ReadinessRun(models.Model):
         indexes = [models.Index(fields=["status", "-started_at"], name="readiness_status_idx")]
 
     def __str__(self) -> str:
-        return f"Readiness check #{self.pk} ({self.get_status_display()})"
+        return f"Readiness check #{self.pk}"
 
     @property
     def is_finished(self) -> bool:

@@ -21,3 +21,17 @@ def close_federation(failover_id: int) -> None:
 
 def verify_readiness(run_id: int) -> None:
     send_on_commit(VERIFY_READINESS, [run_id])
+
+
+POLL_HEALTH = "federation.poll_health"
+POLL_SYSTEM_LOG = "federation.poll_system_log"
+
+
+def poll_health() -> None:
+    """Sample Identity Center's health now (beat does it every HEALTH_POLL_SECONDS)."""
+    send_on_commit(POLL_HEALTH, [])
+
+
+def poll_system_log() -> None:
+    """Read the Okta System Log now (beat does it every SYSTEM_LOG_POLL_SECONDS)."""
+    send_on_commit(POLL_SYSTEM_LOG, [])

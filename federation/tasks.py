@@ -25,7 +25,13 @@ from portal.celery import OKTA_TASK_POLICY, backoff_seconds
 
 
 def _retry(task: Task[..., None], failover_id: int, exc: IdpError) -> Any:
-    services.record_error(failover_id, str(exc))
+    answer = " ".join(str(part) for part in (exc.status, exc.code) if part) or "no answer"
+    services.record_error(
+        failover_id,
+        f"Okta could not switch the AWS federation app (Okta answered {answer}); "
+        "the worker keeps trying.",
+        okta_detail=str(exc),
+    )
     retry_after = exc.retry_after if isinstance(exc, IdpRetryableError) else None
     # Switching the app must eventually happen: keep trying, slower and slower.
     return task.retry(countdown=backoff_seconds(min(task.request.retries, 10), retry_after))
@@ -48,10 +54,15 @@ def close_federation(self: Task[..., None], failover_id: int) -> None:
     failover = Failover.objects.filter(pk=failover_id).first()
     if failover is None or failover.status != FailoverStatus.CLOSING:
         return
+    idp = get_identity_provider()
     try:
-        removed, sessions_ended = services.empty_federation(failover, get_identity_provider())
+        removed, sessions_ended = services.empty_federation(failover, idp)
     except IdpError as exc:
         raise _retry(self, failover_id, exc) from exc
+    if failover.is_drill:
+        # The drill is judged once, now: read the System Log first so a sign-in made
+        # since the last poll counts (a failed read is kept on the cursor; judge anyway).
+        systemlog.poll_system_log(idp)
     services.confirm_closed(failover_id, removed_members=removed, sessions_ended=sessions_ended)
 
 

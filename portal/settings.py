@@ -124,6 +124,7 @@ MIDDLEWARE = [
     "portal.accounts.middleware.AuditorsReadOnlyAdminMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.audit.AuditContextMiddleware",
+    "portal.method_not_allowed.MethodNotAllowedPage",
 ]
 
 ROOT_URLCONF = "portal.urls"

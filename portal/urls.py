@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from portal import security_views, views
+from portal import demo_views, security_views, views
 from portal import slack_views as slack
 from portal.api import api
 
@@ -10,6 +10,8 @@ urlpatterns = [
     path("audit/", views.audit_log, name="audit-log"),
     path("healthz", views.healthz, name="healthz"),
     path("csp-report/", security_views.csp_report, name="csp-report"),
+    path("demo/", demo_views.demo_controls, name="demo-controls"),
+    path("demo/<str:action>/", demo_views.demo_action, name="demo-action"),
     path("slack/interactivity", slack.interactivity, name="slack-interactivity"),
     path("", include("requests_app.urls")),
     path("", include("federation.urls")),

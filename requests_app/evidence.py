@@ -86,8 +86,10 @@ def session_duration(req: AccessRequest) -> dt.timedelta:
 
 
 def _window(req: AccessRequest) -> tuple[dt.datetime, dt.datetime | None]:
-    """When the person could sign in with this grant: approval .. membership removed."""
-    start = (req.decided_at or req.activated_at or req.created_at) - CLOCK_SKEW
+    """When the person could sign in with this grant: Okta membership added .. removed.
+    (Nobody signs in with a grant before Okta has added them: an earlier sign-in belongs
+    to another grant and is not shown beside this one.)"""
+    start = (req.activated_at or req.decided_at or req.created_at) - CLOCK_SKEW
     end = req.membership_removed_at or req.ended_at
     return start, (end + CLOCK_SKEW if end else None)
 

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
@@ -86,4 +87,7 @@ def extension_action(request: SignedInRequest, pk: int, ext_id: int, action: str
             "cancel": "Extension withdrawn.",
         }[action]
         messages.success(request, done)
+    # Decided inline in the approvals queue: back to the queue.
+    if request.POST.get("next") == reverse("approvals"):
+        return redirect("approvals")
     return redirect("request-detail", pk=req.pk)

@@ -74,7 +74,11 @@ class AccessRequestForm(forms.Form):
         label="Duration (minutes)",
         min_value=1,
         initial=60,
-        error_messages={"required": "Say for how many minutes you need the access."},
+        error_messages={
+            "required": "Say for how many minutes you need the access.",
+            "min_value": "Ask for at least 1 minute.",
+            "invalid": "Give the duration as a whole number of minutes.",
+        },
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -135,7 +139,11 @@ class ExtensionForm(forms.Form):
     minutes = forms.IntegerField(
         label="More minutes",
         min_value=1,
-        error_messages={"required": "Say how many more minutes you need."},
+        error_messages={
+            "required": "Say how many more minutes you need.",
+            "min_value": "Ask for at least 1 more minute.",
+            "invalid": "Give a whole number of minutes.",
+        },
     )
     justification = forms.CharField(
         label="Why",

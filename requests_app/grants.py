@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from federation.idp import IdentityProvider, IdpNotFound
+from federation.idp import IdentityProvider, IdpError, IdpNotFound
 from federation.models import EmergencyRole
 from portal import audit
 from requests_app import messages, queue, services
@@ -151,3 +151,22 @@ def reconcile_emergency_groups(idp: IdentityProvider) -> ReconcileReport:
     ).values_list("pk", flat=True):
         deprovision_grant(req_id, idp)
     return report
+
+
+def okta_error_for_people(request_id: int, exc: IdpError, *, will_retry: bool) -> str:
+    """What a failed grant says on the pages: people and group by name, what happens next
+    and whom to ask (Okta's ids stay in the audit log's detail)."""
+    req = AccessRequest.objects.select_related("role").filter(pk=request_id).first()
+    who = req.okta_login if req else "the requester"
+    group = req.role.okta_group_name if req else "the emergency group"
+    answer = " ".join(str(part) for part in (exc.status, exc.code) if part) or "no answer"
+    if isinstance(exc, IdpNotFound):
+        problem = f"Okta does not know {who} or the group {group} (Okta answered {answer})."
+    else:
+        problem = f"Okta could not add {who} to the group {group} (Okta answered {answer})."
+    if will_retry:
+        return f"{problem} The portal tries again by itself."
+    return (
+        f"{problem} Nothing was granted. Ask an Okta administrator to check the user and the "
+        "group, then file the request again."
+    )

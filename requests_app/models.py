@@ -38,6 +38,8 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "fail": (frozenset({Status.APPROVED}), Status.FAILED),
     "expire": (frozenset({Status.ACTIVE}), Status.EXPIRED),
     "revoke": (frozenset({Status.APPROVED, Status.ACTIVE}), Status.REVOKED),
+    # The requester ends their own grant early ("End my access now"): revoked, by them.
+    "end": (frozenset({Status.APPROVED, Status.ACTIVE}), Status.REVOKED),
 }
 
 OPEN_STATUSES = frozenset({Status.PENDING, Status.APPROVED, Status.ACTIVE})

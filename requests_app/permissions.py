@@ -28,8 +28,10 @@ def request_actions(user: Any, req: Any) -> frozenset[str]:
                 allowed.add("approve")
         if mine:
             allowed.add("cancel")
-    if req.status in HOLDING_STATUSES and is_approver(user):
+    if req.status in HOLDING_STATUSES and is_approver(user) and not mine:
         allowed.add("revoke")
+    if req.status in HOLDING_STATUSES and mine:
+        allowed.add("end")
     return frozenset(allowed)
 
 

@@ -372,7 +372,11 @@ def activate(request_id: int, *, okta_user_id: str) -> AccessRequest | None:
     return req
 
 
-def record_provisioning_error(request_id: int, error: str, *, will_retry: bool) -> None:
+def record_provisioning_error(
+    request_id: int, error: str, *, will_retry: bool, okta_detail: str = ""
+) -> None:
+    """``error`` is what people read; ``okta_detail`` (Okta's own words, with its ids)
+    goes to the audit log only."""
     with transaction.atomic():
         req = _locked(request_id)
         req.provisioning_attempts += 1
@@ -386,6 +390,7 @@ def record_provisioning_error(request_id: int, error: str, *, will_retry: bool) 
                 "error": error[:2000],
                 "attempt": req.provisioning_attempts,
                 "retry": will_retry,
+                "okta_detail": okta_detail[:2000],
             },
         )
 
@@ -499,3 +504,24 @@ def holds_other_grant(req: AccessRequest) -> bool:
         .exclude(pk=req.pk)
         .exists()
     )
+
+
+def end_own_grant(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
+    """The requester ends their own access early ("End my access now"): like a revoke,
+    the Okta membership is removed and their sessions are ended."""
+    with transaction.atomic():
+        req = _locked(req.pk)
+        if req.requester_id != actor.pk or not can_request(actor):
+            raise NotAllowed("Only the person who holds the access can end it early.")
+        _move(
+            req,
+            "end",
+            actor=actor,
+            payload={"reason": reason, "ended_by_requester": True},
+            ended_at=timezone.now(),
+            ended_by=actor,
+            end_reason=reason or "Ended early by the requester.",
+        )
+        queue.deprovision_grant(req.pk)
+        messages.grant_ended(req)
+    return req

@@ -25,14 +25,18 @@ def provision_grant(self: Task[..., None], request_id: int) -> None:
         log.warning("provision_grant: request %s does not exist; nothing to do", request_id)
     except IdpRetryableError as exc:
         gives_up = self.request.retries >= settings.GRANT_TASK_MAX_RETRIES
-        services.record_provisioning_error(request_id, str(exc), will_retry=not gives_up)
+        said = grants.okta_error_for_people(request_id, exc, will_retry=not gives_up)
+        services.record_provisioning_error(
+            request_id, said, will_retry=not gives_up, okta_detail=str(exc)
+        )
         if gives_up:
-            services.fail(request_id, error=f"Okta kept failing: {exc}")
+            services.fail(request_id, error=f"Okta kept failing. {said}")
             return
         raise self.retry(countdown=backoff_seconds(self.request.retries, exc.retry_after)) from exc
     except IdpError as exc:
-        services.record_provisioning_error(request_id, str(exc), will_retry=False)
-        services.fail(request_id, error=f"Okta refused: {exc}")
+        said = grants.okta_error_for_people(request_id, exc, will_retry=False)
+        services.record_provisioning_error(request_id, said, will_retry=False, okta_detail=str(exc))
+        services.fail(request_id, error=f"Okta refused. {said}")
 
 
 @shared_task(name="requests_app.deprovision_grant", **OKTA_TASK_POLICY)

@@ -24,7 +24,7 @@ from portal.core import access
 from portal.core.errors import DomainError, NotAllowed
 from portal.core.types import SignedInRequest
 from portal.core.web import page, refused, require
-from requests_app import extensions, permissions, services
+from requests_app import console, extensions, permissions, services
 from requests_app.evidence import sign_out_status
 from requests_app.forms import AccessRequestForm, ActionForm, ExtensionForm
 from requests_app.models import (
@@ -43,7 +43,14 @@ ACTIONS: dict[str, Callable[[AccessRequest, Any, str], AccessRequest]] = {
     "deny": lambda req, actor, text: services.deny(req, actor=actor, reason=text),
     "cancel": lambda req, actor, text: services.cancel(req, actor=actor, reason=text),
     "revoke": lambda req, actor, text: services.revoke(req, actor=actor, reason=text),
+    "end": lambda req, actor, text: services.end_own_grant(req, actor=actor, reason=text),
     "signed-out": lambda req, actor, text: services.confirm_signed_out(req, actor),
+}
+
+# Decisions the engineer is told about come with a reason they can read.
+REASON_REQUIRED = {
+    "deny": "Give a reason for the denial: the engineer is told it.",
+    "revoke": "Give a reason for revoking: the engineer is told it.",
 }
 
 
@@ -159,6 +166,7 @@ def detail_context(user: Any, req: AccessRequest) -> dict[str, Any]:
     if sign_out is not None:
         moments = (sign_out.last_sign_in, sign_out.at)
         seen = "".join(f".{int(m.timestamp()) if m else 0}" for m in moments)
+    mine = req.requester_id == user.pk
     return {
         "req": req,
         "events": events,
@@ -166,9 +174,16 @@ def detail_context(user: Any, req: AccessRequest) -> dict[str, Any]:
         "live": is_live(req),
         "sign_out": sign_out,
         "can_confirm_signed_out": permissions.can_confirm_signed_out(user, req),
+        "is_mine": mine,
+        # Identity Center is back: the requester's page leads with "sign out now".
+        "returning": req.failover.status == FailoverStatus.RETURNING,
+        "switch_roles": console.switch_roles_for(req)
+        if mine and req.status == Status.ACTIVE
+        else [],
         **extension_context(user, req),
-        # Changes whenever anything happens to the request: polls answer 204 until then.
-        "version": f"{req.status}.{events[-1].seq if events else 0}{seen}",
+        # Changes whenever anything happens to the request (or its failover starts the
+        # return to normal): polls answer 204 until then.
+        "version": f"{req.status}.{req.failover.status}.{events[-1].seq if events else 0}{seen}",
     }
 
 
@@ -211,6 +226,8 @@ def _done_message(action: str, req: AccessRequest) -> str:
         "deny": f"Request #{req.pk} denied.",
         "cancel": f"Request #{req.pk} cancelled.",
         "revoke": f"Request #{req.pk} revoked; the Okta membership is being removed.",
+        "end": "Your access is ending: the Okta membership is being removed. "
+        "Sign out of the AWS console now.",
         "signed-out": "Thank you: your sign-out is recorded.",
     }[action]
 
@@ -239,8 +256,15 @@ def request_action(request: SignedInRequest, pk: int, action: str) -> HttpRespon
     form = ActionForm(request.POST)
     if not form.is_valid():
         return refused(request, "The comment is too long (2000 characters at most).", 400)
+    text = form.cleaned_data["comment"].strip()
+    if action in REASON_REQUIRED and not text:
+        error = REASON_REQUIRED[action]
+        if request.htmx:
+            return _queue_row(request, req, error=error, status=400)
+        messages.error(request, error)
+        return redirect(_after_action(request, req))
     try:
-        req = ACTIONS[action](req, request.user, form.cleaned_data["comment"].strip())
+        req = ACTIONS[action](req, request.user, text)
     except DomainError as exc:
         status = 403 if isinstance(exc, NotAllowed) else 409
         if request.htmx:

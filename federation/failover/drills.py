@@ -5,7 +5,8 @@ ticked by hand: app activated, a user added, a sign-in seen in the Okta System
 Log, the user removed, the app deactivated, the groups verified empty. The
 result (passed only if everything was proved) is stored when the drill closes
 (``federation.failover.services.confirm_closed``). A drill is due every DRILL_INTERVAL_DAYS
-after the last passed one; beat reminds approvers once a day while overdue.
+after the last passed one (the first one after the portal's first audit event, the
+plan's import); beat reminds approvers once a day while overdue.
 """
 
 from __future__ import annotations
@@ -146,13 +147,21 @@ def drill_status(now: dt.datetime | None = None) -> DrillStatus:
     result = ""
     if last is not None and hasattr(last, "return_to_normal"):
         result = last.return_to_normal.drill_result
-    passed = (
-        closed.filter(return_to_normal__drill_result=DrillResult.PASSED)
-        .order_by("-closed_at")
-        .first()
-    )
+    if last is None:
+        passed = None  # no drill closed yet: none passed (one query less on the dashboard)
+    elif result == DrillResult.PASSED:
+        passed = last
+    else:
+        passed = (
+            closed.filter(return_to_normal__drill_result=DrillResult.PASSED)
+            .order_by("-closed_at")
+            .first()
+        )
     interval = dt.timedelta(days=settings.DRILL_INTERVAL_DAYS)
-    next_due = passed.closed_at + interval if passed and passed.closed_at else None
+    # Before any drill passed, the first is due one interval after the portal's first
+    # recorded act (the plan's import): a fresh installation is not overdue at once.
+    start = passed.closed_at if passed else _first_recorded_at()
+    next_due = start + interval if start else None
     running = Failover.objects.filter(is_drill=True).exclude(status=FailoverStatus.CLOSED).first()
     return DrillStatus(
         last=last,
@@ -163,6 +172,11 @@ def drill_status(now: dt.datetime | None = None) -> DrillStatus:
         running=running,
         interval_days=settings.DRILL_INTERVAL_DAYS,
     )
+
+
+def _first_recorded_at() -> dt.datetime | None:
+    first = AuditEvent.objects.order_by("seq").only("created_at").first()
+    return first.created_at if first else None
 
 
 def remind_if_overdue(now: dt.datetime | None = None) -> bool:

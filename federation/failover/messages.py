@@ -32,32 +32,67 @@ def failover_proposed(failover: Failover) -> None:
     )
 
 
+def _failover_name(failover: Failover) -> str:
+    """What people call it: "Failover #3" or "Drill #3" (no internal status)."""
+    return f"{'Drill' if failover.is_drill else 'Failover'} #{failover.pk}"
+
+
+def _held_request_link(failover: Failover, user: Any) -> str:
+    """The user's own request page that holds (or held) access in ``failover``: the page
+    with "I have signed out"; engineers may not open the return-to-normal page."""
+    held = (
+        failover.requests.filter(requester=user, activated_at__isnull=False)
+        .order_by("-activated_at")
+        .first()
+    )
+    if held is None:
+        return link("request-list") + "?mine=1"
+    return link("request-detail", held.pk)
+
+
+def _tell_to_sign_out(event: str, subject: str, failover: Failover, users: list[Any]) -> None:
+    text = (
+        f"{_failover_name(failover)} is returning to normal: IAM Identity Center is back. "
+        "Sign out of the AWS console now and use the AWS access portal (IAM Identity "
+        "Center) again. Then press “I have signed out of AWS” on your request page "
+        "(the link below)."
+    )
+    for user in users:
+        notify(
+            event,
+            subject,
+            text,
+            _held_request_link(failover, user),
+            [user.email],
+            mention=slack_mention(user),
+        )
+
+
 def return_started(failover: Failover, users: Iterable[Any]) -> None:
-    """Step 2 of the return to normal: every emergency user is told to sign out."""
+    """Step 2 of the return to normal: every emergency user is told to sign out (each with
+    a link to their own request), approvers are told where to follow the sign-outs."""
     users = list(users)
+    _tell_to_sign_out(
+        "failover.return_started", "Sign out now: Identity Center is back", failover, users
+    )
+    names = ", ".join(u.get_username() for u in users) or "nobody"
     notify(
         "failover.return_started",
-        "Sign out now: Identity Center is back",
-        f"{failover} is returning to normal. Sign out of the AWS console now and use the "
-        "AWS access portal (IAM Identity Center) again. Then press “I have signed out” on "
-        "your request page. No new emergency requests are accepted.",
+        f"{_failover_name(failover)} is returning to normal",
+        f"{_failover_name(failover)} is returning to normal. Told to sign out of the AWS "
+        f"console: {names}. No new emergency requests are accepted. Follow the sign-outs "
+        "on the return-to-normal page.",
         link("failover-return"),
-        [u.email for u in users] + approver_emails(),
-        mention=" ".join(slack_mention(u) for u in users),
+        approver_emails(),
     )
 
 
 def signout_reminder(failover: Failover, users: Iterable[Any]) -> None:
-    users = list(users)
-    names = ", ".join(u.get_username() for u in users)
-    notify(
+    _tell_to_sign_out(
         "failover.signout_reminder",
-        "Reminder: sign out of the emergency access account",
-        f"{failover} is returning to normal and these people have not signed out yet: "
-        f"{names}. Sign out of the AWS console and use the AWS access portal again.",
-        link("failover-return"),
-        [u.email for u in users],
-        mention=" ".join(slack_mention(u) for u in users),
+        "Reminder: sign out of the AWS console now",
+        failover,
+        list(users),
     )
 
 

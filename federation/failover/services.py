@@ -256,12 +256,18 @@ def confirm_closed(
         _on_closed(failover, removed_members=removed_members, sessions_ended=sessions_ended)
 
 
-def record_error(failover_id: int, error: str) -> None:
+def record_error(failover_id: int, error: str, *, okta_detail: str = "") -> None:
+    """``error`` is shown on the pages; ``okta_detail`` (with Okta's ids) is audited only."""
     with transaction.atomic():
         failover = Failover.objects.select_for_update().get(pk=failover_id)
         failover.last_error = error[:2000]
         failover.save(update_fields=["last_error"])
-        audit.record("failover.okta_error", failover, system="worker", payload={"error": error})
+        audit.record(
+            "failover.okta_error",
+            failover,
+            system="worker",
+            payload={"error": error, "okta_detail": okta_detail[:2000]},
+        )
 
 
 def empty_federation(failover: Failover, idp: IdentityProvider) -> tuple[int, list[str]]:

@@ -225,6 +225,11 @@ def _initial_since(now: dt.datetime) -> dt.datetime:
     return since
 
 
+def _cursor_refused(exc: IdpError) -> bool:
+    """Okta's answer to an ``after`` cursor it does not know: 400 E0000001 on ``after``."""
+    return exc.status == 400 and exc.code == "E0000001" and "after" in str(exc)
+
+
 def poll_system_log(
     idp: IdentityProvider | None = None, *, now: dt.datetime | None = None
 ) -> PollReport:
@@ -242,6 +247,20 @@ def poll_system_log(
                 since=since, after=after, filter=LOG_FILTER, limit=settings.SYSTEM_LOG_PAGE_SIZE
             )
         except IdpError as exc:
+            if after and _cursor_refused(exc):
+                # Okta no longer knows the cursor (expired, or a sandbox org restarted):
+                # start again from a recent ``since``; events read twice are recorded once.
+                log.warning("Okta refused the System Log cursor; reading again from a time")
+                with transaction.atomic():
+                    LogCursor.objects.filter(pk=cursor.pk, after=after).update(after="")
+                    audit.record(
+                        "okta.log_cursor_reset",
+                        cursor,
+                        system="system-log",
+                        payload={"error": str(exc)[:500]},
+                    )
+                after, since = None, _initial_since(now)
+                continue
             report.error = str(exc)
             LogCursor.objects.filter(pk=cursor.pk).update(
                 polled_at=timezone.now(), last_error=str(exc)[:2000]

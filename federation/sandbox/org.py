@@ -139,6 +139,8 @@ class SandboxOrg:
         self._lock = threading.RLock()
         self._seed = merge_seed(seed)
         self._created_ms = int(self._clock() * 1000)
+        # The demo's simulated Identity Center (a control endpoint, not part of Okta).
+        self.identity_center_healthy = True
         self.credentials = Credentials(token, bearer_tokens, clock)
         self.throttle = Throttle(rate_limits, latency_ms, clock)
         self.reset()
@@ -157,6 +159,8 @@ class SandboxOrg:
             self.sessions_cleared: dict[str, int] = {}
             self.request_counts: dict[str, int] = {}
             self._events: list[_Event] = []
+            # A new life: cursors handed out before the reset (or a restart) are unknown.
+            self._created_ms = int(self._clock() * 1000)
             self._order: dict[str, int] = {}  # id -> insertion order, the paging key
             self._next_order = 0
             self.throttle.clear()
@@ -635,12 +639,20 @@ class SandboxOrg:
         persisted = self._events[seq - 1].persisted_ms if seq else self._created_ms
         return f"{persisted}_{seq}"
 
-    @staticmethod
-    def _cursor_seq(cursor: str) -> int:
+    def _cursor_seq(self, cursor: str) -> int:
+        """The position a cursor this org handed out stands for.
+
+        A cursor from another life of the org (a restart, a reset) or one never
+        issued is refused the way Okta refuses an unknown or expired ``after``: 400
+        E0000001, never a server error.
+        """
         try:
-            return int(cursor.rsplit("_", 1)[1])
+            seq = int(cursor.rsplit("_", 1)[1])
         except (IndexError, ValueError):
             raise validation_failed("after", f"after: '{cursor}' is not a valid cursor") from None
+        if not 0 <= seq <= len(self._events) or self._cursor(seq) != cursor:
+            raise validation_failed("after", f"after: '{cursor}' is not a valid cursor") from None
+        return seq
 
     def read_logs(self, query: LogQuery) -> LogPage:
         """``GET /api/v1/logs``: a polling query (no ``until``) always has a next cursor.

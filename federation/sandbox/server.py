@@ -646,6 +646,14 @@ def control(org: SandboxOrg, method: str, path: str, body: Any, base: str) -> tu
             return 201, event
         case "GET", ["logs"]:
             return 200, org.events()
+        # A simulated IAM Identity Center access portal for the demo's health monitor
+        # (AWS_ACCESS_PORTAL_URL points here): 200 while healthy, 503 while disrupted.
+        case "GET", ["identity-center", *_]:
+            healthy = org.identity_center_healthy
+            return (200 if healthy else 503), {"healthy": healthy}
+        case "POST", ["identity-center"]:
+            org.identity_center_healthy = bool(body["healthy"])
+            return 200, {"healthy": org.identity_center_healthy}
     return 404, {"error": f"no control endpoint {method} /__sandbox__/{'/'.join(parts)}"}
 
 

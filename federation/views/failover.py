@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.contrib import messages
 from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from federation.failover import services
@@ -49,10 +51,33 @@ def _page(
     }
     if current is not None and current.is_drill:
         context["drill_items"] = [item.as_dict() for item in drill_checklist(current)]
+    # The live part polls like the other pages: 204 until something changed.
+    context["version"] = _version(current, impact, context.get("drill_items"))
+    if request.htmx and request.method == "GET":
+        if request.GET.get("v") == context["version"]:
+            return HttpResponse(status=204)
+        return render(request, "federation/failover.html#live", context)
     return render(request, "federation/failover.html", context)
 
 
+def _version(current: Failover | None, impact: Any, drill_items: Any) -> str:
+    if current is None:
+        return "none"
+    state = (
+        current.pk,
+        current.status,
+        current.app_activated_at,
+        current.confirmed_at,
+        current.close_requested_at,
+        current.last_error,
+        impact,
+        [item["proved"] for item in drill_items or []],
+    )
+    return hashlib.sha256(repr(state).encode()).hexdigest()[:16]
+
+
 @require_GET
+@never_cache
 @page
 @require(access.can_run_failover, ONLY_APPROVERS)
 def failover(request: SignedInRequest) -> HttpResponse:

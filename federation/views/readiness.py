@@ -162,6 +162,8 @@ def readiness_run(request: SignedInRequest) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(
-            request, f"{run} queued: a worker is checking AWS and Okta; this page updates."
+            request,
+            f"Readiness check #{run.pk} started: a worker is checking AWS and Okta; "
+            "this page shows the results as they come.",
         )
     return redirect("readiness")

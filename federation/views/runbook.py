@@ -1,5 +1,5 @@
 """Pages of the return to normal (the wizard), the failover report, and confirming a
-proposed failover. Views check who may look; federation.failover.runbook / services decide."""
+proposed failover. Views check who may look; federation.failover.services decides."""
 
 from __future__ import annotations
 

@@ -51,8 +51,9 @@ EVENT_LABELS = {
     "notification.failed": "Notification could not be delivered",
     "drill.overdue_reminder": "Drill overdue: approvers reminded",
     "request.signed_out": "Said they signed out of AWS",
-    "request.sessions_ended": "Open sessions ended (Okta / AWS)",
+    "request.sessions_ended": "Sessions ended at the end of access (see detail)",
     "okta.outside_change": "Changed in Okta outside the portal",
+    "okta.log_cursor_reset": "System Log read again from a recent time (Okta forgot the cursor)",
     "health.changed": "Identity Center health changed",
     "aws.session_deny_attached": "AWS session deny attached",
     "aws.session_deny_removed": "AWS session deny removed",
@@ -78,20 +79,51 @@ def event_label(action: str) -> str:
     return EVENT_LABELS.get(action, action)
 
 
+# Machine detail kept for the audit log's JSON, not for the one-line summary people read.
+SUMMARY_HIDDEN = frozenset({"okta_detail", "okta_user_id", "from"})
+
+
 def _short(value: Any) -> str:
-    if isinstance(value, dict | list):
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list) and all(isinstance(v, str | int) for v in value):
+        value = ", ".join(str(v) for v in value) or "none"
+    elif isinstance(value, dict | list):
         value = json.dumps(value, cls=DjangoJSONEncoder)
     return Truncator(str(value)).chars(80)
 
 
 @register.filter
 def payload_summary(payload: dict[str, Any] | None) -> str:
-    """``key: value · key: value`` — one readable line of an audit payload."""
+    """``key: value · key: value`` — one readable line of an audit payload, in words
+    (``drill: no``, not ``drill: False``)."""
     if not payload:
         return ""
     return " · ".join(
-        f"{key}: {_short(value)}" for key, value in payload.items() if value not in (None, "")
+        f"{key.replace('_', ' ')}: {_short(value)}"
+        for key, value in payload.items()
+        if value not in (None, "") and key not in SUMMARY_HIDDEN
     )
+
+
+@register.filter
+def event_title(event: Any) -> str:
+    """The event's label, made specific where the payload says what really happened."""
+    if event.action == "request.sessions_ended":
+        payload = event.payload or {}
+        okta = {
+            "revoked": "Okta sessions ended",
+            "no such Okta user": "No Okta session to end (no such Okta user)",
+        }.get(payload.get("okta_sessions", ""), "Okta sessions kept (another live grant)")
+        deny = payload.get("aws_session_deny", "")
+        if deny == "deny attached":
+            return f"{okta}; AWS console sessions revoked"
+        if deny == "deny pending":
+            return f"{okta}; AWS console sessions being revoked"
+        return okta
+    if event.action == "request.revoked" and (event.payload or {}).get("ended_by_requester"):
+        return "Ended early by the requester"
+    return event_label(event.action)
 
 
 @register.filter

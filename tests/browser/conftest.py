@@ -21,7 +21,12 @@ CHROMIUM_ARGS = [
 ]
 PASSWORD = "demo-password-123"  # tests/conftest.make_user
 PHONE = {"width": 390, "height": 844}
-SCREENS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp/screens"))
+# Test artefacts (gitignored): look at them after a run.
+SCREENS = Path(
+    os.environ.get(
+        "SCREENSHOT_DIR", Path(__file__).resolve().parents[2] / "test-results" / "screens"
+    )
+)
 # Every page reports Content-Security-Policy violations to the console, where the
 # fixture below collects them: a test that causes one fails (the portal runs with the
 # production policy in these tests too).
@@ -98,11 +103,19 @@ def sign_in_with_password(page, user) -> None:
     """The local sign-in: password, then the authenticator code if the account has one."""
     page.get_by_label("Username or email").fill(user.get_username())
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     page.wait_for_load_state()
     if "/accounts/2fa/authenticate/" in page.url:
         page.locator("input[name=code]").fill(totp_code())
         page.locator("form button[type=submit]").first.click()
+
+
+def nav(page, name: str):
+    """A link of the main menu; on a phone the menu is folded behind "Menu" first."""
+    toggle = page.locator(".menu-toggle")
+    if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+    return page.get_by_role("navigation", name="Main").get_by_role("link", name=name)
 
 
 @pytest.fixture

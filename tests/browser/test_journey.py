@@ -13,7 +13,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE
+from tests.browser.conftest import PHONE, nav
 
 pytestmark = [
     pytest.mark.browser,
@@ -23,10 +23,6 @@ pytestmark = [
 
 ROLE_LABEL = "prod-payments (111111111111) — RO, max 240 min, 1 approval"
 GRANT_TIMEOUT = 45_000  # ms: approval → worker → Okta → the page's next poll
-
-
-def nav(page, name: str):
-    return page.get_by_role("navigation", name="Main").get_by_role("link", name=name)
 
 
 def test_request_approve_grant_revoke(prepared_plan, engineer, approver, sign_in, screenshot):
@@ -78,8 +74,12 @@ def test_request_approve_grant_revoke(prepared_plan, engineer, approver, sign_in
 
     # The approver revokes from the request page.
     desk.goto(f"/requests/{request_id}/")
-    desk.get_by_placeholder("Reason (optional)").fill("Incident mitigated.")
+    desk.get_by_placeholder("Reason (the engineer sees it)").fill("Incident mitigated.")
     desk.get_by_role("button", name="Revoke access").click()
+    # It asks first (issue 12), with the reason already given.
+    dialog = desk.get_by_role("dialog", name=f"Revoke request #{request_id}?")
+    expect(dialog.get_by_label("Why")).to_have_value("Incident mitigated.")
+    dialog.get_by_role("button", name="Revoke access").click()
     expect(desk.locator(".messages")).to_contain_text("revoked")
     expect(desk.locator("#request-status .status-line .badge")).to_have_text("Revoked")
 

@@ -13,7 +13,7 @@ from federation.failover import services as failover_services
 from federation.models import Failover
 from requests_app import services
 from requests_app.models import AccessRequest, Status
-from tests.browser.conftest import PHONE
+from tests.browser.conftest import PHONE, nav
 from tests.harness import wait_for
 
 pytestmark = [
@@ -23,10 +23,6 @@ pytestmark = [
 ]
 
 CLOSE_TIMEOUT = 60_000  # ms: the worker deactivates, empties, verifies, ends sessions
-
-
-def nav(page, name: str):
-    return page.get_by_role("navigation", name="Main").get_by_role("link", name=name)
 
 
 @pytest.fixture
@@ -75,6 +71,7 @@ def test_approver_returns_to_normal(granted, engineer, approver, sign_in, screen
     expect(desk.locator("#step-signouts")).to_contain_text("Everyone has signed out.")
     expect(desk.locator("#step-signouts")).to_have_attribute("data-state", "done")
     desk.get_by_role("button", name="Deactivate now").click()
+    desk.get_by_role("dialog").get_by_role("button", name="Deactivate now").click()
     expect(desk.locator(".messages")).to_contain_text("Closing")
     # The worker deactivates the app, empties the groups, ends sessions: the page follows.
     expect(desk.locator("#step-close")).to_have_attribute(

@@ -72,7 +72,7 @@ def test_the_button_on_the_request_page(grant, engineer, approver):
     client.force_login(engineer)
     page = client.get(reverse("request-detail", args=[req.pk])).content.decode()
     assert "I have signed out of AWS" in page
-    assert "none seen" in page  # no sign-in seen yet
+    assert "Not signed in" in page  # no sign-in seen yet
     url = reverse("request-action", args=[req.pk, "signed-out"])
     response = client.post(url, {"comment": ""}, follow=True)
     content = response.content.decode()

@@ -7,12 +7,14 @@ import datetime as dt
 
 import pytest
 from django.core import mail
+from django.db import transaction
 from django.utils import timezone
 
 from federation.failover import checklist as return_checklist
 from federation.failover import drills, services
 from federation.models import DrillResult, Failover, FailoverStatus, ReturnToNormal
 from federation.tasks import close_federation
+from portal import audit
 from portal.models import AuditEvent
 from tests.runbook.conftest import seen_signing_in
 
@@ -151,3 +153,30 @@ def test_the_wizard_shows_the_drill_result(
     assert "What this drill proved" in page
     assert "drill-passed" in page
     assert return_checklist.checklist(drill).steps[-1].summary == "Closed. Drill passed."
+
+
+def test_a_sign_in_not_yet_polled_still_counts_when_the_drill_closes(
+    drill, approver, engineer, grant, settings, django_capture_on_commit_callbacks
+):
+    """Issue 12, defect 2: a drill closed within one System Log poll of the sign-in was
+    recorded "Failed" forever while its own report showed the sign-in."""
+    from federation.idp.memory import InMemoryIdentityProvider
+
+    settings.OKTA_PORTAL_ACTORS = ["portal-service@example.com"]
+    grant(engineer)
+    app = [{"id": settings.OKTA_AWS_APP_ID, "type": "AppInstance", "displayName": "AWS"}]
+    InMemoryIdentityProvider.log_event("user.authentication.sso", engineer.email, targets=app)
+    assert not proved(drill)["signed_in"]  # in Okta's log, not read by the portal yet
+    drill = close(approver, drill, django_capture_on_commit_callbacks)
+    assert ReturnToNormal.objects.get(failover=drill).drill_result == DrillResult.PASSED
+
+
+def test_a_fresh_installation_is_not_overdue_at_once(settings, plan):
+    """Issue 12: a fresh demo said "a drill is overdue" from the first minute."""
+    settings.DRILL_INTERVAL_DAYS = 90
+    with transaction.atomic():
+        audit.record("plan.imported", ("plan", "demo"), system="manage.py seed_demo")
+    status = drills.drill_status()
+    assert not status.overdue
+    assert status.next_due.date() == (timezone.now() + dt.timedelta(days=90)).date()
+    assert drills.drill_status(timezone.now() + dt.timedelta(days=91)).overdue

@@ -113,8 +113,10 @@ def test_failover_health_drift_and_return_events(
     assert "[Emergency access] Identity Center is HEALTHY" in subjects()
     assert any(s.startswith("[Emergency access] Drift in Okta") for s in subjects())
     signout = next(m for m in mail.outbox if "Sign out now" in m.subject)
-    assert "engineer@example.com" in signout.to
-    assert "https://portal.example.com/failover/return/" in signout.body
+    assert signout.to == ["engineer@example.com"]
+    assert "https://portal.example.com/requests/" in signout.body
+    approvers = next(m for m in mail.outbox if m.subject.endswith("is returning to normal"))
+    assert "https://portal.example.com/failover/return/" in approvers.body
     events = set(NotificationLog.objects.values_list("event", flat=True))
     assert {"health.changed", "okta.drift", "failover.return_started"} <= events
     assert any("Sign out now" in t for t in slack.texts())

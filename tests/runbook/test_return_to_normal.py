@@ -4,6 +4,7 @@ waiting for sign-outs, closing now / scheduled / forced, reminders, and the clos
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail
@@ -129,11 +130,12 @@ def test_everyone_is_told_and_new_requests_are_refused(
     assert "returning to normal" in waiting.end_reason
     # Email to the emergency user (and approvers), logged as sent.
     [message] = [m for m in mail.outbox if "Sign out now" in m.subject]
-    assert "engineer@example.com" in message.to
-    assert "approver1@example.com" in message.to
-    assert "/failover/return/" in message.body
-    log = NotificationLog.objects.get(event="failover.return_started")
-    assert log.state == NotificationLog.State.SENT
+    assert message.to == ["engineer@example.com"]
+    assert f"/requests/{active.pk}/" in message.body
+    [told] = [m for m in mail.outbox if m.subject.endswith("is returning to normal")]
+    assert "approver1@example.com" in told.to and "/failover/return/" in told.body
+    for log in NotificationLog.objects.filter(event="failover.return_started"):
+        assert log.state == NotificationLog.State.SENT
     # New requests are refused from now on.
     with pytest.raises(Conflict, match="returning to normal"):
         request_services.file_request(
@@ -195,7 +197,7 @@ def test_reminders_go_to_those_still_signed_in_once_per_interval(
         assert services.send_due_reminders(now + dt.timedelta(minutes=16)) == [failover.pk]
     [message] = mail.outbox
     assert message.to == ["oncall@example.com"]
-    assert "oncall" in message.body and "engineer" not in message.body
+    assert "/requests/" in message.body and "engineer" not in message.body
     # The next round is due one interval later, not at the next tick.
     assert services.send_due_reminders(now + dt.timedelta(minutes=20)) == []
     event = events_for(failover).get(action="failover.signout_reminder")
@@ -360,3 +362,27 @@ def test_checklist_version_changes_with_the_state(
     assert second != first
     signs_out(req, django_capture_on_commit_callbacks)
     assert return_checklist.checklist(failover).version() != second
+
+
+def test_the_sign_out_email_links_to_a_page_the_engineer_may_open(
+    approver, engineer, grant, healthy, deliver_now, client, django_capture_on_commit_callbacks
+):
+    """Issue 12, defect 1: the only link was /failover/return/ ("Not allowed" for engineers)
+    and the text said "Failover #1 (Returning to normal) is returning to normal"."""
+    held = grant(engineer)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        failover = services.start_return(actor=approver)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.remind_now(actor=approver)
+    mine = [m for m in mail.outbox if "engineer@example.com" in m.to]
+    assert len(mine) == 2  # told, then reminded
+    client.force_login(engineer)
+    for message in mine:
+        assert f"Failover #{failover.pk} is returning to normal" in message.body
+        assert "(Returning to normal)" not in message.body
+        link = message.body.strip().splitlines()[-1]
+        assert link.endswith(f"/requests/{held.pk}/")
+        page = client.get(urlsplit(link).path)
+        assert page.status_code == 200
+        assert "I have signed out of AWS" in page.content.decode()

@@ -16,8 +16,11 @@ STRICT = {
     "default-src": "'self'",
     "script-src": "'self'",
     "style-src": "'self'",
+    # the TOTP set-up's QR code is a data: image
+    "img-src": "'self' data:",
     "frame-ancestors": "'none'",
-    "form-action": "'self'",
+    # "Sign in with Okta" is redirected on to Okta's authorize page (the demo's sandbox)
+    "form-action": "'self' http://127.0.0.1:8100",
     "base-uri": "'none'",
 }
 # Inline script, inline style blocks, style="" attributes and on*="" handlers: all

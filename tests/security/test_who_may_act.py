@@ -303,7 +303,7 @@ def test_approving_on_a_page_needs_a_recent_sign_in(db, engineer, approver, ro_r
     session = client.session
     stepped_up(session, approver)
     session.save()
-    assert client.post(f"/requests/{req.pk}/deny/", {"comment": ""}).status_code == 302
+    assert client.post(f"/requests/{req.pk}/deny/", {"comment": "not now"}).status_code == 302
     req.refresh_from_db()
     assert req.status == Status.DENIED
 
@@ -416,7 +416,7 @@ def test_an_approver_cannot_deny_their_own_request(db, approver, ro_role, open_f
     req = pending(approver, ro_role, open_failover)
     api = as_user(approver)
     assert api.post(f"/requests/{req.pk}/deny", {"reason": "mine"}).status_code == 403
-    page = signed_in(approver).post(f"/requests/{req.pk}/deny/", {"comment": ""})
+    page = signed_in(approver).post(f"/requests/{req.pk}/deny/", {"comment": "mine"})
     assert page.status_code == 403
     req.refresh_from_db()
     assert req.status == Status.PENDING

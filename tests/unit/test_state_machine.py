@@ -47,6 +47,7 @@ def run_transition(name, req, *, engineer, approver):
         "deny": lambda: services.deny(req, actor=approver, reason="no"),
         "cancel": lambda: services.cancel(req, actor=engineer),
         "revoke": lambda: services.revoke(req, actor=approver, reason="done"),
+        "end": lambda: services.end_own_grant(req, actor=engineer, reason="done early"),
         "lapse": lambda: services.lapse(req.pk, reason="nobody answered"),
         "activate": lambda: services.activate(req.pk, okta_user_id="00u123"),
         "fail": lambda: services.fail(req.pk, error="Okta said no"),

@@ -69,7 +69,7 @@ def test_signing_in_through_the_form_lands_on_the_dashboard(client, engineer):
         follow=True,
     )
     assert response.redirect_chain[-1][0] == reverse("dashboard")
-    assert b"Sign out" in response.content
+    assert b"Log out" in response.content
 
 
 def test_sign_out_is_a_post(as_engineer):

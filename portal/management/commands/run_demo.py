@@ -32,6 +32,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from federation.aws import demo_world
 from federation.sandbox import oidc
 from federation.sandbox.seed import DEFAULT_APP_ID, DEFAULT_TOKEN
 from portal.management.commands.seed_demo import DEFAULT_PASSWORD, DEMO_USERS
@@ -181,16 +182,29 @@ class Command(BaseCommand):
         parser.add_argument(
             "--password", default=DEFAULT_PASSWORD, help="password of the demo users"
         )
+        parser.add_argument(
+            "--aws-port",
+            type=int,
+            default=0,
+            help="a moto server on this port holds the demo plan's AWS set-up, so the "
+            "readiness checks pass (make demo: 8200; default 0: no AWS)",
+        )
 
     def handle(self, *args: Any, port: int, okta_port: int, password: str, **opts: Any) -> None:
         if settings.PRODUCTION:
             raise CommandError("run_demo is the demo launcher; it does not run in production.")
         self._check_ports(port, okta_port)
+        self.aws_port = opts.get("aws_port") or 0
+        if self.aws_port:
+            if self.aws_port in {port, okta_port}:
+                raise CommandError("--aws-port must differ from --port and --okta-port")
+            if not port_is_free(self.aws_port):
+                raise CommandError(f"127.0.0.1:{self.aws_port} is already in use: pass --aws-port")
         self._make_var_dirs()
         self.stop_requested = threading.Event()
         self.supervisor = Supervisor(
             write=self.stdout.write,
-            env=self._child_env(port, okta_port),
+            env=self._child_env(port, okta_port, self.aws_port),
             cwd=Path(settings.BASE_DIR),
             color=self.stdout.isatty() and "NO_COLOR" not in os.environ,
         )
@@ -240,7 +254,7 @@ class Command(BaseCommand):
                 Path(options[key]).mkdir(parents=True, exist_ok=True)
 
     @staticmethod
-    def _child_env(port: int, okta_port: int) -> dict[str, str]:
+    def _child_env(port: int, okta_port: int, aws_port: int = 0) -> dict[str, str]:
         env = dict(os.environ)
         for name in _OKTA_CREDENTIALS:
             env.pop(name, None)
@@ -258,6 +272,28 @@ class Command(BaseCommand):
             OKTA_OIDC_CLIENT_SECRET=oidc.CLIENT_SECRET,
         )
         env.setdefault("SITE_URL", f"http://127.0.0.1:{port}")
+        # The health monitor watches the sandbox's simulated Identity Center (the demo
+        # controls flip it); an engineer's "AWS access portal" link goes there too.
+        env.setdefault(
+            "AWS_ACCESS_PORTAL_URL",
+            f"http://127.0.0.1:{okta_port}/__sandbox__/identity-center/start",
+        )
+        env.setdefault("HEALTH_POLL_SECONDS", "10")
+        env.setdefault("HEALTH_FAILURES_FOR_DISRUPTED", "2")
+        if aws_port:
+            # Every AWS call of the portal (readiness) goes to the demo's moto server.
+            env.update(
+                AWS_ENDPOINT_URL=f"http://127.0.0.1:{aws_port}",
+                AWS_ACCESS_KEY_ID="testing",
+                # moto's fixed demo credentials, not secrets
+                AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106
+                AWS_SESSION_TOKEN="testing",  # noqa: S106
+                AWS_DEFAULT_REGION="us-east-1",
+                AWS_AUDIT_ROLE_NAME=demo_world.AUDIT_ROLE_NAME,
+                # AWS managed policies (ReadOnlyAccess, ...) exist in moto only with this.
+                MOTO_IAM_LOAD_MANAGED_POLICIES="true",
+            )
+            env.pop("AWS_PROFILE", None)
         return env
 
     def _start(self, port: int, okta_port: int, password: str) -> bool:
@@ -280,6 +316,16 @@ class Command(BaseCommand):
             return False
         if not self._step("seed", [python, manage, "seed_demo", "--password", password]):
             return False
+        if self.aws_port:
+            aws = sup.start(
+                "aws", [python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.aws_port)]
+            )
+            if not self._wait(lambda: port_answers(self.aws_port), aws, "the moto server"):
+                return False
+            endpoint = f"http://127.0.0.1:{self.aws_port}"
+            seed_aws = [python, manage, "seed_demo_aws", "--endpoint", endpoint]
+            if not self._step("aws-seed", seed_aws):
+                return False
         # The worker and beat start once the demo data is there (their tasks read it).
         celery = [python, "-m", "celery", "-A", "portal"]
         sup.start("worker", [*celery, "worker", "-l", "info", "--concurrency", "2"])
@@ -327,6 +373,11 @@ class Command(BaseCommand):
             "The Emergency Access Portal demo is running:",
             f"  portal    {url}/   (Django admin: {url}/admin/ as admin)",
             f"  okta      http://127.0.0.1:{okta_port}   (sandbox org, in memory)",
+            *(
+                [f"  aws       http://127.0.0.1:{self.aws_port}   (moto, the demo plan's roles)"]
+                if self.aws_port
+                else []
+            ),
             '  sign in   press "Sign in with Okta" and pick a person (the sandbox says MFA done)',
             f"  or local  {users}, password {password!r},",
             "            then the code of: python manage.py demo_totp USERNAME",
