@@ -48,6 +48,7 @@ WORKLOAD_EVENTS = ("AssumeRole",)
 WATCHED_EVENTS = (*EMERGENCY_EVENTS, *WORKLOAD_EVENTS)
 # A sign-in can be logged a little before the portal recorded the approval.
 CLOCK_SKEW = dt.timedelta(minutes=2)
+EVENT_TIME_PRECISION = dt.timedelta(seconds=1)
 EVENTBRIDGE = "eventbridge"
 CLOUDTRAIL = "cloudtrail"
 
@@ -172,8 +173,9 @@ def role_for(role_arn: str) -> EmergencyRole | None:
 
 def failover_open_at(moment: dt.datetime) -> Failover | None:
     """The failover (disruption or drill) open at that moment, if any."""
+    # CloudTrail gives whole seconds: a use in the failover's first second is in it.
     return (
-        Failover.objects.filter(opened_at__lte=moment)
+        Failover.objects.filter(opened_at__lt=moment + EVENT_TIME_PRECISION)
         .filter(Q(closed_at__isnull=True) | Q(closed_at__gte=moment))
         .order_by("-opened_at")
         .first()
