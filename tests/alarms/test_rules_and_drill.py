@@ -3,14 +3,19 @@ alarm fires."""
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
 from cfnlint.api import ManualArgs, lint
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from federation.evidence_models import AwsRoleUse
 from federation.failover import drills
 from federation.failover import services as failover_services
 from federation.plan import cloudformation, iam, parse_plan
 from federation.plan.files import files
+from portal.models import AuditEvent
 from tests.readiness.test_lint import PLANS
 
 from .conftest import saml_event
@@ -134,3 +139,20 @@ def test_without_aws_events_the_drill_does_not_ask_for_an_alarm(
         )
 
     assert "aws_alarm" not in {i.key for i in drills.drill_checklist(drill)}
+
+
+@pytest.mark.django_db
+def test_the_demo_command_simulates_an_alarm(plan, open_failover, oncall, approver):
+    out = StringIO()
+
+    call_command("simulate_aws_role_use", oncall.email, stdout=out)
+
+    assert out.getvalue().startswith("ALERT (No active grant for this person and role)")
+    assert AwsRoleUse.objects.get().source == "simulated"
+    assert AuditEvent.objects.filter(action="aws.role_use_alert").exists()
+
+
+@pytest.mark.django_db
+def test_the_demo_command_refuses_an_unknown_role(plan):
+    with pytest.raises(CommandError, match="No such emergency role"):
+        call_command("simulate_aws_role_use", "x@example.com", "--role", "Nope")
