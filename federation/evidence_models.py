@@ -72,6 +72,8 @@ class EvidenceKind(models.TextChoices):
     OKTA_SESSION_END = "okta_session_end", "Okta session ended"
     SELF_REPORTED = "self_reported", "Said they signed out"
     SESSIONS_REVOKED = "sessions_revoked", "Sessions revoked"
+    # AWS's own record (EventBridge or CloudTrail) of the emergency role being used.
+    AWS_ROLE_USE = "aws_role_use", "Used the role in AWS"
 
 
 class SignInEvidence(models.Model):
@@ -156,3 +158,61 @@ class RoleSessionDeny(models.Model):
 
     def __str__(self) -> str:
         return f"deny on {self.role_id} for tokens before {self.issued_before:%H:%M:%S}"
+
+
+class RoleUseAlert(models.TextChoices):
+    NONE = "", "Matched a grant"
+    UNMATCHED = "unmatched", "No active grant for this person and role"
+    NO_FAILOVER = "no_failover", "No failover open"
+
+
+class AwsRoleUse(models.Model):
+    """One use of an emergency role seen on the AWS side (EventBridge or CloudTrail):
+    ``AssumeRoleWithSAML`` / ``ConsoleLogin`` in the emergency account, ``AssumeRole``
+    into a workload account's ``EmergencyAccess_<LEVEL>``.
+
+    ``event_id`` is CloudTrail's ``eventID`` (the same whichever way the event came),
+    unique: a redelivered or re-polled event is recorded once.
+    """
+
+    event_id = models.CharField(max_length=200, unique=True)
+    event_name = models.CharField(max_length=64)
+    source = models.CharField(max_length=32)  # eventbridge | cloudtrail
+    at = models.DateTimeField(db_index=True)
+    aws_account_id = models.CharField(max_length=12, blank=True)
+    aws_region = models.CharField(max_length=32, blank=True)
+    role = models.ForeignKey(
+        "federation.EmergencyRole", null=True, blank=True, on_delete=models.PROTECT
+    )
+    role_arn = models.CharField(max_length=300)  # the role used (as AWS named it)
+    login = models.CharField(max_length=254, db_index=True)  # source identity or session, lower
+    session_name = models.CharField(max_length=128, blank=True)
+    source_identity = models.CharField(max_length=128, blank=True)
+    source_ip = models.CharField(max_length=64, blank=True)
+    grant = models.ForeignKey(
+        "requests_app.AccessRequest",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="aws_role_uses",
+    )
+    failover = models.ForeignKey(
+        "federation.Failover",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="aws_role_uses",
+    )
+    alert = models.CharField(max_length=16, choices=RoleUseAlert.choices, blank=True)
+    # Approvers and staff hear once per (role, person, hour): the first use of the key.
+    alert_key = models.CharField(max_length=400, blank=True, db_index=True)
+    notified = models.BooleanField(default=False)
+    detail = models.JSONField(default=dict, blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        verdict = f"ALERT {self.alert}" if self.alert else f"grant #{self.grant_id}"
+        return f"{self.event_name} {self.role_arn} by {self.login} ({verdict})"

@@ -360,6 +360,7 @@ class ReadinessRun(models.Model):
 # Observations (health, System Log cursor, sign-in/out evidence, outside changes, AWS
 # session denies) live in their own module; importing them here registers them.
 from federation.evidence_models import (  # noqa: E402, F401
+    AwsRoleUse,
     EvidenceKind,
     HealthSample,
     HealthSource,
@@ -367,5 +368,6 @@ from federation.evidence_models import (  # noqa: E402, F401
     LogCursor,
     OutsideChangeAlert,
     RoleSessionDeny,
+    RoleUseAlert,
     SignInEvidence,
 )

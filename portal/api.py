@@ -27,6 +27,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
 from federation.api import router as federation_router
+from federation.aws_events_api import router as aws_events_router
 from portal import audit
 from portal.accounts import tokens
 from portal.core.access import can_write
@@ -222,3 +223,5 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 api.add_router("", requests_router)
 api.add_router("", federation_router)
+# EventBridge, authenticated with its connection secret (its own auth, not a user's).
+api.add_router("", aws_events_router)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import overload
 from urllib.parse import urlparse
@@ -482,6 +483,16 @@ AWS_EMERGENCY_IAM_ROLE_ARN = env("AWS_EMERGENCY_IAM_ROLE_ARN", "")
 # Optional: CloudTrail ConsoleLogin events of the emergency account as sign-in evidence.
 CLOUDTRAIL_CONSOLE_LOGINS = env_bool("CLOUDTRAIL_CONSOLE_LOGINS", False)
 CLOUDTRAIL_REGION = env("CLOUDTRAIL_REGION", "us-east-1")
+# AWS-side alarms (docs/aws-alarms.md): EventBridge posts emergency-role uses to
+# /api/v1/aws-events with this connection secret in AWS_EVENTS_HEADER. Give the secret
+# itself, or only its SHA-256 (hex) so the settings never hold it. Neither: the endpoint
+# refuses everything. The CloudTrail poller above (CLOUDTRAIL_CONSOLE_LOGINS) is the
+# fallback: it feeds ConsoleLogin and AssumeRoleWithSAML to the same matcher.
+AWS_EVENTS_SECRET = env("AWS_EVENTS_SECRET", "")
+AWS_EVENTS_SECRET_SHA256 = env("AWS_EVENTS_SECRET_SHA256", "").lower()
+if AWS_EVENTS_SECRET_SHA256 and not re.fullmatch(r"[0-9a-f]{64}", AWS_EVENTS_SECRET_SHA256):
+    raise ImproperlyConfigured("AWS_EVENTS_SECRET_SHA256 is 64 hexadecimal digits")
+AWS_EVENTS_HEADER = env("AWS_EVENTS_HEADER", "X-Emergency-Access-Events-Key")
 
 # --- The audit log: verification and signed checkpoints (docs/audit.md) -----------
 # Every AUDIT_VERIFY_SECONDS a worker re-hashes the whole chain; the integrity badge

@@ -15,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from federation.failover.drills import drill_status
+from federation.monitor import role_use
 from federation.readiness.checks import latest_finished
 from federation.views.monitor import monitor_context
 from portal.core import access
@@ -68,6 +69,7 @@ def _dashboard_context(user: Any) -> dict[str, Any]:
     context = {"sees_all": sees_all, "counts": counts, "holding": holding, "my_open": mine}
     if sees_all:
         context["drill"] = drill_status()
+        context["aws_alerts"] = role_use.recent_alerts()
     if access.can_read_plan(user):
         context["readiness"] = {"last": latest_finished()}
     return context

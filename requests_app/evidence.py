@@ -106,7 +106,8 @@ def _status(
     sign_ins = [
         e.at
         for e in rows
-        if e.kind == EvidenceKind.SIGN_IN
+        # AWS's own record of the role being used (EventBridge / CloudTrail) is a sign-in too.
+        if e.kind in (EvidenceKind.SIGN_IN, EvidenceKind.AWS_ROLE_USE)
         and e.at >= start
         and (end is None or e.at <= end)
         # CloudTrail names the role; Okta's sign-in carries all of the person's roles.

@@ -2,7 +2,9 @@
 
 The checklist is computed from the audit log and the sign-in evidence, never
 ticked by hand: app activated, a user added, a sign-in seen in the Okta System
-Log, the user removed, the app deactivated, the groups verified empty. The
+Log, the user removed, the app deactivated, the groups verified empty -- and, when
+the portal takes AWS events, an AWS-side use of an emergency role seen (the alarm
+path works end to end). The
 result (passed only if everything was proved) is stored when the drill closes
 (``federation.failover.services.confirm_closed``). A drill is due every DRILL_INTERVAL_DAYS
 after the last passed one (the first one after the portal's first audit event, the
@@ -21,6 +23,8 @@ from django.utils import timezone
 
 from federation.failover import messages
 from federation.models import DrillResult, Failover, FailoverStatus, ReturnToNormal
+from federation.monitor import role_use
+from federation.readiness.checks import alarms_configured
 from portal import audit
 from portal.models import AuditEvent
 from requests_app.evidence import emergency_users
@@ -116,6 +120,19 @@ def drill_checklist(failover: Failover, *, removed_members: int | None = None) -
             failover.groups_emptied_at,
         ),
     ]
+    if alarms_configured():
+        use = role_use.uses_in(failover)[:1]
+        items.append(
+            DrillItem(
+                "aws_alarm",
+                "An AWS-side use of an emergency role seen (EventBridge or CloudTrail)",
+                bool(use),
+                f"{use[0].event_name} of {use[0].role_arn} by {use[0].login} via {use[0].source}"
+                if use
+                else "",
+                use[0].at if use else None,
+            )
+        )
     return items
 
 

@@ -12,8 +12,10 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
+from federation.evidence_models import AwsRoleUse
 from federation.failover.drills import drill_items
 from federation.models import Failover, ReturnToNormal
+from federation.monitor import role_use
 from portal.audit import integrity
 from portal.models import AuditEvent
 from requests_app.evidence import emergency_users
@@ -38,6 +40,19 @@ def _event(e: AuditEvent) -> dict[str, Any]:
         "action": e.action,
         "target": f"{e.target_type}:{e.target_id}",
         "payload": e.payload,
+    }
+
+
+def _role_use(use: AwsRoleUse) -> dict[str, Any]:
+    return {
+        "at": use.at,
+        "event": use.event_name,
+        "role": use.role_arn,
+        "login": use.login,
+        "grant_id": use.grant_id,
+        "alert": use.alert,
+        "via": use.source,
+        "source_ip": use.source_ip,
     }
 
 
@@ -152,7 +167,10 @@ def build_report(failover: Failover) -> dict[str, Any]:
     window = Q(created_at__gte=failover.opened_at)
     if failover.closed_at is not None:
         window &= Q(created_at__lte=failover.closed_at + dt.timedelta(minutes=5))
-    outside = AuditEvent.objects.filter(window, action__startswith="okta.").order_by("seq")
+    # Changes in Okta behind the portal's back, and emergency roles used in AWS without a grant.
+    outside = AuditEvent.objects.filter(
+        window, Q(action__startswith="okta.") | Q(action="aws.role_use_alert")
+    ).order_by("seq")
     access, approvals = _access(failover)
     if failover.confirmed_by_id:
         approvals.insert(
@@ -204,6 +222,7 @@ def build_report(failover: Failover) -> dict[str, Any]:
         "access": access,
         "approvals": approvals,
         "outside_portal": [_event(e) for e in outside],
+        "aws_role_uses": [_role_use(u) for u in role_use.uses_in(failover)],
         "timeline": [_event(e) for e in timeline],
         "audit_chain": {
             "intact": chain.ok,

@@ -32,6 +32,7 @@ from federation.aws import clients as aws_clients
 from federation.evidence_models import EvidenceKind, LogCursor, OutsideChangeAlert, SignInEvidence
 from federation.idp import IdentityProvider, IdpError, IdpLogEvent, get_identity_provider
 from federation.models import EmergencyRole, Failover
+from federation.monitor import role_use
 from portal import audit
 from requests_app import messages
 from requests_app.models import AccessRequest
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 
 CURSOR = "okta-system-log"
 CLOUDTRAIL_CURSOR = "cloudtrail-console-login"
+# What the CloudTrail poller looks up (one LookupEvents attribute per call).
+CLOUDTRAIL_EVENTS = ("ConsoleLogin", "AssumeRoleWithSAML")
 SIGN_IN = "user.authentication.sso"
 SESSION_END = "user.session.end"
 MEMBERSHIP = ("group.user_membership.add", "group.user_membership.remove")
@@ -317,8 +320,25 @@ def _cloudtrail_sign_in(
     return session.lower(), role, event["EventTime"]
 
 
+def _role_use(event: dict[str, Any]) -> role_use.RoleUse | None:
+    """The CloudTrail record of a LookupEvents event as a role use (if it is one)."""
+    try:
+        record = json.loads(event.get("CloudTrailEvent") or "{}")
+    except ValueError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    record.setdefault("eventID", event.get("EventId", ""))
+    record.setdefault("eventName", event.get("EventName", ""))
+    record.setdefault("eventTime", event.get("EventTime"))
+    return role_use.from_cloudtrail(record)
+
+
 def poll_cloudtrail(*, now: dt.datetime | None = None) -> int:
-    """Record CloudTrail ``ConsoleLogin`` events of emergency roles as sign-ins."""
+    """Record CloudTrail ``ConsoleLogin`` events of emergency roles as sign-ins, and feed
+    every ``ConsoleLogin`` / ``AssumeRoleWithSAML`` of an emergency role to the AWS-side
+    alarm matcher (the fallback for a lost EventBridge delivery). Returns the sign-ins
+    recorded."""
     if not settings.CLOUDTRAIL_CONSOLE_LOGINS:
         return 0
     now = now or timezone.now()
@@ -329,47 +349,64 @@ def poll_cloudtrail(*, now: dt.datetime | None = None) -> int:
     roles = {r.role_name: r for r in EmergencyRole.objects.all()}
     failovers = list(Failover.objects.order_by("opened_at"))
     recorded = 0
+    uses = 0
     try:
         client = aws_clients.emergency_account_client("cloudtrail", settings.CLOUDTRAIL_REGION)
-        pages = client.get_paginator("lookup_events").paginate(
-            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "ConsoleLogin"}],
-            StartTime=start,
-            EndTime=now,
-        )
-        for page in pages:
-            for event in page.get("Events", []):
-                found = _cloudtrail_sign_in(event, roles)
-                if found is None:
-                    continue
-                login, role, at = found
-                failover = None
-                for candidate in failovers:
-                    if candidate.opened_at <= at:
-                        failover = candidate
-                try:
-                    _, created = SignInEvidence.objects.get_or_create(
-                        source_id=f"cloudtrail:{event['EventId']}",
-                        defaults={
-                            "failover": failover,
-                            "login": login,
-                            "kind": EvidenceKind.SIGN_IN,
-                            "at": at,
-                            "source": "cloudtrail",
-                            "role": role,
-                            "detail": {"event_name": "ConsoleLogin"},
-                        },
+        for event_name in CLOUDTRAIL_EVENTS:
+            pages = client.get_paginator("lookup_events").paginate(
+                LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": event_name}],
+                StartTime=start,
+                EndTime=now,
+            )
+            for page in pages:
+                for event in page.get("Events", []):
+                    use = _role_use(event)
+                    if use is not None:
+                        uses += role_use.record_use(use, source=role_use.CLOUDTRAIL) is not None
+                    found = (
+                        _cloudtrail_sign_in(event, roles) if event_name == "ConsoleLogin" else None
                     )
-                except IntegrityError:
-                    created = False
-                recorded += created
+                    if found is None:
+                        continue
+                    recorded += _console_sign_in(event, found, failovers)
     except (BotoCoreError, ClientError) as exc:
         LogCursor.objects.filter(pk=cursor.pk).update(
             polled_at=timezone.now(), last_error=str(exc)[:2000]
         )
         log.warning("Reading CloudTrail failed (next poll retries): %s", exc)
         return recorded
+    if uses:
+        log.info("CloudTrail: %s new AWS-side use(s) of emergency roles", uses)
     LogCursor.objects.filter(pk=cursor.pk).update(
         after=now.isoformat(), polled_at=timezone.now(), updated_at=now, last_error="",
         last_batch=recorded,
     )  # fmt: skip
     return recorded
+
+
+def _console_sign_in(
+    event: dict[str, Any],
+    found: tuple[str, EmergencyRole, dt.datetime],
+    failovers: list[Failover],
+) -> int:
+    login, role, at = found
+    failover = None
+    for candidate in failovers:
+        if candidate.opened_at <= at:
+            failover = candidate
+    try:
+        _, created = SignInEvidence.objects.get_or_create(
+            source_id=f"cloudtrail:{event['EventId']}",
+            defaults={
+                "failover": failover,
+                "login": login,
+                "kind": EvidenceKind.SIGN_IN,
+                "at": at,
+                "source": "cloudtrail",
+                "role": role,
+                "detail": {"event_name": "ConsoleLogin"},
+            },
+        )
+    except IntegrityError:
+        created = False
+    return int(created)

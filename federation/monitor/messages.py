@@ -1,10 +1,11 @@
-"""What the portal tells approvers when Identity Center's health changes."""
+"""What the portal tells approvers when Identity Center's health changes, and when an
+emergency role is used in AWS outside a grant."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from portal.notify import approver_emails, link, notify
+from portal.notify import approver_emails, link, notify, staff_emails, when
 
 
 def health_changed(state: Any) -> None:
@@ -32,4 +33,31 @@ def health_changed(state: Any) -> None:
         text += "\nEvidence: " + "; ".join(lines)
     notify(
         "health.changed", f"Identity Center is {name}", text, link("dashboard"), approver_emails()
+    )
+
+
+ROLE_USE_WHY = {
+    "unmatched": "no active grant for this person and role",
+    "no_failover": "no failover is open",
+}
+
+
+def role_use_alert(use: Any) -> None:
+    """An emergency role was used in AWS with no matching grant or no failover open
+    (called once per role, person and hour by :mod:`federation.monitor.role_use`)."""
+    why = ROLE_USE_WHY.get(use.alert, use.alert)
+    text = (
+        f"AWS reports {use.event_name} of {use.role_arn} by {use.login or 'an unknown person'} "
+        f"at {when(use.at)}, but {why}.\n"
+        f"Source IP: {use.source_ip or '—'}; Region: {use.aws_region or '—'}; "
+        f"seen via {use.source}.\n"
+        "If nobody can explain it, treat it as a security incident: deactivate the "
+        "federation app and revoke the role's sessions."
+    )
+    notify(
+        "aws.role_use_alert",
+        f"Emergency role used in AWS: {use.login or '?'} on {use.role_arn.rsplit('/', 1)[-1]}",
+        text,
+        link("dashboard"),
+        [*approver_emails(), *staff_emails()],
     )

@@ -43,7 +43,7 @@ from federation.idp import (
     get_identity_provider,
 )
 from federation.models import Failover, ReadinessRun, ReadinessStatus
-from federation.plan import PlanError, current_plan, iam
+from federation.plan import PlanError, cloudformation, current_plan, iam
 from federation.plan.cloudformation import EMERGENCY_TEMPLATE, WORKLOAD_TEMPLATE
 from federation.readiness import messages
 from portal import audit
@@ -125,6 +125,7 @@ class AwsAccount:
     def __init__(self, account_id: str) -> None:
         self.account_id = account_id
         self._iam: Any = None
+        self._credentials: dict[str, str] = {}
 
     def connect(self) -> None:
         role = audit_role_arn(self.account_id)
@@ -134,12 +135,16 @@ class AwsAccount:
             )["Credentials"]
         except (ClientError, BotoCoreError) as exc:
             raise _aws_problem(f"cannot assume the audit role {role}", exc) from exc
-        self._iam = _boto_client(
-            "iam",
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-        )
+        self._credentials = {
+            "aws_access_key_id": creds["AccessKeyId"],
+            "aws_secret_access_key": creds["SecretAccessKey"],
+            "aws_session_token": creds["SessionToken"],
+        }
+        self._iam = _boto_client("iam", **self._credentials)
+
+    def events(self, region: str) -> Any:
+        """EventBridge of this account in ``region`` (the same audit-role session)."""
+        return aws.client("events", use="readiness", region=region, **self._credentials)
 
     def call(self, what: str, operation: str, **kwargs: Any) -> dict[str, Any] | None:
         try:
@@ -452,6 +457,77 @@ def check_emergency_account(run: Run) -> None:
     _check_saml_provider(run, aws)
     for role in plan.emergency_roles:
         _check_emergency_role(run, aws, role)
+    if alarms_configured():
+        for region in cloudformation.sign_in_regions(plan):
+            template = (
+                EMERGENCY_TEMPLATE
+                if region == cloudformation.GLOBAL_EVENTS_REGION
+                else cloudformation.REGIONAL_ALARMS_TEMPLATE
+            )
+            for rule in cloudformation.EMERGENCY_RULES:
+                _check_event_rule(run, aws, region, rule, template, AREA_EMERGENCY)
+
+
+# --- AWS: the EventBridge rules of the AWS-side alarms ---------------------------------------
+
+
+def alarms_configured() -> bool:
+    """The portal takes AWS events (a connection secret is set): the rules must exist."""
+    return bool(settings.AWS_EVENTS_SECRET or settings.AWS_EVENTS_SECRET_SHA256)
+
+
+def _check_event_rule(
+    run: Run, aws: AwsAccount, region: str, name: str, template: str, area: str
+) -> None:
+    """The rule exists, is enabled and targets an API destination (the portal)."""
+    subject = f"arn:aws:events:{region}:{aws.account_id}:rule/{name}"
+    fix = (
+        f"Deploy {template} with AwsEventsSecret (the portal's AWS_EVENTS_SECRET) in "
+        f"{region} of account {aws.account_id}; see docs/aws-alarms.md."
+    )
+    where = {"area": area, "subject": subject}
+    with run.unknown_on_error("aws.event_rule", fix, **where):
+        client = aws.events(region)
+        try:
+            names = {
+                rule["Name"]
+                for rule in client.list_rules(NamePrefix=name).get("Rules", [])
+                if "Name" in rule
+            }
+            if name not in names:
+                run.add(
+                    "aws.event_rule",
+                    FAIL,
+                    f"The EventBridge rule {name} does not exist in {region}: uses of the "
+                    "emergency roles there raise no alarm in the portal.",
+                    fix,
+                    **where,
+                )
+                return
+            rule = client.describe_rule(Name=name)
+            targets = client.list_targets_by_rule(Rule=name).get("Targets", [])
+        except (ClientError, BotoCoreError) as exc:
+            raise _aws_problem(f"cannot read the EventBridge rule {name} in {region}", exc) from exc
+        if rule.get("State") != "ENABLED":
+            run.add(
+                "aws.event_rule",
+                FAIL,
+                f"The EventBridge rule {name} in {region} is {rule.get('State')}.",
+                f"Enable it (aws events enable-rule --name {name} --region {region}).",
+                **where,
+            )
+            return
+        if not any(":api-destination/" in str(t.get("Arn", "")) for t in targets):
+            run.add(
+                "aws.event_rule",
+                FAIL,
+                f"The EventBridge rule {name} in {region} does not target the portal's API "
+                "destination.",
+                fix,
+                **where,
+            )
+            return
+        run.add("aws.event_rule", PASS, f"{name} in {region} forwards to the portal.", **where)
 
 
 # --- AWS: the workload accounts -----------------------------------------------------------
@@ -546,6 +622,16 @@ def check_workload_accounts(run: Run) -> None:
             continue
         for role in run.plan.workload_roles_of(account_id):
             _check_workload_role(run, aws, role)
+        if alarms_configured():
+            for rule in cloudformation.WORKLOAD_RULES:
+                _check_event_rule(
+                    run,
+                    aws,
+                    cloudformation.GLOBAL_EVENTS_REGION,
+                    rule,
+                    WORKLOAD_TEMPLATE,
+                    AREA_WORKLOAD,
+                )
 
 
 # --- Okta ---------------------------------------------------------------------------------

@@ -20,7 +20,9 @@ from django.conf import settings
 # checkpoint: the audit checkpoint store, retried by AWS's standard mode and then by the task.
 Use = Literal["probe", "readiness", "checkpoint"]
 # The AWS services the portal talks to (boto3-stubs checks the names).
-Service = Literal["iam", "sts", "sso-admin", "identitystore", "health", "cloudtrail", "s3"]
+Service = Literal[
+    "iam", "sts", "sso-admin", "identitystore", "health", "cloudtrail", "s3", "events"
+]
 
 
 def _config(use: Use) -> Config:

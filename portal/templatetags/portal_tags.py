@@ -16,6 +16,8 @@ from django.utils.text import Truncator
 register = template.Library()
 
 EVENT_LABELS = {
+    "aws.role_used": "Used the role in AWS (seen by AWS)",
+    "aws.role_use_alert": "Emergency role used in AWS outside a grant",
     "request.filed": "Filed the request",
     "request.approval_added": "Approval added",
     "request.approved": "Request approved",

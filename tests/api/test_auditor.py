@@ -39,6 +39,9 @@ WRITES = {
     "/requests/{request_id}/extensions/{extension_id}/cancel": {},
     "/readiness/run": {},
 }
+# Not a user's endpoint: EventBridge's, authenticated with the connection secret only (no
+# user token or session is accepted, so no portal role can write through it).
+MACHINE_ENDPOINTS = {"/aws-events"}
 
 
 @pytest.fixture
@@ -54,7 +57,7 @@ def test_the_list_covers_every_write_endpoint():
         for method in operations
         if method.upper() not in {"GET", "HEAD", "OPTIONS"}
     }
-    assert unsafe == set(WRITES)
+    assert unsafe == set(WRITES) | MACHINE_ENDPOINTS
 
 
 @pytest.mark.parametrize("path", list(WRITES))
@@ -88,3 +91,15 @@ def test_auditors_read_everything(as_auditor, pending):
     assert as_auditor.get(f"/requests/{pending['id']}").status_code == 200
     assert as_auditor.get("/roles").status_code == 200
     assert as_auditor.get("/failover").json()["failover"] is not None
+
+
+@pytest.mark.parametrize("path", sorted(MACHINE_ENDPOINTS))
+def test_auditors_token_and_session_get_401_on_machine_endpoints(
+    as_auditor, auditor, client, snapshot, path
+):
+    before = snapshot()
+    assert as_auditor.post(path, {"id": "x"}).status_code == 401
+    client.force_login(auditor)
+    response = client.post(f"/api/v1{path}", "{}", content_type="application/json")
+    assert response.status_code == 401
+    before.assert_nothing_written()

@@ -55,6 +55,11 @@ EXPECTED = {
     "StartTime": ANY,
     "EndTime": ANY,
 }
+# The same poll then reads SAML role assumptions for the AWS-side alarms.
+SAML = {
+    **EXPECTED,
+    "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "AssumeRoleWithSAML"}],
+}
 
 
 def test_console_logins_to_emergency_roles_are_sign_ins_for_that_role(cloudtrail, grant, engineer):
@@ -72,8 +77,9 @@ def test_console_logins_to_emergency_roles_are_sign_ins_for_that_role(cloudtrail
         },
         EXPECTED,
     )
+    cloudtrail.add_response("lookup_events", {"Events": []}, SAML)
     assert systemlog.poll_cloudtrail() == 1
-    evidence = SignInEvidence.objects.get()
+    evidence = SignInEvidence.objects.get(kind="sign_in")
     assert (evidence.source, evidence.role, evidence.login) == (
         "cloudtrail", req.role, "engineer@example.com",
     )  # fmt: skip
@@ -88,6 +94,7 @@ def test_console_logins_to_emergency_roles_are_sign_ins_for_that_role(cloudtrail
             "StartTime": dt.datetime.fromisoformat(cursor.after) - systemlog.CLOUDTRAIL_OVERLAP,
         },
     )
+    cloudtrail.add_response("lookup_events", {"Events": []}, SAML)
     assert systemlog.poll_cloudtrail() == 0
     cloudtrail.assert_no_pending_responses()
 

@@ -85,7 +85,12 @@ def test_stackset_template_gives_each_account_its_planned_trust(plan_name):
         resolved = cloudformation.resolved_workload_trust(body, role.account_id, role.level)
         assert resolved == role.trust_policy
     # No per-account parameters: one template for the whole StackSet.
-    assert set(body["Parameters"]) == {"AuditPrincipalArn", "AuditRoleName"}
+    assert set(body["Parameters"]) == {
+        "AuditPrincipalArn",
+        "AuditRoleName",
+        "AwsEventsSecret",
+        "AwsEventsEndpoint",
+    }
 
 
 def _findings(document: dict) -> list[tuple[str, str]]:
