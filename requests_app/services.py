@@ -23,7 +23,7 @@ from portal.accounts.identity import okta_login_for
 from portal.core.access import can_request, can_write, current_approvals, is_approver
 from portal.core.errors import Conflict, InvalidTransition, NotAllowed
 from portal.core.types import User
-from requests_app import evidence, messages, queue
+from requests_app import eligibility, evidence, messages, queue
 from requests_app.models import (
     HOLDING_STATUSES,
     OPEN_STATUSES,
@@ -146,6 +146,7 @@ def file_requests(
     if len({role.pk for role in roles}) != len(roles):
         raise ValidationError({"role": ["Each emergency role can be asked for once."]})
     justification, ticket = justification.strip(), ticket.strip()
+    rules = {role.pk: eligibility.check_request(requester, role) for role in roles}
     for role in roles:
         validate_request_fields(role, justification, ticket, duration_minutes)
     login = okta_login_for(requester)
@@ -163,7 +164,9 @@ def file_requests(
         log.warning("Okta lookup of the requester failed, filing anyway: %s", exc)
 
     try:
-        return _file(requester, roles, justification, ticket, duration_minutes, login, okta_user_id)
+        return _file(
+            requester, roles, justification, ticket, duration_minutes, login, okta_user_id, rules
+        )
     except IntegrityError:
         # The database's ONE_OPEN_REQUEST constraint: another filing of the same role by
         # the same person committed after this one looked.
@@ -190,6 +193,7 @@ def _file(
     duration_minutes: int,
     login: str,
     okta_user_id: str,
+    rules: dict[int, eligibility.Rule],
 ) -> list[AccessRequest]:
     batch = uuid.uuid4() if len(roles) > 1 else None
     filed: list[AccessRequest] = []
@@ -230,6 +234,7 @@ def _file(
                 "ticket": ticket,
                 "duration_minutes": duration_minutes,
                 "justification": justification,
+                "eligibility": rules[role.pk].text,
             }
             if batch is not None:
                 payload["batch"] = str(batch)
@@ -250,6 +255,7 @@ def approve(req: AccessRequest, *, actor: User, comment: str = "") -> AccessRequ
             raise NotAllowed("Only approvers can approve requests.")
         if req.requester_id == actor.pk:
             raise NotAllowed("Nobody can approve their own request.")
+        rule = eligibility.check_decide(actor, req.role, "approve")
         _check_source(req, "approve")
         if req.approvals.filter(approver=actor).exists():
             raise NotAllowed("You have already approved this request; it needs another approver.")
@@ -261,13 +267,19 @@ def approve(req: AccessRequest, *, actor: User, comment: str = "") -> AccessRequ
             "request.approval_added",
             req,
             actor=actor,
-            payload={"comment": comment, "approvals": count, "required": required},
+            payload={
+                "comment": comment,
+                "approvals": count,
+                "required": required,
+                "eligibility": rule.text,
+            },
         )
         if count >= required:
             _move(
                 req,
                 "approve",
                 actor=actor,
+                payload={"eligibility": rule.text},
                 decided_at=timezone.now(),
                 decided_by=actor,
                 decision_comment=comment,
@@ -284,11 +296,12 @@ def deny(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
             raise NotAllowed("Only approvers can deny requests.")
         if req.requester_id == actor.pk:
             raise NotAllowed("Nobody can deny their own request; cancel it instead.")
+        rule = eligibility.check_decide(actor, req.role, "deny")
         _move(
             req,
             "deny",
             actor=actor,
-            payload={"reason": reason},
+            payload={"reason": reason, "eligibility": rule.text},
             decided_at=timezone.now(),
             decided_by=actor,
             decision_comment=reason,

@@ -24,7 +24,7 @@ from portal.core import access
 from portal.core.errors import DomainError, NotAllowed
 from portal.core.types import SignedInRequest
 from portal.core.web import page, refused, require
-from requests_app import extensions, permissions, services
+from requests_app import eligibility, extensions, permissions, services
 from requests_app.evidence import sign_out_status
 from requests_app.forms import AccessRequestForm, ActionForm, ExtensionForm
 from requests_app.models import (
@@ -75,12 +75,15 @@ def visible_request(user: Any, pk: int) -> AccessRequest:
 @page
 @require(access.can_request, "Auditors have read-only access: they cannot file requests.")
 def request_new(request: SignedInRequest) -> HttpResponse:
-    form = AccessRequestForm(request.POST or None)
+    offered = eligibility.requestable_roles(request.user)
+    form = AccessRequestForm(request.POST or None, offered=offered)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         roles = list(data.pop("role"))
         try:
             filed = services.file_requests(requester=request.user, roles=roles, **data)
+        except NotAllowed as exc:
+            return refused(request, str(exc))
         except (ValidationError, DomainError) as exc:
             form.add_service_error(exc)
         else:
@@ -260,9 +263,11 @@ def request_action(request: SignedInRequest, pk: int, action: str) -> HttpRespon
 
 def _queue_context(user: Any) -> dict[str, Any]:
     base = AccessRequest.objects.with_related()
+    # Only what this approver may decide (the plan's approvers lists).
+    mine = eligibility.decidable_filter(user)
     pending = [
         Row(r, permissions.request_actions(user, r))
-        for r in base.filter(status=Status.PENDING).order_by("created_at", "pk")
+        for r in base.filter(mine, status=Status.PENDING).order_by("created_at", "pk")
     ]
     granting = [
         Row(r, permissions.request_actions(user, r))
@@ -275,7 +280,11 @@ def _queue_context(user: Any) -> dict[str, Any]:
         .order_by("-ended_at")
     ]
     more_time = list(
-        Extension.objects.filter(status=ExtensionStatus.PENDING, request__status=Status.ACTIVE)
+        Extension.objects.filter(
+            eligibility.decidable_filter(user, "request__role__"),
+            status=ExtensionStatus.PENDING,
+            request__status=Status.ACTIVE,
+        )
         .select_related("request__role__workload_account", "request__role__level", "requested_by")
         .order_by("created_at")
     )
