@@ -27,6 +27,7 @@ from requests_app import eligibility, evidence, messages, queue
 from requests_app.models import (
     HOLDING_STATUSES,
     OPEN_STATUSES,
+    TRANSITION_ACTIONS,
     TRANSITIONS,
     AccessRequest,
     Approval,
@@ -73,7 +74,7 @@ def _move(
         setattr(req, name, value)
     req.save(update_fields=["status", *fields])
     audit.record(
-        f"request.{target}",
+        TRANSITION_ACTIONS.get(transition, f"request.{target}"),
         req,
         actor=actor,
         system=system,
