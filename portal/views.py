@@ -20,7 +20,14 @@ from portal.core import access
 from portal.core.types import SignedInRequest
 from portal.core.web import page, refused, require
 from portal.models import AuditEvent
-from requests_app.models import HOLDING_STATUSES, OPEN_STATUSES, AccessRequest, Status
+from requests_app.models import (
+    HOLDING_STATUSES,
+    OPEN_STATUSES,
+    AccessRequest,
+    BreakGlassReview,
+    ReviewStatus,
+    Status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +54,8 @@ def _dashboard_context(user: Any) -> dict[str, Any]:
         pending=Count("pk", filter=Q(status=Status.PENDING)),
         granting=Count("pk", filter=Q(status=Status.APPROVED)),
         active=Count("pk", filter=Q(status=Status.ACTIVE)),
+        # Break-glass use waiting for its post-hoc review (listed below when any).
+        break_glass_open=Count("pk", filter=Q(break_glass_review__status=ReviewStatus.OPEN)),
     )
     if access.is_approver(user):
         counts["waiting_for_me"] = (
@@ -66,6 +75,17 @@ def _dashboard_context(user: Any) -> dict[str, Any]:
     context = {"sees_all": sees_all, "counts": counts, "holding": holding, "my_open": mine}
     if sees_all:
         context["drill"] = drill_status()
+        # Break-glass is loud: every open post-hoc review stays on the dashboard.
+        context["break_glass_reviews"] = (
+            list(
+                BreakGlassReview.objects.filter(status=ReviewStatus.OPEN)
+                .select_related("request__requester", "request__role__workload_account")
+                .select_related("request__role__level")
+                .order_by("due_at")
+            )
+            if counts["break_glass_open"]
+            else []
+        )
     if access.can_read_plan(user):
         context["readiness"] = {"last": latest_finished()}
     return context

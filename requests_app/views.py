@@ -24,7 +24,7 @@ from portal.core import access
 from portal.core.errors import DomainError, NotAllowed
 from portal.core.types import SignedInRequest
 from portal.core.web import page, refused, require
-from requests_app import eligibility, extensions, permissions, services
+from requests_app import break_glass, eligibility, extensions, permissions, services
 from requests_app.evidence import sign_out_status
 from requests_app.forms import AccessRequestForm, ActionForm, ExtensionForm
 from requests_app.models import (
@@ -162,8 +162,15 @@ def detail_context(user: Any, req: AccessRequest) -> dict[str, Any]:
     if sign_out is not None:
         moments = (sign_out.last_sign_in, sign_out.at)
         seen = "".join(f".{int(m.timestamp()) if m else 0}" for m in moments)
+    review = getattr(req, "break_glass_review", None) if req.break_glass else None
     return {
         "req": req,
+        "break_glass_state": break_glass.availability(req)
+        if req.status == Status.PENDING
+        else None,
+        "can_break_glass": break_glass.can_break_glass(user, req),
+        "review": review,
+        "can_review": review is not None and break_glass.may_review(user, review),
         "events": events,
         "actions": permissions.request_actions(user, req),
         "live": is_live(req),
