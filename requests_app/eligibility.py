@@ -17,10 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from django.contrib.auth import get_user_model
 from django.db.models import Q
 
 from federation.models import EmergencyRole, Level, WorkloadAccount
-from portal.core.access import can_request, is_approver
+from portal.core.access import APPROVERS, can_request, is_approver
 from portal.core.errors import NotAllowed
 
 OPEN = "open"
@@ -142,3 +143,14 @@ def plan_has_eligibility() -> bool:
     return (
         WorkloadAccount.objects.exclude(**empty).exists() or Level.objects.exclude(**empty).exists()
     )
+
+
+def approver_emails_for(role: EmergencyRole, exclude: str = "") -> list[str]:
+    """The approvers who may decide ``role``: whom a filing or an extension is sent to.
+    (Break-glass alerts go to every approver: ``portal.notify.approver_emails``.)"""
+    users = get_user_model().objects.filter(groups__name=APPROVERS, is_active=True)
+    for names in (role.workload_account.approvers, role.level.approvers):
+        if names:
+            # One filter() per list: in one of this list's groups, and of the other's.
+            users = users.filter(groups__name__in=names)
+    return sorted({u.email for u in users.distinct() if u.email and u.email != exclude})

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from portal.notify import approver_emails, link, notify, slack_mention, staff_emails, when
+from requests_app.eligibility import approver_emails_for
 from requests_app.models import AccessRequest, BreakGlassReview, Extension, ReviewVerdict
 
 
@@ -44,7 +45,8 @@ def request_filed(req: AccessRequest, *, escalation: int = 0) -> None:
         f"({req.role.level.name}, {req.duration_minutes} min) for {req.ticket}."
         f"\n\n{req.justification}",
         link("request-detail", req.pk),
-        approver_emails(exclude=req.requester.email),
+        # Only the approvers the plan lets decide this role (all of them when it names none).
+        approver_emails_for(req.role, exclude=req.requester.email),
         decide=("request", str(req.pk)),
     )
 
@@ -113,7 +115,7 @@ def extension_requested(ext: Extension) -> None:
         f"{who} asks to extend {req.role} by {ext.minutes} min "
         f"(now until {when(req.expires_at)}).\n\n{ext.justification}",
         link("request-detail", req.pk),
-        approver_emails(exclude=req.requester.email),
+        approver_emails_for(req.role, exclude=req.requester.email),
         decide=("extension", f"{req.pk}:{ext.pk}"),
     )
 

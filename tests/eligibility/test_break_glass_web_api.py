@@ -165,3 +165,20 @@ def test_api_break_glass_on_a_level_without_it_is_409(plan, fake_idp, open_failo
     assert response.status_code == 409
     assert "allows no break-glass for Ops" in response.json()["detail"]
     written.assert_nothing()
+
+
+def test_reviews_are_read_only_in_the_admin(
+    plan, fake_idp, open_failover, engineer, approver, admin_client, provisioned
+):
+    req = waiting(plan, engineer)
+    break_glass.activate(req, actor=engineer, confirmation=f"break glass #{req.pk}", ticket="I")
+    break_glass.review(req, actor=approver, verdict="accept")
+    review = BreakGlassReview.objects.get(request=req)
+    listing = admin_client.get(reverse("admin:requests_app_breakglassreview_changelist"))
+    assert listing.status_code == 200 and f"#{req.pk}" in listing.content.decode()
+    change = reverse("admin:requests_app_breakglassreview_change", args=[review.pk])
+    assert admin_client.get(change).status_code == 200
+    assert admin_client.post(change, {"status": "accepted"}).status_code == 403
+    assert admin_client.get(reverse("admin:requests_app_breakglassreview_add")).status_code == 403
+    review.refresh_from_db()
+    assert review.status == ReviewStatus.OPEN

@@ -23,9 +23,18 @@ def test_the_new_request_page_offers_only_eligible_roles(
     content = signed_in(engineer).get(reverse("request-new")).content.decode()
     assert "prod-data (222222222222)" in content
     assert "prod-payments (111111111111)" not in content
+    assert 'id="no-eligible-roles"' not in content
     join(engineer, "sre")
     content = signed_in(engineer).get(reverse("request-new")).content.decode()
     assert "prod-payments (111111111111)" in content
+
+
+def test_someone_eligible_for_nothing_is_told_so(restricted, fake_idp, open_failover, engineer):
+    data = restricted.accounts["prod-data"]
+    data.requesters = ["data-team"]
+    data.save()
+    content = signed_in(engineer).get(reverse("request-new")).content.decode()
+    assert 'id="no-eligible-roles"' in content
 
 
 def test_posting_an_ineligible_role_is_403_and_writes_nothing(

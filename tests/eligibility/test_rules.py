@@ -6,7 +6,7 @@ import pytest
 
 from federation.models import EmergencyRole
 from portal.core.errors import NotAllowed
-from portal.models import AuditEvent
+from portal.models import AuditEvent, NotificationLog
 from requests_app import eligibility, extensions, services
 from requests_app.models import Status
 from tests.eligibility.conftest import JUSTIFICATION, Written, join
@@ -151,3 +151,14 @@ def test_requestable_roles_and_decidable_filter(restricted, engineer, approver):
     join(approver, "sre-leads")
     decidable = EmergencyRole.objects.filter(eligibility.decidable_filter(approver, ""))
     assert decidable.count() == 4
+
+
+def test_filings_are_sent_only_to_approvers_who_may_decide(
+    restricted, fake_idp, open_failover, engineer, approver, approver2
+):
+    join(approver2, "sre-leads")
+    file(engineer, restricted.roles[("prod-data", "Ops")])
+    file(engineer, restricted.roles[("prod-data", "RO")])
+    ops, ro = NotificationLog.objects.filter(event="request.filed").order_by("pk")
+    assert ops.recipients == [approver2.email]
+    assert set(ro.recipients) == {approver.email, approver2.email}
