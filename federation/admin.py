@@ -131,8 +131,39 @@ class PlanModelAdmin(AuditorsReadOnlyAdminMixin, admin.ModelAdmin):
         audit.record("plan.changed", obj, actor=signed_in_user(request), payload=payload)
 
 
+class GroupListField(forms.JSONField):
+    """An eligibility list or mapping: left empty, it is empty (anyone), not JSON null."""
+
+    def __init__(self, *, empty: Any = list, **kwargs: Any) -> None:
+        self.empty = empty
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> Any:
+        if value in ("", None):
+            return self.empty()
+        return super().to_python(value)
+
+
+class OktaGroupsForm(forms.ModelForm):
+    okta_groups = GroupListField(
+        empty=dict,
+        required=False,
+        help_text='Okta group -> portal group, e.g. {"okta-sre": "sre"}; {} = none.',
+    )
+
+
+class EligibilityForm(forms.ModelForm):
+    requesters = GroupListField(
+        required=False, help_text='Portal groups that may request, e.g. ["sre"]; [] = anyone.'
+    )
+    approvers = GroupListField(
+        required=False, help_text='Portal groups that may decide, e.g. ["sre-leads"]; [] = all.'
+    )
+
+
 @admin.register(EmergencyAccount)
 class EmergencyAccountAdmin(PlanModelAdmin):
+    form = OktaGroupsForm
     list_display = (
         "account_id",
         "saml_provider",
@@ -162,6 +193,7 @@ class RoleInline(admin.TabularInline):
 
 @admin.register(WorkloadAccount)
 class WorkloadAccountAdmin(PlanModelAdmin):
+    form = EligibilityForm
     list_display = ("number", "name", "account_id", "emergency_account")
     list_select_related = ("emergency_account",)
     search_fields = ("name", "account_id")
@@ -172,7 +204,15 @@ class WorkloadAccountAdmin(PlanModelAdmin):
 
 @admin.register(Level)
 class LevelAdmin(PlanModelAdmin):
-    list_display = ("name", "policy_arn", "max_duration_minutes", "approvals_required", "position")
+    form = EligibilityForm
+    list_display = (
+        "name",
+        "policy_arn",
+        "max_duration_minutes",
+        "approvals_required",
+        "break_glass",
+        "position",
+    )
     identity_fields = ("name",)
     inlines = (RoleInline,)
 

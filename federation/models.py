@@ -24,6 +24,47 @@ SIGNIN_SAML_AUDIENCE = "https://signin.aws.amazon.com/saml"
 SAML_AUDIENCE_RE = re.compile(
     r"https://([a-z]{2}(-gov)?-[a-z]+-\d\.)?signin\.aws\.amazon\.com/saml"
 )
+# Portal group names in the plan's eligibility lists and Okta group mapping. The portal's
+# own role groups (approvers, auditors) are not among them: the plan never grants a role.
+portal_group_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9_.-]{0,79}$",
+    "A portal group name is lower-case letters, digits, '.', '_' or '-', e.g. sre.",
+)
+RESERVED_GROUPS = frozenset({"approvers", "auditors"})
+# Break-glass defaults of a level that does not say (docs/plan.md).
+BREAK_GLASS_AFTER_MINUTES, BREAK_GLASS_MAX_MINUTES = 30, 60
+READ_ONLY_POLICIES = frozenset(
+    {"arn:aws:iam::aws:policy/ReadOnlyAccess", "arn:aws:iam::aws:policy/ViewOnlyAccess"}
+)
+
+
+def default_break_glass(name: str, policy_arn: str) -> bool:
+    """On for a read-only level (RO, or an AWS read-only policy), off otherwise (Ops)."""
+    return name.upper() == "RO" or policy_arn in READ_ONLY_POLICIES
+
+
+def validate_group_list(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError('A list of portal group names, e.g. ["sre"].')
+    for item in value:
+        portal_group_validator(item)
+        if item in RESERVED_GROUPS:
+            raise ValidationError(f"{item!r} is a portal role, not a group the plan may name.")
+    if len(set(value)) != len(value):
+        raise ValidationError("A group is listed twice.")
+
+
+def validate_okta_groups(value: object) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError(
+            'A JSON object of Okta group -> portal group, e.g. {"okta-sre": "sre"}.'
+        )
+    for okta, portal in value.items():
+        if not isinstance(okta, str) or not okta.strip() or not isinstance(portal, str):
+            raise ValidationError(f"{okta!r}: map an Okta group name to a portal group name.")
+        validate_group_list([portal])
+
+
 # AWS's bounds for a SAML session (the Okta app's SessionDuration, the role's maximum).
 MIN_SESSION_SECONDS, MAX_SESSION_SECONDS = 900, 43200
 
@@ -77,6 +118,13 @@ class EmergencyAccount(models.Model):
         help_text="AWS sign-in SAML endpoints the emergency roles accept (SAML:aud), as a JSON "
         "list; add regional ones so sign-in does not depend on us-east-1.",
     )
+    # The plan's [okta_groups]: an Okta sign-in's groups claim fills these portal groups.
+    okta_groups = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_okta_groups],
+        help_text='Okta group -> portal group, as a JSON object, e.g. {"okta-sre": "sre"}.',
+    )
 
     def __str__(self) -> str:
         return self.account_id
@@ -96,6 +144,19 @@ class WorkloadAccount(models.Model):
     number = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     account_id = models.CharField(max_length=12, unique=True, validators=[account_id_validator])
     name = models.CharField(max_length=64, unique=True)
+    # Eligibility (requests_app/eligibility.py): empty = anyone (the open behaviour).
+    requesters = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_group_list],
+        help_text='Portal groups that may request these roles, as a JSON list, e.g. ["sre"].',
+    )
+    approvers = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_group_list],
+        help_text='Portal groups whose approvers may decide these roles, e.g. ["sre-leads"].',
+    )
 
     class Meta:
         ordering = ["number"]
@@ -119,6 +180,33 @@ class Level(models.Model):
         default=1, validators=[MinValueValidator(1)]
     )
     position = models.PositiveSmallIntegerField(default=0)
+    # Eligibility (requests_app/eligibility.py): empty = anyone (the open behaviour).
+    requesters = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_group_list],
+        help_text='Portal groups that may request these roles, as a JSON list, e.g. ["sre"].',
+    )
+    approvers = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_group_list],
+        help_text='Portal groups whose approvers may decide these roles, e.g. ["sre-leads"].',
+    )
+    # Break-glass (requests_app/break_glass.py): self-activation when nobody answers.
+    break_glass = models.BooleanField(
+        default=False, help_text="The requester may activate the role themselves after the wait."
+    )
+    break_glass_after_minutes = models.PositiveIntegerField(
+        default=BREAK_GLASS_AFTER_MINUTES,
+        validators=[MinValueValidator(1)],
+        help_text="Minutes a request waits unanswered before break-glass is offered.",
+    )
+    break_glass_max_minutes = models.PositiveIntegerField(
+        default=BREAK_GLASS_MAX_MINUTES,
+        validators=[MinValueValidator(1)],
+        help_text="The longest a break-glass grant lasts.",
+    )
 
     class Meta:
         ordering = ["position", "name"]

@@ -15,6 +15,7 @@ from federation import queue
 from federation.aws import demo_world
 from federation.plan import iam, parse_plan
 from federation.sandbox import control
+from portal.core import access
 from portal.core.web import page, require
 from requests_app.models import AccessRequest, Status
 
@@ -23,6 +24,11 @@ ONLY_STAFF = "Only staff can use the demo controls."
 
 def _is_staff(user: Any) -> bool:
     return bool(user.is_staff)
+
+
+def _may_play(user: Any) -> bool:
+    """Staff who may change things: an auditor changes nothing, even as staff."""
+    return _is_staff(user) and access.can_write(user)
 
 
 def _demo_only() -> None:
@@ -68,7 +74,7 @@ def demo_controls(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @page
-@require(_is_staff, ONLY_STAFF)
+@require(_may_play, ONLY_STAFF)
 def demo_action(request: HttpRequest, action: str) -> HttpResponse:
     _demo_only()
     try:

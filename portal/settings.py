@@ -398,6 +398,12 @@ GRANT_TASK_BACKOFF_MAX_SECONDS = env_int("GRANT_TASK_BACKOFF_MAX_SECONDS", 300)
 STUCK_PROVISIONING_SECONDS = env_int("STUCK_PROVISIONING_SECONDS", 120)
 # A request pending this long re-notifies every approver, once per this interval.
 ESCALATION_MINUTES = env_int("ESCALATION_MINUTES", 15)
+# Break-glass (requests_app/break_glass.py): two approvers review each self-activated
+# grant within this many hours; an overdue review alerts approvers and staff again
+# every BREAK_GLASS_ESCALATION_MINUTES.
+BREAK_GLASS_REVIEW_HOURS = env_int("BREAK_GLASS_REVIEW_HOURS", 24)
+BREAK_GLASS_REVIEWERS = env_int("BREAK_GLASS_REVIEWERS", 2)
+BREAK_GLASS_ESCALATION_MINUTES = env_int("BREAK_GLASS_ESCALATION_MINUTES", 60)
 # The "your access ends soon" notice goes out this many minutes before the end.
 ENDING_SOON_MINUTES = env_int("ENDING_SOON_MINUTES", 10)
 
@@ -572,6 +578,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
     "warn-ending-grants": {"task": "requests_app.warn_ending_grants", "schedule": 60.0},
+    "escalate-break-glass-reviews": {
+        "task": "requests_app.escalate_break_glass_reviews",
+        "schedule": 300.0,
+    },
     # The failover: the return to normal's scheduled deactivation and reminders, drills.
     "return-to-normal-tick": {
         "task": "federation.return_to_normal_tick",

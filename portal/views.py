@@ -23,7 +23,14 @@ from portal.core.types import SignedInRequest
 from portal.core.validators import no_control_characters
 from portal.core.web import page, refused, require
 from portal.models import AuditEvent
-from requests_app.models import HOLDING_STATUSES, OPEN_STATUSES, AccessRequest, Status
+from requests_app.models import (
+    HOLDING_STATUSES,
+    OPEN_STATUSES,
+    AccessRequest,
+    BreakGlassReview,
+    ReviewStatus,
+    Status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +57,8 @@ def _dashboard_context(user: Any) -> dict[str, Any]:
         pending=Count("pk", filter=Q(status=Status.PENDING)),
         granting=Count("pk", filter=Q(status=Status.APPROVED)),
         active=Count("pk", filter=Q(status=Status.ACTIVE)),
+        # Break-glass use waiting for its post-hoc review (listed below when any).
+        break_glass_open=Count("pk", filter=Q(break_glass_review__status=ReviewStatus.OPEN)),
     )
     if access.is_approver(user):
         counts["waiting_for_me"] = (
@@ -70,6 +79,17 @@ def _dashboard_context(user: Any) -> dict[str, Any]:
     if sees_all:
         context["drill"] = drill_status()
         context["aws_alerts"] = role_use.recent_alerts()
+        # Break-glass is loud: every open post-hoc review stays on the dashboard.
+        context["break_glass_reviews"] = (
+            list(
+                BreakGlassReview.objects.filter(status=ReviewStatus.OPEN)
+                .select_related("request__requester", "request__role__workload_account")
+                .select_related("request__role__level")
+                .order_by("due_at")
+            )
+            if counts["break_glass_open"]
+            else []
+        )
     if access.can_read_plan(user):
         context["readiness"] = {"last": latest_finished()}
     return context

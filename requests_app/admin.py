@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from requests_app.models import AccessRequest, Approval
+from requests_app.models import AccessRequest, Approval, BreakGlassReview, ReviewVerdict
 
 
 class ReadOnlyAdminMixin:
@@ -44,8 +44,31 @@ class AccessRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "expires_at",
     )
-    list_filter = ("status", "role__level", "role__workload_account", "failover__is_drill")
+    list_filter = (
+        "status",
+        "break_glass",
+        "role__level",
+        "role__workload_account",
+        "failover__is_drill",
+    )
     list_select_related = ("requester", "role__workload_account", "role__level")
     search_fields = ("requester__username", "requester__email", "ticket", "okta_login")
     date_hierarchy = "created_at"
     inlines = (ApprovalInline,)
+
+
+class ReviewVerdictInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ReviewVerdict
+    fields = ("reviewer", "verdict", "comment", "created_at")
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(BreakGlassReview)
+class BreakGlassReviewAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Reviews change only through requests_app.break_glass (guards, audit, alerts)."""
+
+    list_display = ("request", "status", "opened_at", "due_at", "escalations", "closed_at")
+    list_filter = ("status",)
+    list_select_related = ("request__requester", "request__role__workload_account")
+    inlines = (ReviewVerdictInline,)

@@ -17,19 +17,22 @@ from ninja.responses import Status
 from federation.models import EmergencyRole
 from portal.core.schemas import ERRORS, ErrorOut, PathId
 from portal.core.types import ApiRequest
-from requests_app import extensions, services
+from requests_app import break_glass, extensions, services
 from requests_app.evidence import sign_out_status
-from requests_app.models import AccessRequest, Extension
+from requests_app.models import AccessRequest, BreakGlassReview, Extension
 from requests_app.schemas import (
     ApproveIn,
     BatchIn,
     BatchOut,
+    BreakGlassIn,
     ExtendIn,
     ExtensionOut,
     ReasonIn,
     RequestFilters,
     RequestIn,
     RequestOut,
+    ReviewIn,
+    ReviewOut,
     RoleOut,
     SignOutOut,
 )
@@ -273,3 +276,37 @@ def cancel_extension(request: ApiRequest, request_id: PathId, extension_id: Path
     ext = _extension(request, request_id, extension_id)
     extensions.cancel_extension(ext, actor=request.auth)
     return _extension_out(ext.pk)
+
+
+# --- Break-glass ----------------------------------------------------------------------------
+
+
+@router.post(
+    "/requests/{request_id}/break-glass", response={200: RequestOut, **ERRORS}, tags=["requests"]
+)
+def break_glass_request(request: ApiRequest, request_id: int, payload: BreakGlassIn) -> Any:
+    """Nobody decided your pending request in time: activate it yourself (only while a
+    failover is active, on a level whose plan allows it, after its wait). Every approver is
+    alerted, the grant is time-capped, and two approvers review it afterwards."""
+    break_glass.activate(
+        _get_visible(request, request_id),
+        actor=request.auth,
+        confirmation=payload.confirmation,
+        ticket=payload.ticket,
+    )
+    return _get_visible(request, request_id)
+
+
+@router.post(
+    "/requests/{request_id}/review", response={200: ReviewOut, **ERRORS}, tags=["requests"]
+)
+def review_break_glass(request: ApiRequest, request_id: int, payload: ReviewIn) -> Any:
+    """Accept or flag a break-glass grant (approvers other than the requester; two accepts
+    accept it, one flag flags it and alerts staff)."""
+    review = break_glass.review(
+        _get_visible(request, request_id),
+        actor=request.auth,
+        verdict=payload.verdict,
+        comment=payload.comment,
+    )
+    return BreakGlassReview.objects.prefetch_related("verdicts__reviewer").get(pk=review.pk)

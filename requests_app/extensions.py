@@ -25,7 +25,7 @@ from portal import audit
 from portal.core.access import can_write, is_approver
 from portal.core.errors import Conflict, InvalidTransition, NotAllowed
 from portal.core.types import User
-from requests_app import messages
+from requests_app import eligibility, messages
 from requests_app.models import (
     EXTENSION_TRANSITIONS,
     AccessRequest,
@@ -165,6 +165,7 @@ def approve_extension(ext: Extension, *, actor: User, comment: str = "") -> Exte
             raise NotAllowed("Only approvers can approve an extension.")
         if req.requester_id == actor.pk:
             raise NotAllowed("Nobody can approve their own extension.")
+        rule = eligibility.check_decide(actor, req.role, "approve")
         if ext.status != ExtensionStatus.PENDING:
             raise InvalidTransition(f"Extension #{ext.pk} is already {ext.status}.")
         moot = req.status != Status.ACTIVE
@@ -185,17 +186,24 @@ def approve_extension(ext: Extension, *, actor: User, comment: str = "") -> Exte
                 "request.extension_approval_added",
                 req,
                 actor=actor,
-                payload={"extension": ext.pk, "comment": comment, "approvals": count},
+                payload={
+                    "extension": ext.pk,
+                    "comment": comment,
+                    "approvals": count,
+                    "eligibility": rule.text,
+                },
             )
             if count >= EXTENSION_APPROVALS_REQUIRED:
-                _apply(ext, req, actor=actor, comment=comment)
+                _apply(ext, req, actor=actor, comment=comment, rule=rule)
     if moot:
         _lapse_if_moot(ext.pk)
         raise Conflict(f"Request #{req.pk} is no longer active; the extension lapsed.")
     return ext
 
 
-def _apply(ext: Extension, req: AccessRequest, *, actor: User, comment: str) -> None:
+def _apply(
+    ext: Extension, req: AccessRequest, *, actor: User, comment: str, rule: eligibility.Rule
+) -> None:
     previous = req.expires_at
     if previous is None:  # only an active grant (which always ends) gets more time
         raise Conflict(f"Request #{req.pk} has no end time to extend.")
@@ -213,6 +221,7 @@ def _apply(ext: Extension, req: AccessRequest, *, actor: User, comment: str) -> 
             "until": until.isoformat(),
             # This extension is not counted as approved until _move has saved it.
             "granted_minutes": granted_minutes(req) + ext.minutes,
+            "eligibility": rule.text,
         },
         decided_at=timezone.now(),
         decided_by=actor,
@@ -228,12 +237,13 @@ def deny_extension(ext: Extension, *, actor: User, reason: str = "") -> Extensio
         ext, req = _locked_extension(ext.pk)
         if not is_approver(actor) or req.requester_id == actor.pk:
             raise NotAllowed("Only approvers other than the requester can deny an extension.")
+        rule = eligibility.check_decide(actor, req.role, "deny")
         _move(
             ext,
             req,
             "deny",
             actor=actor,
-            payload={"reason": reason},
+            payload={"reason": reason, "eligibility": rule.text},
             decided_at=timezone.now(),
             decided_by=actor,
             decision_comment=reason,

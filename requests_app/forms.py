@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.forms.models import ModelChoiceIterator
 
 from federation.models import EmergencyRole, Level
 from portal.core.errors import DomainError
@@ -33,8 +35,25 @@ class RoleCheckboxes(forms.CheckboxSelectMultiple):
         return option
 
 
+class OfferedChoices(ModelChoiceIterator):
+    """The choices shown: the field's ``offered`` roles (those the person may ask for),
+    while any existing role still validates, so the service says why one is refused."""
+
+    def __iter__(self) -> Iterator[Any]:
+        offered = getattr(self.field, "offered", None)
+        if offered is not None:
+            self.queryset = offered
+        yield from super().__iter__()
+
+    def __len__(self) -> int:
+        offered = getattr(self.field, "offered", None)
+        return int((offered if offered is not None else self.queryset).count())
+
+
 class RolesChoiceField(forms.ModelMultipleChoiceField):
     """One or several emergency roles: one request (and one decision) per role."""
+
+    iterator = OfferedChoices
 
     def label_from_instance(self, obj: EmergencyRole) -> str:
         return role_label(obj)
@@ -81,8 +100,10 @@ class AccessRequestForm(forms.Form):
         },
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, offered: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if offered is not None:
+            self.fields["role"].offered = offered  # type: ignore[attr-defined]
         limits = ", ".join(
             f"{name} up to {minutes} min"
             for name, minutes in Level.objects.values_list("name", "max_duration_minutes")

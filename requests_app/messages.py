@@ -11,8 +11,9 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from portal.notify import approver_emails, link, notify, slack_mention, when
-from requests_app.models import AccessRequest, Extension
+from portal.notify import approver_emails, link, notify, slack_mention, staff_emails, when
+from requests_app.eligibility import approver_emails_for
+from requests_app.models import AccessRequest, BreakGlassReview, Extension, ReviewVerdict
 
 
 def _tell_requester(req: AccessRequest, event: str, subject: str, text: str) -> None:
@@ -44,7 +45,8 @@ def request_filed(req: AccessRequest, *, escalation: int = 0) -> None:
         f"({req.role.level.name}, {req.duration_minutes} min) for {req.ticket}."
         f"\n\n{req.justification}",
         link("request-detail", req.pk),
-        approver_emails(exclude=req.requester.email),
+        # Only the approvers the plan lets decide this role (all of them when it names none).
+        approver_emails_for(req.role, exclude=req.requester.email),
         decide=("request", str(req.pk)),
     )
 
@@ -113,7 +115,7 @@ def extension_requested(ext: Extension) -> None:
         f"{who} asks to extend {req.role} by {ext.minutes} min "
         f"(now until {when(req.expires_at)}).\n\n{ext.justification}",
         link("request-detail", req.pk),
-        approver_emails(exclude=req.requester.email),
+        approver_emails_for(req.role, exclude=req.requester.email),
         decide=("extension", f"{req.pk}:{ext.pk}"),
     )
 
@@ -139,4 +141,50 @@ def drift_found(summary: str, detail: dict[str, Any] | None = None) -> None:
         f"{summary}{extra}\nSee the audit log.",
         link("audit-log"),
         approver_emails(),
+    )
+
+
+# --- Break-glass ----------------------------------------------------------------------------
+
+
+def break_glass_activated(req: AccessRequest, review: BreakGlassReview) -> None:
+    """Loud on purpose: every approver (and staff) at once, not one by one."""
+    who = req.requester.get_username()
+    drill = " (drill)" if req.failover.is_drill else ""
+    notify(
+        "request.break_glass",
+        f"BREAK-GLASS{drill}: #{req.pk} {who} activated {req.role} without approval",
+        f"Nobody decided request #{req.pk} within {req.role.level.break_glass_after_minutes} "
+        f"min, so {who} (Okta login {req.okta_login}) activated {req.role.role_name} "
+        f"({req.role.level.name}) themselves for {req.duration_minutes} min, ticket "
+        f"{req.ticket}.\n\n{req.justification}\n\nTwo approvers other than {who} must "
+        f"review it by {when(review.due_at)}; you can revoke it now.",
+        link("request-detail", req.pk),
+        [*approver_emails(exclude=req.requester.email), *staff_emails()],
+    )
+
+
+def break_glass_review_overdue(review: BreakGlassReview) -> None:
+    req = review.request
+    notify(
+        "break_glass.review_overdue",
+        f"Break-glass review of #{req.pk} is overdue",
+        f"The break-glass grant of #{req.pk} ({req.requester.get_username()}, {req.role}) "
+        f"was due for review by {when(review.due_at)}; two approvers other than the "
+        "requester must accept or flag it.",
+        link("request-detail", req.pk),
+        [*approver_emails(exclude=req.requester.email), *staff_emails()],
+    )
+
+
+def break_glass_flagged(review: BreakGlassReview, verdict: ReviewVerdict) -> None:
+    req = review.request
+    comment = f"\n\n{verdict.comment}" if verdict.comment else ""
+    notify(
+        "break_glass.flagged",
+        f"Break-glass use of #{req.pk} was flagged",
+        f"{verdict.reviewer.get_username()} flagged the break-glass grant of #{req.pk} "
+        f"({req.requester.get_username()}, {req.role}, ticket {req.ticket}).{comment}",
+        link("request-detail", req.pk),
+        [*staff_emails(), *approver_emails(exclude=req.requester.email)],
     )

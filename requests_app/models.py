@@ -40,7 +40,11 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "revoke": (frozenset({Status.APPROVED, Status.ACTIVE}), Status.REVOKED),
     # The requester ends their own grant early ("End my access now"): revoked, by them.
     "end": (frozenset({Status.APPROVED, Status.ACTIVE}), Status.REVOKED),
+    # Nobody answered: the requester activates the grant themselves (requests_app.break_glass).
+    "break_glass": (frozenset({Status.PENDING}), Status.APPROVED),
 }
+# The audit action of a transition whose target state does not say enough on its own.
+TRANSITION_ACTIONS: dict[str, str] = {"break_glass": "request.break_glass"}
 
 OPEN_STATUSES = frozenset({Status.PENDING, Status.APPROVED, Status.ACTIVE})
 ONE_OPEN_REQUEST = "one_open_request_per_person_and_role"
@@ -106,6 +110,8 @@ class AccessRequest(models.Model):
     last_escalated_at = models.DateTimeField(null=True, blank=True)
     # The end time the "ending soon" notice was sent for; an extension moves the end.
     ending_notice_for = models.DateTimeField(null=True, blank=True)
+    # Activated by the requester through break-glass (its review: BreakGlassReview).
+    break_glass = models.BooleanField(default=False)
 
     objects = AccessRequestQuerySet.as_manager()
 
@@ -264,3 +270,64 @@ class ExtensionApproval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.approver} approved extension #{self.extension_id}"
+
+
+class ReviewStatus(models.TextChoices):
+    OPEN = "open", "Waiting for review"
+    ACCEPTED = "accepted", "Accepted"
+    FLAGGED = "flagged", "Flagged"
+
+
+# The post-hoc review of a break-glass grant: name -> (sources, target, audit action).
+# ``requests_app.break_glass._move_review`` applies a row; the event is on the request.
+REVIEW_TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
+    "accept": (frozenset({ReviewStatus.OPEN}), ReviewStatus.ACCEPTED, "break_glass.accepted"),
+    "flag": (frozenset({ReviewStatus.OPEN}), ReviewStatus.FLAGGED, "break_glass.flagged"),
+}
+
+
+class BreakGlassReview(models.Model):
+    """Two approvers other than the requester look at a break-glass grant afterwards."""
+
+    request = models.OneToOneField(
+        AccessRequest, on_delete=models.CASCADE, related_name="break_glass_review"
+    )
+    status = models.CharField(
+        max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.OPEN, db_index=True
+    )
+    opened_at = models.DateTimeField(auto_now_add=True)
+    due_at = models.DateTimeField(db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # Overdue: approvers and staff are told again (BREAK_GLASS_REVIEW_HOURS, beat).
+    escalations = models.PositiveIntegerField(default=0)
+    last_escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Review of break-glass request #{self.request_id} ({self.status})"
+
+
+class Verdict(models.TextChoices):
+    ACCEPT = "accept", "Accepted"
+    FLAG = "flag", "Flagged"
+
+
+class ReviewVerdict(models.Model):
+    review = models.ForeignKey(BreakGlassReview, on_delete=models.CASCADE, related_name="verdicts")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["review", "reviewer"], name="one_verdict_per_reviewer")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} {self.verdict} review #{self.review_id}"

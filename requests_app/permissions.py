@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from portal.core.access import can_write, is_approver
+from requests_app.eligibility import decide_rule
 from requests_app.models import HOLDING_STATUSES, ExtensionStatus, Status
 
 
@@ -22,7 +23,7 @@ def request_actions(user: Any, req: Any) -> frozenset[str]:
     allowed: set[str] = set()
     mine = req.requester_id == user.pk
     if req.status == Status.PENDING:
-        if is_approver(user) and not mine:
+        if is_approver(user) and not mine and decide_rule(user, req.role).allowed:
             allowed.add("deny")
             if all(a.approver_id != user.pk for a in req.approvals.all()):
                 allowed.add("approve")
@@ -45,7 +46,11 @@ def extension_actions(user: Any, ext: Any) -> frozenset[str]:
     if not can_write(user) or ext.status != ExtensionStatus.PENDING:
         return frozenset()
     allowed: set[str] = set()
-    if is_approver(user) and ext.request.requester_id != user.pk:
+    if (
+        is_approver(user)
+        and ext.request.requester_id != user.pk
+        and decide_rule(user, ext.request.role).allowed
+    ):
         allowed.add("deny")
         if all(a.approver_id != user.pk for a in ext.approvals.all()):
             allowed.add("approve")

@@ -17,3 +17,7 @@ def provision_grant(request_id: int) -> None:
 def deprovision_grant(request_id: int) -> None:
     """Remove the member from the Okta group (unless another live grant needs it)."""
     send_on_commit(DEPROVISION_GRANT, [request_id])
+
+
+# Run by beat (portal/settings.py CELERY_BEAT_SCHEDULE), never queued by a service.
+ESCALATE_BREAK_GLASS_REVIEWS = "requests_app.escalate_break_glass_reviews"

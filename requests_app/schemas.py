@@ -8,7 +8,7 @@ something else. Outputs read straight from the model instances.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from annotated_types import Len
 from ninja import Field, Schema
@@ -139,6 +139,9 @@ class RequestOut(Schema):
         default=0, description="The requested duration plus every approved extension."
     )
     extensions: list[ExtensionOut] = Field(default_factory=list)
+    break_glass: bool = Field(
+        default=False, description="Activated by the requester through break-glass."
+    )
 
     @staticmethod
     def resolve_batch(obj: AccessRequest) -> str | None:
@@ -235,3 +238,48 @@ class ExtendIn(StrictInput):
         description="How many more minutes (the level's maximum bounds the total)."
     )
     justification: Text = Field(description="Why you need more time (a sentence).")
+
+
+# --- Break-glass ----------------------------------------------------------------------
+
+
+class BreakGlassIn(StrictInput):
+    confirmation: Line = Field(description='The phrase "break glass #<request id>", typed out.')
+    ticket: Line = Field(description="The ticket or incident reference.")
+
+
+class ReviewIn(StrictInput):
+    verdict: Literal["accept", "flag"] = Field(
+        description="accept, or flag (with a comment saying what is wrong)."
+    )
+    comment: ShortText = ""
+
+
+class VerdictOut(Schema):
+    reviewer: str
+    verdict: str
+    comment: str
+    at: dt.datetime
+
+
+class ReviewOut(Schema):
+    """The post-hoc review of a break-glass grant."""
+
+    request_id: int
+    status: str = Field(description="open, accepted or flagged.")
+    opened_at: dt.datetime
+    due_at: dt.datetime
+    closed_at: dt.datetime | None
+    verdicts: list[VerdictOut]
+
+    @staticmethod
+    def resolve_verdicts(obj: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "reviewer": v.reviewer.get_username(),
+                "verdict": v.verdict,
+                "comment": v.comment,
+                "at": v.created_at,
+            }
+            for v in obj.verdicts.all()
+        ]

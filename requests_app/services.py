@@ -24,10 +24,11 @@ from portal.accounts.identity import okta_login_for
 from portal.core.access import can_request, can_write, current_approvals, is_approver
 from portal.core.errors import Conflict, InvalidTransition, NotAllowed
 from portal.core.types import User
-from requests_app import evidence, messages, queue
+from requests_app import eligibility, evidence, messages, queue
 from requests_app.models import (
     HOLDING_STATUSES,
     OPEN_STATUSES,
+    TRANSITION_ACTIONS,
     TRANSITIONS,
     AccessRequest,
     Approval,
@@ -74,7 +75,7 @@ def _move(
         setattr(req, name, value)
     req.save(update_fields=["status", *fields])
     audit.record(
-        f"request.{target}",
+        TRANSITION_ACTIONS.get(transition, f"request.{target}"),
         req,
         actor=actor,
         system=system,
@@ -147,6 +148,7 @@ def file_requests(
     if len({role.pk for role in roles}) != len(roles):
         raise ValidationError({"role": ["Each emergency role can be asked for once."]})
     justification, ticket = justification.strip(), ticket.strip()
+    rules = {role.pk: eligibility.check_request(requester, role) for role in roles}
     for role in roles:
         validate_request_fields(role, justification, ticket, duration_minutes)
     login = okta_login_for(requester)
@@ -164,7 +166,9 @@ def file_requests(
         log.warning("Okta lookup of the requester failed, filing anyway: %s", exc)
 
     try:
-        return _file(requester, roles, justification, ticket, duration_minutes, login, okta_user_id)
+        return _file(
+            requester, roles, justification, ticket, duration_minutes, login, okta_user_id, rules
+        )
     except IntegrityError:
         # The database's ONE_OPEN_REQUEST constraint: another filing of the same role by
         # the same person committed after this one looked.
@@ -191,6 +195,7 @@ def _file(
     duration_minutes: int,
     login: str,
     okta_user_id: str,
+    rules: dict[int, eligibility.Rule],
 ) -> list[AccessRequest]:
     batch = uuid.uuid4() if len(roles) > 1 else None
     filed: list[AccessRequest] = []
@@ -231,6 +236,7 @@ def _file(
                 "ticket": ticket,
                 "duration_minutes": duration_minutes,
                 "justification": justification,
+                "eligibility": rules[role.pk].text,
             }
             if batch is not None:
                 payload["batch"] = str(batch)
@@ -263,6 +269,7 @@ def approve(req: AccessRequest, *, actor: User, comment: str = "") -> AccessRequ
             raise NotAllowed("Only approvers can approve requests.")
         if req.requester_id == actor.pk:
             raise NotAllowed("Nobody can approve their own request.")
+        rule = eligibility.check_decide(actor, req.role, "approve")
         _check_source(req, "approve")
         _refuse_if_lapsed(req)
         if req.approvals.filter(approver=actor).exists():
@@ -275,13 +282,19 @@ def approve(req: AccessRequest, *, actor: User, comment: str = "") -> AccessRequ
             "request.approval_added",
             req,
             actor=actor,
-            payload={"comment": comment, "approvals": count, "required": required},
+            payload={
+                "comment": comment,
+                "approvals": count,
+                "required": required,
+                "eligibility": rule.text,
+            },
         )
         if count >= required:
             _move(
                 req,
                 "approve",
                 actor=actor,
+                payload={"eligibility": rule.text},
                 decided_at=timezone.now(),
                 decided_by=actor,
                 decision_comment=comment,
@@ -299,11 +312,12 @@ def deny(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
         if req.requester_id == actor.pk:
             raise NotAllowed("Nobody can deny their own request; cancel it instead.")
         _refuse_if_lapsed(req)
+        rule = eligibility.check_decide(actor, req.role, "deny")
         _move(
             req,
             "deny",
             actor=actor,
-            payload={"reason": reason},
+            payload={"reason": reason, "eligibility": rule.text},
             decided_at=timezone.now(),
             decided_by=actor,
             decision_comment=reason,

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from federation.idp import IdpError, IdpRetryableError, get_identity_provider
 from portal.celery import OKTA_TASK_POLICY, backoff_seconds
-from requests_app import grants, reminders, services
+from requests_app import break_glass, grants, reminders, services
 from requests_app.models import AccessRequest, Status
 
 log = logging.getLogger(__name__)
@@ -87,3 +87,8 @@ def escalate_pending_requests() -> int:
 @shared_task(name="requests_app.warn_ending_grants")
 def warn_ending_grants() -> int:
     return len(reminders.warn_ending())
+
+
+@shared_task(name="requests_app.escalate_break_glass_reviews")
+def escalate_break_glass_reviews() -> int:
+    return len(break_glass.escalate_overdue())

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from requests_app import extension_views, views
+from requests_app import break_glass_views, extension_views, views
 
 
 class ActionConverter:
@@ -28,6 +28,12 @@ urlpatterns = [
         name="request-action",
     ),
     path("approvals/", views.approvals, name="approvals"),
+    path(
+        "requests/<int:pk>/break-glass/",
+        break_glass_views.request_break_glass,
+        name="request-break-glass",
+    ),
+    path("requests/<int:pk>/review/", break_glass_views.request_review, name="request-review"),
     path("requests/<int:pk>/extend/", extension_views.request_extend, name="request-extend"),
     path(
         "requests/<int:pk>/extensions/<int:ext_id>/<str:action>/",

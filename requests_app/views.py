@@ -24,7 +24,7 @@ from portal.core import access
 from portal.core.errors import DomainError, NotAllowed
 from portal.core.types import SignedInRequest
 from portal.core.web import page, refused, require
-from requests_app import console, extensions, permissions, services
+from requests_app import break_glass, console, eligibility, extensions, permissions, services
 from requests_app.evidence import sign_out_status
 from requests_app.forms import AccessRequestForm, ActionForm, ExtensionForm
 from requests_app.models import (
@@ -82,12 +82,15 @@ def visible_request(user: Any, pk: int) -> AccessRequest:
 @page
 @require(access.can_request, "Auditors have read-only access: they cannot file requests.")
 def request_new(request: SignedInRequest) -> HttpResponse:
-    form = AccessRequestForm(request.POST or None)
+    offered = eligibility.requestable_roles(request.user)
+    form = AccessRequestForm(request.POST or None, offered=offered)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         roles = list(data.pop("role"))
         try:
             filed = services.file_requests(requester=request.user, roles=roles, **data)
+        except NotAllowed as exc:
+            return refused(request, str(exc))
         except (ValidationError, DomainError) as exc:
             form.add_service_error(exc)
         else:
@@ -167,8 +170,15 @@ def detail_context(user: Any, req: AccessRequest) -> dict[str, Any]:
         moments = (sign_out.last_sign_in, sign_out.at)
         seen = "".join(f".{int(m.timestamp()) if m else 0}" for m in moments)
     mine = req.requester_id == user.pk
+    review = getattr(req, "break_glass_review", None) if req.break_glass else None
     return {
         "req": req,
+        "break_glass_state": break_glass.availability(req)
+        if req.status == Status.PENDING
+        else None,
+        "can_break_glass": break_glass.can_break_glass(user, req),
+        "review": review,
+        "can_review": review is not None and break_glass.may_review(user, review),
         "events": events,
         "actions": permissions.request_actions(user, req),
         "live": is_live(req),
@@ -284,9 +294,11 @@ def request_action(request: SignedInRequest, pk: int, action: str) -> HttpRespon
 
 def _queue_context(user: Any) -> dict[str, Any]:
     base = AccessRequest.objects.with_related()
+    # Only what this approver may decide (the plan's approvers lists).
+    mine = eligibility.decidable_filter(user)
     pending = [
         Row(r, permissions.request_actions(user, r))
-        for r in base.filter(status=Status.PENDING).order_by("created_at", "pk")
+        for r in base.filter(mine, status=Status.PENDING).order_by("created_at", "pk")
     ]
     granting = [
         Row(r, permissions.request_actions(user, r))
@@ -299,7 +311,11 @@ def _queue_context(user: Any) -> dict[str, Any]:
         .order_by("-ended_at")
     ]
     more_time = list(
-        Extension.objects.filter(status=ExtensionStatus.PENDING, request__status=Status.ACTIVE)
+        Extension.objects.filter(
+            eligibility.decidable_filter(user, "request__role__"),
+            status=ExtensionStatus.PENDING,
+            request__status=Status.ACTIVE,
+        )
         .select_related("request__role__workload_account", "request__role__level", "requested_by")
         .order_by("created_at")
     )

@@ -194,6 +194,7 @@ def build_plan(emergency_id: str = "123456789012") -> SimpleNamespace:
             max_duration_minutes=240,
             approvals_required=1,
             position=1,
+            break_glass=True,  # the plan's default for a read-only level
         ),
         "Ops": Level.objects.create(
             name="Ops",

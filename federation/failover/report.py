@@ -67,6 +67,45 @@ def _sign_out(ev: Any) -> dict[str, Any]:
     }
 
 
+def _break_glass(req: Any) -> dict[str, Any] | None:
+    """A break-glass grant's mark: its post-hoc review, for the report to show loudly."""
+    if not req.break_glass:
+        return None
+    review = getattr(req, "break_glass_review", None)
+    return {
+        "review_status": review.status if review else "",
+        "review_due_at": review.due_at if review else None,
+        "reviewers": [
+            {"by": _user(v.reviewer), "verdict": v.verdict, "at": v.created_at}
+            for v in (review.verdicts.all() if review else [])
+        ],
+    }
+
+
+def _break_glass_decisions(req: Any) -> list[dict[str, Any]]:
+    rows = [
+        {
+            "what": "BREAK-GLASS: activated by the requester without approval",
+            "request_id": req.pk,
+            "by": _user(req.requester),
+            "at": req.decided_at,
+            "comment": req.decision_comment,
+        }
+    ]
+    review = getattr(req, "break_glass_review", None)
+    for verdict in review.verdicts.all() if review else []:
+        rows.append(
+            {
+                "what": f"break-glass review: {verdict.get_verdict_display().lower()}",
+                "request_id": req.pk,
+                "by": _user(verdict.reviewer),
+                "at": verdict.created_at,
+                "comment": verdict.comment,
+            }
+        )
+    return rows
+
+
 def _access(failover: Failover) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     # One batch of evidence for the whole failover, not a lookup per request.
     evidence = {req.pk: ev for req, ev in emergency_users(failover)}
@@ -75,7 +114,11 @@ def _access(failover: Failover) -> tuple[list[dict[str, Any]], list[dict[str, An
     requests = (
         failover.requests.with_related()
         .select_related("decided_by", "ended_by")
-        .prefetch_related("extensions__approvals__approver", "extensions__decided_by")
+        .prefetch_related(
+            "extensions__approvals__approver",
+            "extensions__decided_by",
+            "break_glass_review__verdicts__reviewer",
+        )
         .order_by("pk")
     )
     for req in requests:
@@ -106,8 +149,11 @@ def _access(failover: Failover) -> tuple[list[dict[str, Any]], list[dict[str, An
                 "held_until": req.held_until,
                 "held_minutes": req.held_minutes() or 0,
                 "sign_in": _sign_out(evidence[req.pk]) if req.pk in evidence else None,
+                "break_glass": _break_glass(req),
             }
         )
+        if req.break_glass:
+            approvals.extend(_break_glass_decisions(req))
         for approval in req.approvals.all():
             approvals.append(
                 {

@@ -19,6 +19,15 @@ The file (see ``plans/demo.toml``)::
     policy = "arn:aws:iam::aws:policy/ReadOnlyAccess"
     max_duration_minutes = 240
     approvals_required = 1
+    # Optional (docs/plan.md): eligibility and break-glass
+    requesters = ["sre"]           # portal groups that may request (also in an account)
+    approvers = ["sre-leads"]      # portal groups whose approvers may decide it
+    break_glass = true             # default: true for RO / read-only, false otherwise
+    break_glass_after_minutes = 30
+    break_glass_max_minutes = 60
+
+    [okta_groups]                  # an Okta sign-in's groups claim fills portal groups
+    "okta-sre" = "sre"
 
 Workload account N gets, for each level, the emergency role
 ``EmergencyAccess_Role<N>_<LEVEL>`` and the Okta group
@@ -52,8 +61,11 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
 from federation.models import (
+    BREAK_GLASS_AFTER_MINUTES,
+    BREAK_GLASS_MAX_MINUTES,
     MAX_SESSION_SECONDS,
     MIN_SESSION_SECONDS,
+    RESERVED_GROUPS,
     SAML_AUDIENCE_RE,
     EmergencyAccount,
     EmergencyRole,
@@ -62,9 +74,11 @@ from federation.models import (
     WorkloadAccount,
     WorkloadTrust,
     account_id_validator,
+    default_break_glass,
     default_saml_audiences,
     level_name_validator,
     managed_policy_validator,
+    portal_group_validator,
 )
 from portal import audit
 from portal.core.types import User
@@ -207,7 +221,46 @@ def _audiences(value: Any) -> list[str]:
     return value
 
 
+_GROUP_EXPECTED = "a portal group name (lower-case letters, digits, '.', '_', '-'), e.g. \"sre\""
+
+
+def _group_name(value: Any) -> str:
+    if not isinstance(value, str) or not _django_rule(portal_group_validator)(value):
+        raise _fail(_GROUP_EXPECTED, value)
+    if value in RESERVED_GROUPS:
+        raise _fail("a group other than the portal roles (approvers, auditors)", value)
+    return value
+
+
+def _groups(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise _fail('a list of portal group names, e.g. ["sre"]', value)
+    names = [_group_name(item) for item in value]
+    if len(set(names)) != len(names):
+        raise _fail("a list without repeats", value)
+    return names
+
+
+def _okta_groups(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise _fail('a table of "okta group" = "portal group"', value)
+    for okta, portal in value.items():
+        if not okta.strip() or _CONTROL_RE.search(okta):
+            raise _fail("an Okta group name", okta)
+        _group_name(portal)
+    return dict(value)
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _fail("true or false", value)
+    return value
+
+
 SessionSeconds = Annotated[int, PlainValidator(_session_seconds)]
+Groups = Annotated[list[str], PlainValidator(_groups)]
+OktaGroups = Annotated[dict[str, str], PlainValidator(_okta_groups)]
+Flag = Annotated[bool, PlainValidator(_flag)]
 SamlAudiences = Annotated[list[str], PlainValidator(_audiences)]
 Approvals = Annotated[int, _count("a positive integer", MAX_APPROVALS)]
 
@@ -233,9 +286,16 @@ class EmergencyAccountSpec(_Table):
         }
 
 
+def _emergency_values(spec: PlanSpec) -> dict[str, Any]:
+    """EmergencyAccount's columns besides its id: the federation keys and [okta_groups]."""
+    return {**spec.emergency_account.federation_values(), "okta_groups": dict(spec.okta_groups)}
+
+
 class WorkloadAccountSpec(_Table):
     id: AccountId
     name: AccountName
+    requesters: Groups = Field(default_factory=list)
+    approvers: Groups = Field(default_factory=list)
 
 
 class LevelSpec(_Table):
@@ -243,6 +303,18 @@ class LevelSpec(_Table):
     policy: PolicyArn
     max_duration_minutes: Minutes
     approvals_required: Approvals
+    requesters: Groups = Field(default_factory=list)
+    approvers: Groups = Field(default_factory=list)
+    # None: the default for the level (on for read-only, off otherwise).
+    break_glass: Flag | None = None
+    break_glass_after_minutes: Minutes = BREAK_GLASS_AFTER_MINUTES
+    break_glass_max_minutes: Minutes = BREAK_GLASS_MAX_MINUTES
+
+    @property
+    def break_glass_on(self) -> bool:
+        if self.break_glass is None:
+            return default_break_glass(self.name, self.policy)
+        return self.break_glass
 
 
 @dataclass(frozen=True)
@@ -260,6 +332,7 @@ class PlanSpec(_Table):
     emergency_account: EmergencyAccountSpec
     workload_accounts: list[WorkloadAccountSpec] = Field(min_length=1)
     levels: list[LevelSpec] = Field(min_length=1)
+    okta_groups: OktaGroups = Field(default_factory=dict)
 
     def roles(self) -> Iterator[RoleSpec]:
         emergency_id = self.emergency_account.id
@@ -324,6 +397,14 @@ def _cross_errors(spec: PlanSpec) -> list[str]:
     unique(spec.workload_accounts, "workload_accounts", "id", "id")
     unique(spec.workload_accounts, "workload_accounts", "name", "name")
     unique(spec.levels, "levels", "name", "name", fold=True)
+    for index, level in enumerate(spec.levels, start=1):
+        if level.break_glass_max_minutes > level.max_duration_minutes and (
+            "break_glass_max_minutes" in level.model_fields_set
+        ):
+            errors.append(
+                f"levels[{index}].break_glass_max_minutes: {level.break_glass_max_minutes} is "
+                f"more than the level's max_duration_minutes ({level.max_duration_minutes})"
+            )
     for index, account in enumerate(spec.workload_accounts, start=1):
         if account.id == emergency_id:
             errors.append(
@@ -469,7 +550,7 @@ class _Reconciliation:
             note = f"SAML provider {wanted.saml_provider}"
             self.changes.append(Change("created", "emergency account", wanted.id, note=note))
             return
-        self.emergency_updates = _updates(self.emergency, wanted.federation_values())
+        self.emergency_updates = _updates(self.emergency, _emergency_values(self.spec))
         if self.emergency_updates:
             self.changes.append(
                 Change("updated", "emergency account", wanted.id, self.emergency_updates)
@@ -499,6 +580,20 @@ class _Reconciliation:
             "max_duration_minutes": wanted.max_duration_minutes,
             "approvals_required": wanted.approvals_required,
             "position": position,
+            "requesters": list(wanted.requesters),
+            "approvers": list(wanted.approvers),
+            "break_glass": wanted.break_glass_on,
+            "break_glass_after_minutes": wanted.break_glass_after_minutes,
+            "break_glass_max_minutes": wanted.break_glass_max_minutes,
+        }
+
+    @staticmethod
+    def _account_values(wanted: WorkloadAccountSpec, number: int) -> dict[str, Any]:
+        return {
+            "number": number,
+            "name": wanted.name,
+            "requesters": list(wanted.requesters),
+            "approvers": list(wanted.approvers),
         }
 
     def _accounts(self) -> None:
@@ -513,7 +608,7 @@ class _Reconciliation:
                 self.changes.append(Change("created", "workload account", wanted.id, note=note))
                 continue
             self.accounts[wanted.id] = account
-            updates = _updates(account, {"number": number, "name": wanted.name})
+            updates = _updates(account, self._account_values(wanted, number))
             if account.emergency_account.account_id != self.spec.emergency_account.id:
                 updates += (
                     (
@@ -598,10 +693,10 @@ class _Reconciliation:
         wanted = self.spec.emergency_account
         if self.emergency is None:
             self.emergency = _saved(
-                EmergencyAccount(account_id=wanted.id, **wanted.federation_values())
+                EmergencyAccount(account_id=wanted.id, **_emergency_values(self.spec))
             )
         elif self.emergency_updates:
-            for name, value in wanted.federation_values().items():
+            for name, value in _emergency_values(self.spec).items():
                 setattr(self.emergency, name, value)
             _saved(self.emergency)
 
@@ -638,7 +733,8 @@ class _Reconciliation:
         for number, spec in enumerate(self.spec.workload_accounts, start=1):
             account = self.accounts.get(spec.id) or WorkloadAccount(account_id=spec.id)
             if account.pk is None or spec.id in self.account_updates:
-                account.number, account.name = number, spec.name
+                for name, value in self._account_values(spec, number).items():
+                    setattr(account, name, value)
                 account.emergency_account = emergency
                 self.accounts[spec.id] = _saved(account)
 
@@ -741,6 +837,8 @@ def _toml_string(value: str) -> str:
 
 
 def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str):
         return _toml_string(value)
     if isinstance(value, list):
@@ -772,16 +870,17 @@ def current_plan() -> PlanSpec:
             "session_duration_seconds": emergency.session_duration_seconds,
             "saml_audiences": emergency.saml_audiences,
         },
-        "workload_accounts": [{"id": a.account_id, "name": a.name} for a in accounts],
-        "levels": [
+        "workload_accounts": [
             {
-                "name": level.name,
-                "policy": level.policy_arn,
-                "max_duration_minutes": level.max_duration_minutes,
-                "approvals_required": level.approvals_required,
+                "id": a.account_id,
+                "name": a.name,
+                "requesters": a.requesters,
+                "approvers": a.approvers,
             }
-            for level in Level.objects.order_by("position", "name")
+            for a in accounts
         ],
+        "levels": [_level_data(level) for level in Level.objects.order_by("position", "name")],
+        "okta_groups": emergency.okta_groups,
     }
     try:
         return PlanSpec.model_validate(data)
@@ -789,6 +888,40 @@ def current_plan() -> PlanSpec:
         raise PlanError(
             ["the database holds a plan the file format cannot state:", *_schema_errors(exc)]
         ) from None
+
+
+def _level_data(level: Level) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": level.name,
+        "policy": level.policy_arn,
+        "max_duration_minutes": level.max_duration_minutes,
+        "approvals_required": level.approvals_required,
+        "requesters": level.requesters,
+        "approvers": level.approvers,
+        "break_glass_after_minutes": level.break_glass_after_minutes,
+        "break_glass_max_minutes": level.break_glass_max_minutes,
+    }
+    if level.break_glass != default_break_glass(level.name, level.policy_arn):
+        data["break_glass"] = level.break_glass
+    return data
+
+
+# Optional keys left out of an exported table while they hold their default.
+_OPTIONAL_DEFAULTS: dict[str, Any] = {
+    "requesters": [],
+    "approvers": [],
+    "break_glass": None,
+    "break_glass_after_minutes": BREAK_GLASS_AFTER_MINUTES,
+    "break_glass_max_minutes": BREAK_GLASS_MAX_MINUTES,
+}
+
+
+def _without_defaults(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value
+        for key, value in values.items()
+        if key not in _OPTIONAL_DEFAULTS or value != _OPTIONAL_DEFAULTS[key]
+    }
 
 
 def render_plan(spec: PlanSpec) -> str:
@@ -799,12 +932,15 @@ def render_plan(spec: PlanSpec) -> str:
         "# Import it with `manage.py import_plan FILE`.",
     ]
     tables = [("[emergency_account]", data["emergency_account"])]
-    tables += [("[[workload_accounts]]", account) for account in data["workload_accounts"]]
-    tables += [("[[levels]]", level) for level in data["levels"]]
+    tables += [("[[workload_accounts]]", _without_defaults(a)) for a in data["workload_accounts"]]
+    tables += [("[[levels]]", _without_defaults(level)) for level in data["levels"]]
+    if data["okta_groups"]:
+        tables.append(("[okta_groups]", data["okta_groups"]))
     for header, values in tables:
         lines += ["", header]
         for key, value in values.items():
-            lines.append(f"{key} = {_toml_value(value)}")
+            name = key if header != "[okta_groups]" else _toml_string(key)
+            lines.append(f"{name} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
 
 

@@ -42,7 +42,7 @@ from federation.idp import (
     IdpPermanentError,
     get_identity_provider,
 )
-from federation.models import Failover, ReadinessRun, ReadinessStatus
+from federation.models import Failover, Level, ReadinessRun, ReadinessStatus, WorkloadAccount
 from federation.plan import PlanError, cloudformation, current_plan, iam
 from federation.plan.cloudformation import EMERGENCY_TEMPLATE, WORKLOAD_TEMPLATE
 from federation.readiness import messages
@@ -940,6 +940,33 @@ def check_okta(run: Run) -> None:
 # --- Running the checks -------------------------------------------------------------------
 
 
+def check_eligibility(run: Run) -> None:
+    """The plan's eligibility (requesters / approvers): without it anyone may ask for
+    every role and every approver decides everything, the open behaviour."""
+    accounts = sum(1 for a in WorkloadAccount.objects.all() if a.requesters or a.approvers)
+    levels = sum(1 for lv in Level.objects.all() if lv.requesters or lv.approvers)
+    fix = (
+        "List requesters and approvers (portal groups) per workload account or level in the "
+        "access plan, and map Okta groups to them in [okta_groups] (docs/plan.md)."
+    )
+    if not accounts and not levels:
+        run.add(
+            "eligibility",
+            WARN,
+            "the plan names no requesters or approvers: every user may request every role "
+            "and every approver decides every request",
+            fix,
+            area=AREA_PLAN,
+        )
+        return
+    run.add(
+        "eligibility",
+        PASS,
+        f"requesters / approvers listed on {accounts} workload account(s) and {levels} level(s)",
+        area=AREA_PLAN,
+    )
+
+
 def run_checks(
     *, aws: bool = True, okta: bool = True, plan: iam.RenderedPlan | None = None
 ) -> list[CheckResult]:
@@ -963,6 +990,9 @@ def run_checks(
         failover = None
     run = Run(plan=plan, failover=failover)
     steps: list[Callable[[Run], None]] = []
+    if aws and okta:
+        # The plan's own completeness: part of a full run, not of one side's.
+        steps.append(check_eligibility)
     if aws:
         steps += [check_emergency_account, check_workload_accounts]
     if okta:

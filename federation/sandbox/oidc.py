@@ -67,7 +67,14 @@ class OidcProvider:
             "scopes_supported": ["openid", "profile", "email"],
             "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
             "code_challenge_methods_supported": ["S256"],
-            "claims_supported": ["sub", "email", "email_verified", "preferred_username", "amr"],
+            "claims_supported": [
+                "sub",
+                "email",
+                "email_verified",
+                "preferred_username",
+                "amr",
+                "groups",
+            ],
         }
 
     def jwks(self) -> dict[str, Any]:
@@ -109,7 +116,10 @@ class OidcProvider:
             "</body></html>"
         )
 
-    def issue_code(self, form: dict[str, str], user: dict[str, Any]) -> str:
+    def issue_code(
+        self, form: dict[str, str], user: dict[str, Any], groups: list[str] | None = None
+    ) -> str:
+        """``groups``: the user's Okta group names, sent as the ``groups`` claim."""
         self.check_authorize(form)
         code = secrets.token_urlsafe(24)
         with self._lock:
@@ -119,6 +129,7 @@ class OidcProvider:
                 "nonce": form.get("nonce"),
                 "challenge": form.get("code_challenge"),
                 "user": user,
+                "groups": groups,
                 "expires": time.time() + CODE_SECONDS,
             }
         params = {"code": code}
@@ -165,6 +176,8 @@ class OidcProvider:
         }
         if grant["nonce"]:
             claims["nonce"] = grant["nonce"]
+        if grant.get("groups") is not None:
+            claims["groups"] = list(grant["groups"])
         id_token = jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})
         return {
             "access_token": access,

@@ -332,6 +332,15 @@ class SandboxOrg:
         with self._lock:
             return sorted(self.members[self._group(group_id)["id"]], key=self._order.__getitem__)
 
+    def group_names_of(self, user_id: str) -> list[str]:
+        """The names of the groups ``user_id`` is a member of (the OIDC ``groups`` claim)."""
+        with self._lock:
+            return sorted(
+                self.groups[gid]["profile"]["name"]
+                for gid, members in self.members.items()
+                if user_id in members and gid in self.groups
+            )
+
     # --- paging ----------------------------------------------------------------------
 
     def _page(

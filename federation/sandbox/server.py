@@ -545,7 +545,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_html(200, provider.sign_in_page(query, users))
             elif path == "/oauth2/v1/authorize" and method == "POST":
                 user = self.server.org.user(form.pop("login", ""))
-                self._redirect(provider.issue_code(form, user))
+                groups = self.server.org.group_names_of(user["id"])
+                self._redirect(provider.issue_code(form, user, groups))
             elif path == "/oauth2/v1/token" and form.get("grant_type") == "authorization_code":
                 basic = oidc.parse_basic(self.headers.get("Authorization", ""))
                 self._send(200, provider.exchange(form, basic, base), {})

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_save, pre_save
 
-from portal.accounts import identity, mfa_policy, sessions
+from portal.accounts import identity, mfa_policy, portal_groups, sessions
 
 
 def _signed_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
@@ -47,6 +47,8 @@ def _okta_signed_in(request: Any, user: Any, sociallogin: Any) -> None:
         identity.bind_okta_login(
             user, login, okta_user_id=sociallogin.account.uid, actor=user, via="okta-sign-in"
         )
+    # The plan's [okta_groups] fills portal groups (eligibility) from Okta's groups claim.
+    portal_groups.sync_from_okta(user, claims.get("groups", info.get("groups")))
 
 
 def _remember_password(sender: Any, instance: Any, **kwargs: Any) -> None:

@@ -38,6 +38,8 @@ WRITES = {
     "/requests/{request_id}/extensions/{extension_id}/deny": {"reason": "no"},
     "/requests/{request_id}/extensions/{extension_id}/cancel": {},
     "/readiness/run": {},
+    "/requests/{request_id}/break-glass": {"confirmation": "break glass #1", "ticket": "INC-1"},
+    "/requests/{request_id}/review": {"verdict": "accept"},
 }
 # Not a user's endpoint: EventBridge's, authenticated with the connection secret only (no
 # user token or session is accepted, so no portal role can write through it).

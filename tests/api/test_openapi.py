@@ -35,16 +35,31 @@ EXPECTED = {
     "/api/v1/readiness": {"get"},
     "/api/v1/readiness/run": {"post"},
     "/api/v1/aws-events": {"post"},
+    "/api/v1/requests/{request_id}/break-glass": {"post"},
+    "/api/v1/requests/{request_id}/review": {"post"},
 }
 
 # What later issues added to the document since the restructure's snapshot: whole paths,
 # whole schemas, and properties of existing schemas. Nothing may change or disappear.
 ADDED_SINCE_RESTRUCTURE: dict[str, set[str]] = {
-    # issue 14: EventBridge delivers AWS-side uses of the emergency roles
-    "paths": {"/api/v1/aws-events"},
-    "schemas": {"AwsEventIn", "CloudTrailDetail", "AwsEventOut"},
-    # issue 9: the Okta login that receives the access
-    "properties": {"RequestOut.okta_login"},
+    # issue 14: EventBridge delivers AWS-side uses of the emergency roles; break-glass
+    # and its post-hoc review
+    "paths": {
+        "/api/v1/aws-events",
+        "/api/v1/requests/{request_id}/break-glass",
+        "/api/v1/requests/{request_id}/review",
+    },
+    "schemas": {
+        "AwsEventIn",
+        "CloudTrailDetail",
+        "AwsEventOut",
+        "BreakGlassIn",
+        "ReviewIn",
+        "ReviewOut",
+        "VerdictOut",
+    },
+    # issue 9: the Okta login that receives the access; issue 14: the break-glass mark
+    "properties": {"RequestOut.okta_login", "RequestOut.break_glass"},
 }
 
 

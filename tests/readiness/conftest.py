@@ -15,10 +15,25 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from federation.models import Level
 from federation.plan import iam, parse_plan
 from tests import awsworld
+from tests.conftest import build_plan
 
 DEMO_TEXT = (Path(settings.BASE_DIR) / "plans" / "demo.toml").read_text()
+
+
+def name_approvers() -> None:
+    """A complete plan says who may decide (the eligibility check warns otherwise)."""
+    Level.objects.update(approvers=["sre-leads"])
+
+
+@pytest.fixture
+def plan(db: Any) -> Any:
+    """The shared plan, with eligibility: readiness passes only on a complete plan."""
+    found = build_plan()
+    name_approvers()
+    return found
 
 
 def demo_plan() -> iam.RenderedPlan:

@@ -13,6 +13,7 @@ from federation.models import ReadinessRun
 from federation.readiness import checks as readiness
 from federation.readiness.checks import FAIL, PASS
 from tests.harness import wait_for
+from tests.readiness.conftest import name_approvers
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -29,6 +30,7 @@ def finished(run_id: int) -> ReadinessRun | None:
 
 
 def test_run_now_through_the_worker(integration, prepared_plan, aws, approver):
+    name_approvers()
     run = readiness.request_run(actor=approver)  # commits, then queues the real task
 
     done = wait_for(lambda: finished(run.pk), timeout=90, what="the worker's readiness run")

@@ -45,6 +45,9 @@ WEB: dict[str, tuple[str, str]] = {
     # route: (GET, POST)       anon eng  appr aud  staff aud+staff
     "approvals": ("L 403 200 403 403 403", "405 405 405 405 405 405"),
     "audit-log": ("L 403 200 200 403 200", "405 405 405 405 405 405"),
+    # demo only, staff only; an auditor who is staff may look but not play (unknown action: 404)
+    "demo-action": ("405 405 405 405 405 405", "L 403 403 403 404 403"),
+    "demo-controls": ("L 403 403 403 200 200", "405 405 405 405 405 405"),
     "auditor-account": ("L 403 200 200 403 200", "L 403 405 403 403 403"),
     "auditor-audit-export": ("L 403 200 200 403 200", "L 403 405 403 403 403"),
     "auditor-failovers": ("L 403 200 200 403 200", "L 403 405 403 403 403"),
@@ -75,10 +78,12 @@ WEB: dict[str, tuple[str, str]] = {
     "readiness": ("L 403 200 200 200 200", "405 405 405 405 405 405"),
     "readiness-run": ("405 405 405 405 405 405", "L 403 302 403 403 403"),
     "request-action": ("405 405 405 405 405 405", "L 404 302 403 404 403"),
+    "request-break-glass": ("L 404 403 403 404 403", "L 404 403 403 404 403"),
     "request-detail": ("L 404 200 200 404 200", "405 405 405 405 405 405"),
     "request-extend": ("405 405 405 405 405 405", "L 404 400 403 404 403"),
     "request-list": ("L 200 200 200 200 200", "405 405 405 405 405 405"),
     "request-new": ("L 200 200 403 200 403", "L 200 200 403 200 403"),
+    "request-review": ("405 405 405 405 405 405", "L 404 400 403 404 403"),
     "request-status": ("L 404 200 200 404 200", "405 405 405 405 405 405"),
     "slack-interactivity": ("405 405 405 405 405 405", "404 404 404 404 404 404"),
     "token-revoke": ("405 405 405 405 405 405", "L 302 404 404 404 404"),
@@ -93,6 +98,8 @@ API: dict[str, str] = {
     "GET /api/v1/requests": "401 200 200 200 200 200",
     "GET /api/v1/requests/{request_id}": "401 404 200 200 404 200",
     "GET /api/v1/roles": "401 200 200 200 200 200",
+    # EventBridge's connection secret, never a person's token or session
+    "POST /api/v1/aws-events": "401 401 401 401 401 401",
     "POST /api/v1/failover": "401 403 201 403 403 403",
     "POST /api/v1/failover/close": "401 403 409 403 403 403",
     "POST /api/v1/failover/confirm": "401 403 409 403 403 403",
@@ -102,6 +109,7 @@ API: dict[str, str] = {
     "POST /api/v1/requests": "401 400 400 403 400 403",
     "POST /api/v1/requests/batch": "401 400 400 403 400 403",
     "POST /api/v1/requests/{request_id}/approve": "401 404 409 403 404 403",
+    "POST /api/v1/requests/{request_id}/break-glass": "401 400 400 403 400 403",
     "POST /api/v1/requests/{request_id}/cancel": "401 404 403 403 404 403",
     "POST /api/v1/requests/{request_id}/deny": "401 404 409 403 404 403",
     "POST /api/v1/requests/{request_id}/extend": "401 404 403 403 404 403",
@@ -114,6 +122,7 @@ API: dict[str, str] = {
     "POST /api/v1/requests/{request_id}/extensions/{extension_id}/deny": (
         "401 404 404 403 404 403"
     ),
+    "POST /api/v1/requests/{request_id}/review": "401 400 400 403 400 403",
     "POST /api/v1/requests/{request_id}/revoke": "401 404 409 403 404 403",
     "POST /api/v1/requests/{request_id}/signed-out": "401 404 403 403 404 403",
 }
