@@ -99,6 +99,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.audit.AuditContextMiddleware",
+    "portal.core.db.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -197,6 +198,32 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # Broadcast (pidbox) messages; kombu's default is ./control in the cwd.
         "control_folder": str(_queue_dir / "control"),
     }
+else:
+    # Redis: a message a worker took but never acknowledged (it died) is redelivered after
+    # visibility_timeout, which must exceed the longest task time limit (readiness: 660 s)
+    # or a slow task would run twice. Dead connections are noticed by keepalive and a
+    # health check instead of hanging on a half-open socket.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT_SECONDS", 3600),
+        "socket_keepalive": True,
+        "health_check_interval": 10,
+        "socket_timeout": 15,
+        "socket_connect_timeout": 5,
+    }
+# Outages: the worker and beat reconnect forever (Celery's default gives up after 100
+# tries); a web request that cannot queue gives up fast and the grant sweep re-sends the
+# work from the database (docs/reliability.md).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = 5
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
+# On a lost broker connection, tasks still running are cancelled (acks_late: the broker
+# redelivers them and every task is idempotent) instead of finishing unacknowledgeable.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -211,6 +238,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("TASK_SOFT_TIME_LIMIT_SECONDS", 120)
 CELERY_TASK_TIME_LIMIT = env_int("TASK_TIME_LIMIT_SECONDS", 180)
 if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured("TASK_TIME_LIMIT_SECONDS must exceed TASK_SOFT_TIME_LIMIT_SECONDS")
+# The longest task (federation.verify_readiness) may run 660 s: a redelivery sooner than
+# that would run it twice.
+LONGEST_TASK_TIME_LIMIT = max(CELERY_TASK_TIME_LIMIT, 660)
+if CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600) <= LONGEST_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("BROKER_VISIBILITY_TIMEOUT_SECONDS must exceed the task time limits")
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 EXPIRY_SWEEP_SECONDS = env_int("EXPIRY_SWEEP_SECONDS", 15)
 RECONCILE_SECONDS = env_int("RECONCILE_SECONDS", 60)

@@ -48,6 +48,7 @@ class DeliveryTask(Task):
         if log_id is None:
             return
         with transaction.atomic():
+            audit.lock_chain()  # the lock order: the audit chain, then rows
             row = notify.mark_failed(log_id, exc)
             if row is None:
                 return

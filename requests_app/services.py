@@ -21,6 +21,7 @@ from federation.idp import IdentityProvider, IdpError, IdpNotFound, get_identity
 from federation.models import EmergencyRole, Failover, FailoverStatus
 from portal import audit
 from portal.core.access import can_request, can_write, is_approver
+from portal.core.db import retry_on_conflict
 from portal.core.errors import Conflict, InvalidTransition, NotAllowed
 from requests_app import evidence, messages, queue
 from requests_app.models import (
@@ -38,6 +39,8 @@ MIN_JUSTIFICATION_WORDS = 4
 
 
 def _locked(request_id: int) -> AccessRequest:
+    # The portal's lock order (docs/reliability.md): the audit chain first, then rows.
+    audit.lock_chain()
     return (
         AccessRequest.objects.select_for_update(of=("self",))
         .select_related("role__level", "role__workload_account", "requester")
@@ -124,6 +127,7 @@ def file_request(
     )[0]
 
 
+@retry_on_conflict
 def file_requests(
     *,
     requester: AbstractBaseUser,
@@ -166,6 +170,7 @@ def file_requests(
     with transaction.atomic():
         # Only an ACTIVE failover takes requests: not a proposed one, nor one returning
         # to normal (its users were told to sign out).
+        audit.lock_chain()  # the lock order: the chain before the failover row
         failover = Failover.objects.select_for_update().open().first()
         if failover is None:
             current = Failover.objects.current()
@@ -214,6 +219,7 @@ def file_requests(
 # --- Decisions -----------------------------------------------------------------------
 
 
+@retry_on_conflict
 def approve(req: AccessRequest, *, actor: AbstractBaseUser, comment: str = "") -> AccessRequest:
     """Add the actor's approval; the request is approved once enough distinct people agree."""
     with transaction.atomic():
@@ -248,6 +254,7 @@ def approve(req: AccessRequest, *, actor: AbstractBaseUser, comment: str = "") -
     return req
 
 
+@retry_on_conflict
 def deny(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> AccessRequest:
     with transaction.atomic():
         req = _locked(req.pk)
@@ -266,6 +273,7 @@ def deny(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> Ac
     return req
 
 
+@retry_on_conflict
 def cancel(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> AccessRequest:
     with transaction.atomic():
         req = _locked(req.pk)
@@ -283,6 +291,7 @@ def cancel(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> 
     return req
 
 
+@retry_on_conflict
 def revoke(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> AccessRequest:
     """End a granted (or being granted) access early; the member is removed from Okta."""
     with transaction.atomic():
@@ -306,6 +315,7 @@ def revoke(req: AccessRequest, *, actor: AbstractBaseUser, reason: str = "") -> 
 # --- The worker's side: Okta confirmed ---------------------------------------------
 
 
+@retry_on_conflict
 def activate(request_id: int, *, okta_user_id: str) -> AccessRequest | None:
     """Okta confirmed the membership: the grant clock starts now."""
     with transaction.atomic():
@@ -326,6 +336,7 @@ def activate(request_id: int, *, okta_user_id: str) -> AccessRequest | None:
     return req
 
 
+@retry_on_conflict
 def record_provisioning_error(request_id: int, error: str, *, will_retry: bool) -> None:
     with transaction.atomic():
         req = _locked(request_id)
@@ -344,6 +355,7 @@ def record_provisioning_error(request_id: int, error: str, *, will_retry: bool) 
         )
 
 
+@retry_on_conflict
 def fail(request_id: int, *, error: str) -> AccessRequest | None:
     """Provisioning gave up: show approvers; make sure no membership is left behind."""
     with transaction.atomic():
@@ -364,6 +376,7 @@ def fail(request_id: int, *, error: str) -> AccessRequest | None:
     return req
 
 
+@retry_on_conflict
 def expire(request_id: int, *, now: dt.datetime | None = None) -> AccessRequest | None:
     """End an active grant whose time is up (no-op if it is not due or not active)."""
     now = now or timezone.now()
@@ -383,6 +396,7 @@ def expire(request_id: int, *, now: dt.datetime | None = None) -> AccessRequest 
     return req
 
 
+@retry_on_conflict
 def lapse(
     request_id: int, *, reason: str, actor: AbstractBaseUser | None = None
 ) -> AccessRequest | None:
@@ -402,6 +416,7 @@ def lapse(
     return req
 
 
+@retry_on_conflict
 def confirm_membership_removed(request_id: int, *, detail: str) -> None:
     with transaction.atomic():
         req = _locked(request_id)
@@ -417,6 +432,7 @@ def confirm_membership_removed(request_id: int, *, detail: str) -> None:
         )
 
 
+@retry_on_conflict
 def confirm_signed_out(req: AccessRequest, actor: AbstractBaseUser) -> AccessRequest:
     """The person who held the access says they signed out of the AWS console.
 
