@@ -246,7 +246,28 @@ if CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600) <= LONGEST_TA
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 EXPIRY_SWEEP_SECONDS = env_int("EXPIRY_SWEEP_SECONDS", 15)
 RECONCILE_SECONDS = env_int("RECONCILE_SECONDS", 60)
+# One scheduler: a second beat started by mistake stands by (portal/beat.py).
+CELERY_BEAT_SCHEDULER = "portal.beat:SingleBeatScheduler"
+# The grant sweep (docs/reliability.md): every GRANT_SWEEP_SECONDS, the Okta work of any
+# grant not done GRANT_SWEEP_GRACE_SECONDS after it was due is sent again.
+GRANT_SWEEP_SECONDS = env_int("GRANT_SWEEP_SECONDS", 5)
+GRANT_SWEEP_GRACE_SECONDS = env_int("GRANT_SWEEP_GRACE_SECONDS", 10)
+# Heartbeats: beat records one every few seconds, a worker one per heartbeat task (sent by
+# beat every WORKER_HEARTBEAT_SECONDS). Older than HEARTBEAT_STALE_SECONDS = silent.
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 5)
+HEARTBEAT_STALE_SECONDS = env_int("HEARTBEAT_STALE_SECONDS", 30)
 CELERY_BEAT_SCHEDULE = {
+    "sweep-grant-work": {
+        "task": "requests_app.sweep_grant_work",
+        "schedule": float(GRANT_SWEEP_SECONDS),
+        # A sweep not started by then is pointless: the next one is coming.
+        "options": {"expires": float(GRANT_SWEEP_SECONDS)},
+    },
+    "worker-heartbeat": {
+        "task": "portal.worker_heartbeat",
+        "schedule": float(WORKER_HEARTBEAT_SECONDS),
+        "options": {"expires": float(WORKER_HEARTBEAT_SECONDS)},
+    },
     "expire-due-grants": {
         "task": "requests_app.expire_due_grants",
         "schedule": float(EXPIRY_SWEEP_SECONDS),

@@ -10,13 +10,15 @@ import logging
 from typing import Any
 
 from botocore.exceptions import BotoCoreError
-from celery import Task, shared_task
+from celery import Task, current_task, shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import OperationalError, transaction
 
+from federation.monitor import machinery
 from portal import audit, notify
 from portal.audit import checkpoints, integrity
+from portal.core import scheduler
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,17 @@ def send_slack(message: dict[str, Any], log_id: int | None = None, url: str = ""
         raise notify.SlackRejected("SLACK_WEBHOOK_URL is not set")
     notify.post_to_slack(target, message)
     notify.mark_sent(log_id)
+
+
+# --- The machinery's heartbeat (docs/reliability.md) --------------------------------------
+
+
+@shared_task(name="portal.worker_heartbeat", ignore_result=True)
+def worker_heartbeat() -> None:
+    """Sent by beat every few seconds: a worker ran it, so beat -> Redis -> worker -> the
+    database works. /readyz and the approvers' banner read its age."""
+    scheduler.beat("worker", detail=current_task.request.hostname or "")
+    machinery.check_and_alert()
 
 
 # --- The audit log ------------------------------------------------------------------------

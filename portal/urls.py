@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("audit/", views.audit_log, name="audit-log"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     path("slack/interactivity", slack.interactivity, name="slack-interactivity"),
     path("", include("requests_app.urls")),
     path("", include("federation.urls")),

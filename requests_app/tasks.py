@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from federation.idp import IdpError, IdpRetryableError, get_identity_provider
 from portal.celery import OKTA_TASK_POLICY, backoff_seconds
-from requests_app import grants, reminders, services
+from requests_app import grants, queue, reminders, services
 from requests_app.models import AccessRequest, Status
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,9 @@ def provision_grant(self, request_id: int) -> None:
         if gives_up:
             services.fail(request_id, error=f"Okta kept failing: {exc}")
             return
-        raise self.retry(countdown=backoff_seconds(self.request.retries, exc.retry_after)) from exc
+        countdown = backoff_seconds(self.request.retries, exc.retry_after)
+        queue.work_due(request_id, countdown)
+        raise self.retry(countdown=countdown) from exc
     except IdpError as exc:
         services.record_provisioning_error(request_id, str(exc), will_retry=False)
         services.fail(request_id, error=f"Okta refused: {exc}")
@@ -46,7 +48,15 @@ def deprovision_grant(self, request_id: int) -> None:
             log.error("Removing the member for request %s keeps failing: %s", request_id, exc)
             return
         retry_after = exc.retry_after if isinstance(exc, IdpRetryableError) else None
-        raise self.retry(countdown=backoff_seconds(self.request.retries, retry_after)) from exc
+        countdown = backoff_seconds(self.request.retries, retry_after)
+        queue.work_due(request_id, countdown)
+        raise self.retry(countdown=countdown) from exc
+
+
+@shared_task(name="requests_app.sweep_grant_work")
+def sweep_grant_work() -> int:
+    """Every few seconds: re-send the Okta work of grants whose task was lost."""
+    return len(grants.resend_overdue_work())
 
 
 @shared_task(name="requests_app.expire_due_grants")
