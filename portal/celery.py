@@ -10,8 +10,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_init
 from django.conf import settings
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -20,6 +22,14 @@ log = logging.getLogger(__name__)
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _load_identity_provider(**_: Any) -> None:
+    """Import the identity provider (the okta SDK: seconds of imports) in the worker's main
+    process, before the pool forks: otherwise each new child pays it on its first Okta task,
+    and a worker just restarted after a crash would sit on its first grants for that long."""
+    import_string(settings.IDENTITY_PROVIDER)
 
 # Every task that calls Okta: redelivered when a worker dies mid-task (acks_late +
 # reject_on_worker_lost), retried by the task itself with ``backoff_seconds``.

@@ -260,13 +260,14 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-grant-work": {
         "task": "requests_app.sweep_grant_work",
         "schedule": float(GRANT_SWEEP_SECONDS),
-        # A sweep not started by then is pointless: the next one is coming.
-        "options": {"expires": float(GRANT_SWEEP_SECONDS)},
+        # Not kept forever during a long outage; long enough to get through a backlog
+        # (a worker just back works through the queue in order).
+        "options": {"expires": 60.0},
     },
     "worker-heartbeat": {
         "task": "portal.worker_heartbeat",
         "schedule": float(WORKER_HEARTBEAT_SECONDS),
-        "options": {"expires": float(WORKER_HEARTBEAT_SECONDS)},
+        "options": {"expires": float(HEARTBEAT_STALE_SECONDS)},
     },
     "expire-due-grants": {
         "task": "requests_app.expire_due_grants",

@@ -146,7 +146,10 @@ def start_celery(
                  "--hostname", f"{name}@%h"]  # fmt: skip
     if command[0] == "beat" or "-B" in command:
         args += ["--schedule", str(var_dir / f"{name}-schedule")]
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    # Its own process group: a fault test SIGKILLs the worker with its pool children.
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+    )
     proc.log_path = log_path  # type: ignore[attr-defined]
     proc.log_file = log_file  # type: ignore[attr-defined]
     return proc

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import redis as redis_lib
+from django.db import connection
 
 from tests.harness import (
     _require_real_services,
@@ -146,6 +147,12 @@ def processes(
     procs = Processes(env, tmp_path)
     yield procs
     procs.stop_all()
+    # Backends of SIGKILLed workers may linger a moment: the test database is dropped next.
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture
