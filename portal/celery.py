@@ -31,6 +31,7 @@ def _load_identity_provider(**_: Any) -> None:
     and a worker just restarted after a crash would sit on its first grants for that long."""
     import_string(settings.IDENTITY_PROVIDER)
 
+
 # Every task that calls Okta: redelivered when a worker dies mid-task (acks_late +
 # reject_on_worker_lost), retried by the task itself with ``backoff_seconds``.
 OKTA_TASK_POLICY: dict[str, Any] = {

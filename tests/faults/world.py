@@ -3,6 +3,7 @@ grants filed and approved, and the invariant checked after every scenario."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -73,10 +74,8 @@ class WorkerUptime:
 
 def sigkill_group(proc: subprocess.Popen) -> None:
     """SIGKILL the worker and its pool children (its own process group)."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 
