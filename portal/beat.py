@@ -17,7 +17,7 @@ from celery.beat import PersistentScheduler
 from django.db import DatabaseError, connection, transaction
 
 from federation.monitor import machinery
-from portal.core.scheduler import BEAT_LOCK, beat, lock_key
+from portal.core.scheduler import beat, beat_lock_name, lock_key
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class SingleBeatScheduler(PersistentScheduler):
                 if self._holds_lock:
                     cursor.execute("SELECT 1")  # still connected: the lock is still ours
                 else:
-                    cursor.execute("SELECT pg_try_advisory_lock(%s)", [lock_key(BEAT_LOCK)])
+                    cursor.execute("SELECT pg_try_advisory_lock(%s)", [lock_key(beat_lock_name())])
                     self._holds_lock = bool(cursor.fetchone()[0])
                     if self._holds_lock:
                         log.info("beat: this scheduler holds the beat lock and schedules")

@@ -127,6 +127,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
+@require_GET
 @never_cache
 def readyz(request: HttpRequest) -> HttpResponse:
     """Is the machinery working: database, broker, worker and beat heartbeats (with their

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -17,7 +18,10 @@ from portal.models import Heartbeat
 
 log = logging.getLogger(__name__)
 
-BEAT_LOCK = "celery-beat"
+
+def beat_lock_name() -> str:
+    """One scheduler per database and broker: the beats of one deployment share it."""
+    return f"celery-beat:{settings.CELERY_BROKER_URL}"
 
 
 def lock_key(name: str) -> int:

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import redis as redis_lib
-from django.db import connection
 
 from tests.harness import (
     _require_real_services,
@@ -147,12 +146,6 @@ def processes(
     procs = Processes(env, tmp_path)
     yield procs
     procs.stop_all()
-    # Backends of SIGKILLed workers may linger a moment: the test database is dropped next.
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
 
 
 @pytest.fixture
@@ -164,8 +157,8 @@ def on_private_broker(settings, private_redis, monkeypatch) -> Iterator[None]:
         # Celery reads CELERY_BROKER_URL from the environment before its configuration.
         monkeypatch.setenv("CELERY_BROKER_URL", url)
         app.conf.broker_url = url
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # Fresh pools for the new URL; the old ones are left open (closing them breaks
+        # whoever still holds a reference, e.g. the next test's producer).
         app._pool = None
         app.amqp._producer_pool = None
 
