@@ -65,12 +65,14 @@ def send_on_commit(
 
 
 def backoff_seconds(retries: int, retry_after: float | None = None) -> float:
-    """Exponential backoff with full jitter, never sooner than Okta's reset time."""
+    """Exponential backoff with jitter, never sooner than Okta's reset time (plus jitter)."""
     cap = min(
         settings.GRANT_TASK_BACKOFF_MAX_SECONDS,
         settings.GRANT_TASK_BACKOFF_BASE_SECONDS * (2**retries),
     )
     delay = random.uniform(cap / 2, cap)
     if retry_after is not None:
-        delay = max(delay, retry_after)
+        # After Okta's reset, spread out: tasks that all waited for the same reset would
+        # otherwise hit the fresh window at once and exceed the limit again.
+        delay = max(delay, retry_after + random.uniform(0, min(5.0, 1 + retry_after / 10)))
     return round(delay, 3)
