@@ -89,6 +89,7 @@ class PlanModelAdmin(AuditorsReadOnlyAdminMixin, admin.ModelAdmin):
 
     def _refuse_if_frozen(self) -> None:
         # Checked again under the row lock: a failover may have opened since the form loaded.
+        audit.lock_chain()  # the lock order: the audit chain, then rows
         failover = Failover.objects.select_for_update().current()
         if failover is not None:
             raise PermissionDenied(f"{failover} is not closed: the access plan is read-only.")

@@ -10,8 +10,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_init
 from django.conf import settings
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -20,6 +22,15 @@ log = logging.getLogger(__name__)
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _load_identity_provider(**_: Any) -> None:
+    """Import the identity provider (the okta SDK: seconds of imports) in the worker's main
+    process, before the pool forks: otherwise each new child pays it on its first Okta task,
+    and a worker just restarted after a crash would sit on its first grants for that long."""
+    import_string(settings.IDENTITY_PROVIDER)
+
 
 # Every task that calls Okta: redelivered when a worker dies mid-task (acks_late +
 # reject_on_worker_lost), retried by the task itself with ``backoff_seconds``.
@@ -54,12 +65,15 @@ def send_on_commit(
 
 
 def backoff_seconds(retries: int, retry_after: float | None = None) -> float:
-    """Exponential backoff with full jitter, never sooner than Okta's reset time."""
+    """Exponential backoff with jitter, never sooner than Okta's reset time (plus jitter)."""
     cap = min(
         settings.GRANT_TASK_BACKOFF_MAX_SECONDS,
         settings.GRANT_TASK_BACKOFF_BASE_SECONDS * (2**retries),
     )
     delay = random.uniform(cap / 2, cap)  # noqa: S311 -- retry jitter, not a secret
     if retry_after is not None:
-        delay = max(delay, retry_after)
+        # After Okta's reset, spread out: tasks that all waited for the same reset would
+        # otherwise hit the fresh window at once and exceed the limit again.
+        spread = random.uniform(0, min(5.0, 1 + retry_after / 10))  # noqa: S311 -- jitter
+        delay = max(delay, retry_after + spread)
     return round(delay, 3)

@@ -248,3 +248,18 @@ class PortalAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → {self.okta_login or '(email)'}"
+
+
+class Heartbeat(models.Model):
+    """The last sign of life of one piece of the machinery ("beat", "worker", "okta"...):
+    what /readyz, `manage.py doctor` and the approvers' banner read."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    seen_at = models.DateTimeField()
+    detail = models.CharField(max_length=254, blank=True)
+    # The start of the current silence (or outage) once it was noticed; cleared on recovery.
+    # Approvers are alerted once per episode: when this is set.
+    alerted_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} seen {self.seen_at:%Y-%m-%d %H:%M:%S}"

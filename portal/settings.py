@@ -126,6 +126,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "portal.audit.AuditContextMiddleware",
     "portal.method_not_allowed.MethodNotAllowedPage",
+    "portal.core.db.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -369,6 +370,32 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # Broadcast (pidbox) messages; kombu's default is ./control in the cwd.
         "control_folder": str(_queue_dir / "control"),
     }
+else:
+    # Redis: a message a worker took but never acknowledged (it died) is redelivered after
+    # visibility_timeout, which must exceed the longest task time limit (readiness: 660 s)
+    # or a slow task would run twice. Dead connections are noticed by keepalive and a
+    # health check instead of hanging on a half-open socket.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT_SECONDS", 3600),
+        "socket_keepalive": True,
+        "health_check_interval": 10,
+        "socket_timeout": 15,
+        "socket_connect_timeout": 5,
+    }
+# Outages: the worker and beat reconnect forever (Celery's default gives up after 100
+# tries); a web request that cannot queue gives up fast and the grant sweep re-sends the
+# work from the database (docs/reliability.md).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = 5
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
+# On a lost broker connection, tasks still running are cancelled (acks_late: the broker
+# redelivers them and every task is idempotent) instead of finishing unacknowledgeable.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -383,9 +410,25 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("TASK_SOFT_TIME_LIMIT_SECONDS", 120)
 CELERY_TASK_TIME_LIMIT = env_int("TASK_TIME_LIMIT_SECONDS", 180)
 if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured("TASK_TIME_LIMIT_SECONDS must exceed TASK_SOFT_TIME_LIMIT_SECONDS")
+# The longest task (federation.verify_readiness) may run 660 s: a redelivery sooner than
+# that would run it twice.
+LONGEST_TASK_TIME_LIMIT = max(CELERY_TASK_TIME_LIMIT, 660)
+_visibility_timeout = CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+if isinstance(_visibility_timeout, int) and _visibility_timeout <= LONGEST_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("BROKER_VISIBILITY_TIMEOUT_SECONDS must exceed the task time limits")
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 EXPIRY_SWEEP_SECONDS = env_int("EXPIRY_SWEEP_SECONDS", 15)
 RECONCILE_SECONDS = env_int("RECONCILE_SECONDS", 60)
+# One scheduler: a second beat started by mistake stands by (portal/beat.py).
+CELERY_BEAT_SCHEDULER = "portal.beat:SingleBeatScheduler"
+# The grant sweep (docs/reliability.md): every GRANT_SWEEP_SECONDS, the Okta work of any
+# grant not done GRANT_SWEEP_GRACE_SECONDS after it was due is sent again.
+GRANT_SWEEP_SECONDS = env_int("GRANT_SWEEP_SECONDS", 5)
+GRANT_SWEEP_GRACE_SECONDS = env_int("GRANT_SWEEP_GRACE_SECONDS", 10)
+# Heartbeats: beat records one every few seconds, a worker one per heartbeat task (sent by
+# beat every WORKER_HEARTBEAT_SECONDS). Older than HEARTBEAT_STALE_SECONDS = silent.
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 5)
+HEARTBEAT_STALE_SECONDS = env_int("HEARTBEAT_STALE_SECONDS", 30)
 
 # --- The access-request domain -----------------------------------------------
 # A request nobody answered within this many minutes lapses.
@@ -560,6 +603,19 @@ if READINESS_SCHEDULE != "off":
 
 # --- The beat schedule: every periodic task, in one place --------------------------
 CELERY_BEAT_SCHEDULE = {
+    # The machinery: the grant sweep (a lost task is re-sent) and the worker's heartbeat.
+    "sweep-grant-work": {
+        "task": "requests_app.sweep_grant_work",
+        "schedule": float(GRANT_SWEEP_SECONDS),
+        # Not kept forever during a long outage; long enough to get through a backlog
+        # (a worker just back works through the queue in order).
+        "options": {"expires": 60.0},
+    },
+    "worker-heartbeat": {
+        "task": "portal.worker_heartbeat",
+        "schedule": float(WORKER_HEARTBEAT_SECONDS),
+        "options": {"expires": float(HEARTBEAT_STALE_SECONDS)},
+    },
     # Access requests: expiry, lapse, the reconciler against Okta, reminders.
     "expire-due-grants": {
         "task": "requests_app.expire_due_grants",

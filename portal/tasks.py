@@ -7,16 +7,18 @@ verifying twice or writing one more checkpoint is harmless.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError
-from celery import Task, shared_task
+from celery import Task, current_task, shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import OperationalError, transaction
 
+from federation.monitor import machinery
 from portal import audit, notify
 from portal.audit import checkpoints, integrity
+from portal.core import scheduler
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,15 @@ log = logging.getLogger(__name__)
 # --- Notification delivery ----------------------------------------------------------------
 
 
-class DeliveryTask(Task[..., None]):
+# Celery's Task is generic for type checkers only (celery-types); at run time it is not
+# subscriptable (Celery < 5.7).
+if TYPE_CHECKING:
+    _Task = Task[..., None]
+else:
+    _Task = Task
+
+
+class DeliveryTask(_Task):
     """Keeps the NotificationLog row in step with each attempt and the final outcome."""
 
     log_arg = 0  # the position of the NotificationLog id among the task's arguments
@@ -49,6 +59,7 @@ class DeliveryTask(Task[..., None]):
         if log_id is None:
             return
         with transaction.atomic():
+            audit.lock_chain()  # the lock order: the audit chain, then rows
             row = notify.mark_failed(log_id, exc)
             if row is None:
                 return
@@ -99,6 +110,17 @@ def send_slack(message: dict[str, Any], log_id: int | None = None, url: str = ""
         raise notify.SlackRejected("SLACK_WEBHOOK_URL is not set")
     notify.post_to_slack(target, message)
     notify.mark_sent(log_id)
+
+
+# --- The machinery's heartbeat (docs/reliability.md) --------------------------------------
+
+
+@shared_task(name="portal.worker_heartbeat", ignore_result=True)
+def worker_heartbeat() -> None:
+    """Sent by beat every few seconds: a worker ran it, so beat -> Redis -> worker -> the
+    database works. /readyz and the approvers' banner read its age."""
+    scheduler.beat("worker", detail=current_task.request.hostname or "")
+    machinery.check_and_alert()
 
 
 # --- The audit log ------------------------------------------------------------------------

@@ -12,6 +12,7 @@ urlpatterns = [
     path("csp-report/", security_views.csp_report, name="csp-report"),
     path("demo/", demo_views.demo_controls, name="demo-controls"),
     path("demo/<str:action>/", demo_views.demo_action, name="demo-action"),
+    path("readyz", views.readyz, name="readyz"),
     path("slack/interactivity", slack.interactivity, name="slack-interactivity"),
     path("", include("requests_app.urls")),
     path("", include("federation.urls")),

@@ -9,13 +9,13 @@ from django import forms
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from federation.failover.drills import drill_status
-from federation.monitor import role_use
+from federation.monitor import machinery, role_use
 from federation.readiness.checks import latest_finished
 from federation.views.monitor import monitor_context
 from portal.core import access
@@ -90,6 +90,8 @@ def _dashboard_context(user: Any) -> dict[str, Any]:
             if counts["break_glass_open"]
             else []
         )
+    if access.is_approver(user):
+        context["machinery_banner"] = machinery.banner()
     if access.can_read_plan(user):
         context["readiness"] = {"last": latest_finished()}
     return context
@@ -166,3 +168,20 @@ def healthz(request: HttpRequest) -> HttpResponse:
         log.exception("health check: database unreachable")
         return HttpResponse("database unreachable", status=503, content_type="text/plain")
     return HttpResponse("ok", content_type="text/plain")
+
+
+@require_GET
+@never_cache
+def readyz(request: HttpRequest) -> HttpResponse:
+    """Is the machinery working: database, broker, worker and beat heartbeats (with their
+    ages), Okta. JSON; 503 when any of them is not. Also notices a silent worker or beat
+    and alerts approvers (once per episode)."""
+    parts = machinery.components()
+    if parts[0].ok:
+        try:
+            machinery.check_and_alert()
+        except DatabaseError:
+            log.exception("readiness: could not check the heartbeats")
+    ready = all(part.ok for part in parts)
+    body = {"ready": ready, "components": {part.name: part.as_dict() for part in parts}}
+    return JsonResponse(body, status=200 if ready else 503)

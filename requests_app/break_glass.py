@@ -236,6 +236,7 @@ def escalate_overdue(now: dt.datetime | None = None) -> list[int]:
     escalated: list[int] = []
     for review_id in due.values_list("pk", flat=True):
         with transaction.atomic():
+            audit.lock_chain()  # the lock order (docs/reliability.md): the chain, then rows
             found = (
                 BreakGlassReview.objects.select_for_update()
                 .select_related("request__requester", "request__role__level")

@@ -54,6 +54,7 @@ def _locked_extension(ext_id: int) -> tuple[Extension, AccessRequest]:
     # The request first, always: expiry and revocation lock it too.
     request_id = Extension.objects.values_list("request_id", flat=True).get(pk=ext_id)
     req = _locked(request_id)
+    audit.lock_chain()  # the lock order: the audit chain, then rows
     ext = Extension.objects.select_for_update().select_related("requested_by").get(pk=ext_id)
     return ext, req
 

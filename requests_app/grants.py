@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from federation.idp import IdentityProvider, IdpError, IdpNotFound
 from federation.models import EmergencyRole
 from portal import audit
+from portal.core import scheduler
 from requests_app import messages, queue, services
 from requests_app.evidence import end_sessions
 from requests_app.models import ENDED_GRANT_STATUSES, HOLDING_STATUSES, AccessRequest, Status
@@ -66,6 +68,42 @@ def deprovision_grant(request_id: int, idp: IdentityProvider) -> None:
         return
     services.confirm_membership_removed(req.pk, detail="removed from the Okta group")
     end_sessions(req, idp=idp)
+
+
+def resend_overdue_work(now: dt.datetime | None = None) -> list[int]:
+    """Re-send the work of every grant whose Okta side is not done and overdue.
+
+    The database is the source of truth, not the broker: a task lost with a killed worker
+    or a restarted Redis is sent again once its grant's ``work_due_at`` is older than the
+    grace period. Approved but not active -> provision; ended but the membership not
+    confirmed removed -> deprovision. Both tasks are idempotent, so a duplicate (the lost
+    message redelivered later after all) changes nothing. One sweep at a time (an advisory
+    lock), so two beats or overlapping runs do not double the sends.
+    """
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.GRANT_SWEEP_GRACE_SECONDS)
+    due = Q(work_due_at__lt=cutoff) | Q(work_due_at__isnull=True)
+    resent: list[int] = []
+    with transaction.atomic():
+        if not scheduler.try_lock("grant-sweep"):
+            return resent
+        pending = AccessRequest.objects.filter(
+            Q(status=Status.APPROVED)
+            | Q(status__in=ENDED_GRANT_STATUSES, membership_removed_at__isnull=True)
+        ).filter(due)
+        # The grace period also covers a grant approved or ended a moment ago.
+        pending = pending.exclude(status=Status.APPROVED, decided_at__gte=cutoff).exclude(
+            status__in=ENDED_GRANT_STATUSES, ended_at__gte=cutoff
+        )
+        for req_id, status in pending.values_list("pk", "status")[:500]:
+            if status == Status.APPROVED:
+                queue.provision_grant(req_id)
+            else:
+                queue.deprovision_grant(req_id)
+            resent.append(req_id)
+    if resent:
+        log.warning("grant sweep re-sent the Okta work of %d grant(s): %s", len(resent), resent)
+    return resent
 
 
 @dataclass

@@ -112,12 +112,29 @@ class AccessRequest(models.Model):
     ending_notice_for = models.DateTimeField(null=True, blank=True)
     # Activated by the requester through break-glass (its review: BreakGlassReview).
     break_glass = models.BooleanField(default=False)
+    # When the Okta side of this grant (adding or removing the member) is next expected to
+    # run: set when its task is queued or scheduled for a retry. The grant sweep re-sends
+    # the work of a grant whose time passed without the work being done (a lost task).
+    work_due_at = models.DateTimeField(null=True, blank=True)
 
     objects = AccessRequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "expires_at"])]
+        indexes = [
+            models.Index(fields=["status", "expires_at"]),
+            # The grant sweep's query: only grants whose Okta side is not done are in it,
+            # so in the steady state the index is empty.
+            models.Index(
+                fields=["work_due_at"],
+                name="grant_work_pending",
+                condition=models.Q(status="approved")
+                | models.Q(
+                    status__in=["expired", "revoked", "failed"],
+                    membership_removed_at__isnull=True,
+                ),
+            ),
+        ]
         constraints = [
             # Filing checks this first with a friendly message; the database holds the line
             # when two filings race.

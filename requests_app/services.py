@@ -22,6 +22,7 @@ from federation.models import EmergencyRole, Failover, FailoverStatus
 from portal import audit
 from portal.accounts.identity import okta_login_for
 from portal.core.access import can_request, can_write, current_approvals, is_approver
+from portal.core.db import retry_on_conflict
 from portal.core.errors import Conflict, InvalidTransition, NotAllowed
 from portal.core.types import User
 from requests_app import eligibility, evidence, messages, queue
@@ -41,6 +42,8 @@ MIN_JUSTIFICATION_WORDS = 4
 
 
 def _locked(request_id: int) -> AccessRequest:
+    # The portal's lock order (docs/reliability.md): the audit chain first, then rows.
+    audit.lock_chain()
     return (
         AccessRequest.objects.select_for_update(of=("self",))
         .select_related("role__level", "role__workload_account", "requester")
@@ -127,6 +130,7 @@ def file_request(
     )[0]
 
 
+@retry_on_conflict
 def file_requests(
     *,
     requester: User,
@@ -202,6 +206,7 @@ def _file(
     with transaction.atomic():
         # Only an ACTIVE failover takes requests: not a proposed one, nor one returning
         # to normal (its users were told to sign out).
+        audit.lock_chain()  # the lock order: the chain before the failover row
         failover = Failover.objects.select_for_update().open().first()
         if failover is None:
             current = Failover.objects.current()
@@ -261,6 +266,7 @@ def _refuse_if_lapsed(req: AccessRequest) -> None:
         )
 
 
+@retry_on_conflict
 def approve(req: AccessRequest, *, actor: User, comment: str = "") -> AccessRequest:
     """Add the actor's approval; the request is approved once enough distinct people agree."""
     with transaction.atomic():
@@ -304,6 +310,7 @@ def approve(req: AccessRequest, *, actor: User, comment: str = "") -> AccessRequ
     return req
 
 
+@retry_on_conflict
 def deny(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
     with transaction.atomic():
         req = _locked(req.pk)
@@ -326,6 +333,7 @@ def deny(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
     return req
 
 
+@retry_on_conflict
 def cancel(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
     with transaction.atomic():
         req = _locked(req.pk)
@@ -343,6 +351,7 @@ def cancel(req: AccessRequest, *, actor: User, reason: str = "") -> AccessReques
     return req
 
 
+@retry_on_conflict
 def revoke(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
     """End a granted (or being granted) access early; the member is removed from Okta."""
     with transaction.atomic():
@@ -366,6 +375,7 @@ def revoke(req: AccessRequest, *, actor: User, reason: str = "") -> AccessReques
 # --- The worker's side: Okta confirmed ---------------------------------------------
 
 
+@retry_on_conflict
 def activate(request_id: int, *, okta_user_id: str) -> AccessRequest | None:
     """Okta confirmed the membership: the grant clock starts now."""
     with transaction.atomic():
@@ -386,6 +396,7 @@ def activate(request_id: int, *, okta_user_id: str) -> AccessRequest | None:
     return req
 
 
+@retry_on_conflict
 def record_provisioning_error(
     request_id: int, error: str, *, will_retry: bool, okta_detail: str = ""
 ) -> None:
@@ -409,6 +420,7 @@ def record_provisioning_error(
         )
 
 
+@retry_on_conflict
 def fail(request_id: int, *, error: str) -> AccessRequest | None:
     """Provisioning gave up: show approvers; make sure no membership is left behind."""
     with transaction.atomic():
@@ -429,6 +441,7 @@ def fail(request_id: int, *, error: str) -> AccessRequest | None:
     return req
 
 
+@retry_on_conflict
 def expire(request_id: int, *, now: dt.datetime | None = None) -> AccessRequest | None:
     """End an active grant whose time is up (no-op if it is not due or not active)."""
     now = now or timezone.now()
@@ -448,6 +461,7 @@ def expire(request_id: int, *, now: dt.datetime | None = None) -> AccessRequest 
     return req
 
 
+@retry_on_conflict
 def lapse(request_id: int, *, reason: str, actor: User | None = None) -> AccessRequest | None:
     with transaction.atomic():
         req = _locked(request_id)
@@ -465,6 +479,7 @@ def lapse(request_id: int, *, reason: str, actor: User | None = None) -> AccessR
     return req
 
 
+@retry_on_conflict
 def confirm_membership_removed(request_id: int, *, detail: str) -> None:
     with transaction.atomic():
         req = _locked(request_id)
@@ -480,6 +495,7 @@ def confirm_membership_removed(request_id: int, *, detail: str) -> None:
         )
 
 
+@retry_on_conflict
 def confirm_signed_out(req: AccessRequest, actor: User) -> AccessRequest:
     """The person who held the access says they signed out of the AWS console.
 
@@ -520,6 +536,7 @@ def holds_other_grant(req: AccessRequest) -> bool:
     )
 
 
+@retry_on_conflict
 def end_own_grant(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
     """The requester ends their own access early ("End my access now"): like a revoke,
     the Okta membership is removed and their sessions are ended."""

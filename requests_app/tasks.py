@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from federation.idp import IdpError, IdpRetryableError, get_identity_provider
 from portal.celery import OKTA_TASK_POLICY, backoff_seconds
-from requests_app import break_glass, grants, reminders, services
+from requests_app import break_glass, grants, queue, reminders, services
 from requests_app.models import AccessRequest, Status
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,9 @@ def provision_grant(self: Task[..., None], request_id: int) -> None:
         if gives_up:
             services.fail(request_id, error=f"Okta kept failing. {said}")
             return
-        raise self.retry(countdown=backoff_seconds(self.request.retries, exc.retry_after)) from exc
+        countdown = backoff_seconds(self.request.retries, exc.retry_after)
+        queue.work_due(request_id, countdown)
+        raise self.retry(countdown=countdown) from exc
     except IdpError as exc:
         said = grants.okta_error_for_people(request_id, exc, will_retry=False)
         services.record_provisioning_error(request_id, said, will_retry=False, okta_detail=str(exc))
@@ -51,7 +53,15 @@ def deprovision_grant(self: Task[..., None], request_id: int) -> None:
             log.error("Removing the member for request %s keeps failing: %s", request_id, exc)
             return
         retry_after = exc.retry_after if isinstance(exc, IdpRetryableError) else None
-        raise self.retry(countdown=backoff_seconds(self.request.retries, retry_after)) from exc
+        countdown = backoff_seconds(self.request.retries, retry_after)
+        queue.work_due(request_id, countdown)
+        raise self.retry(countdown=countdown) from exc
+
+
+@shared_task(name="requests_app.sweep_grant_work")
+def sweep_grant_work() -> int:
+    """Every few seconds: re-send the Okta work of grants whose task was lost."""
+    return len(grants.resend_overdue_work())
 
 
 @shared_task(name="requests_app.expire_due_grants")

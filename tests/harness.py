@@ -91,12 +91,25 @@ def celery_worker_process(
 
     redis.Redis.from_url(broker).flushdb()
     var_dir = tmp_path_factory.mktemp("worker-var")
-    env = {
+    env = worker_env(db_url, broker, sandbox_org.url, moto_endpoint, var_dir)
+    proc = start_celery(["worker", "-B"], env, var_dir, name="worker")
+    try:
+        wait_until_ready(proc)
+        yield proc
+    finally:
+        stop_process(proc)
+
+
+def worker_env(
+    db_url: str, broker: str, okta_url: str, moto_endpoint: str, var_dir: Path, **overrides: str
+) -> dict[str, str]:
+    """The environment of a worker (or beat) process of the integration harness."""
+    return {
         **os.environ,
         "DATABASE_URL": db_url,
         "CELERY_BROKER_URL": broker,
         "REDIS_URL": broker,
-        "OKTA_ORG_URL": sandbox_org.url,
+        "OKTA_ORG_URL": okta_url,
         "OKTA_API_TOKEN": SANDBOX_TOKEN,
         "PORTAL_VAR_DIR": str(var_dir),
         "EXPIRY_SWEEP_SECONDS": "1",
@@ -116,33 +129,55 @@ def celery_worker_process(
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "READINESS_SCHEDULE": "off",
+        **overrides,
     }
-    log_path = var_dir / "worker.log"
-    log_file = open(log_path, "w")  # noqa: SIM115 - lives as long as the process
+
+
+def start_celery(
+    command: list[str], env: dict[str, str], var_dir: Path, *, name: str, concurrency: int = 2
+) -> subprocess.Popen:
+    """`celery -A portal <command>` (worker, worker -B or beat); its log in var_dir/<name>.log
+    (``proc.log_path``)."""
+    log_path = var_dir / f"{name}.log"
+    log_file = open(log_path, "a")  # noqa: SIM115 - lives as long as the process
+    args = [sys.executable, "-m", "celery", "-A", "portal", *command, "--loglevel", "INFO"]
+    if command[0] == "worker":
+        args += ["--concurrency", str(concurrency), "--without-gossip", "--without-mingle",
+                 "--hostname", f"{name}@%h"]  # fmt: skip
+    if command[0] == "beat" or "-B" in command:
+        args += ["--schedule", str(var_dir / f"{name}-schedule")]
+    # Its own process group: a fault test SIGKILLs the worker with its pool children.
     proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "celery", "-A", "portal", "worker", "-B",
-            "--loglevel", "INFO", "--concurrency", "2", "--without-gossip",
-            "--without-mingle", "--schedule", str(var_dir / "beat-schedule"),
-        ],
-        cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        wait_for(
-            lambda: proc.poll() is not None or "ready." in log_path.read_text(),
-            timeout=60,
-            what="the Celery worker to start",
-        )
-        if proc.poll() is not None:
-            pytest.fail(f"Celery worker exited:\n{log_path.read_text()[-4000:]}")
-        proc.log_path = log_path  # type: ignore[attr-defined]
-        yield proc
-    finally:
+        args, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    proc.log_path = log_path  # type: ignore[attr-defined]
+    proc.log_file = log_file  # type: ignore[attr-defined]
+    return proc
+
+
+def wait_until_ready(proc: subprocess.Popen, marker: str = "ready.", timeout: float = 60) -> None:
+    """Wait for a started worker's "ready." (fail with its log if it exits first)."""
+    log_path: Path = proc.log_path  # type: ignore[attr-defined]
+    start = log_path.stat().st_size if log_path.exists() else 0
+
+    def ready() -> bool:
+        return proc.poll() is not None or marker in log_path.read_text()[start:]
+
+    wait_for(ready, timeout=timeout, what=f"{log_path.stem} to start")
+    if proc.poll() is not None:
+        pytest.fail(f"{log_path.stem} exited:\n{log_path.read_text()[-4000:]}")
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+    log_file = getattr(proc, "log_file", None)
+    if log_file is not None:
         log_file.close()
 
 

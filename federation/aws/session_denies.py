@@ -70,6 +70,7 @@ def request_deny(role: EmergencyRole, issued_before: dt.datetime) -> RoleSession
     # Token issue times have one-second resolution: round up so "now" is covered.
     issued_before = (issued_before + dt.timedelta(seconds=1)).replace(microsecond=0)
     with transaction.atomic():
+        audit.lock_chain()  # the lock order: the audit chain, then rows
         deny, created = RoleSessionDeny.objects.select_for_update().get_or_create(
             role=role, defaults={"issued_before": issued_before}
         )

@@ -69,6 +69,7 @@ def open_failover(*, actor: User, reason: str, drill: bool = False) -> Failover:
         raise ValidationError({"reason": ["Say why the failover is opened."]})
     try:
         with transaction.atomic():
+            audit.lock_chain()  # the lock order: the audit chain, then rows
             current = Failover.objects.select_for_update().current()
             if current is not None:
                 raise Conflict(f"{current} is not closed yet.")
@@ -100,6 +101,7 @@ def confirm_failover(*, actor: User) -> Failover:
     if not can_run_failover(actor):
         raise NotAllowed("Only approvers can confirm a failover.")
     with transaction.atomic():
+        audit.lock_chain()  # the lock order: the audit chain, then rows
         failover = Failover.objects.select_for_update().current()
         if failover is None or failover.status != FailoverStatus.PROPOSED:
             raise Conflict("No proposed failover is waiting for confirmation.")
@@ -123,6 +125,7 @@ def confirm_failover(*, actor: User) -> Failover:
 
 def confirm_app_activated(failover_id: int) -> None:
     with transaction.atomic():
+        audit.lock_chain()  # the lock order: the audit chain, then rows
         failover = Failover.objects.select_for_update().get(pk=failover_id)
         if failover.app_activated_at is not None or failover.status != FailoverStatus.ACTIVE:
             return
@@ -154,6 +157,7 @@ def close_failover(
     if deactivate_at is not None and deactivate_at <= timezone.now():
         deactivate_at = None  # a time already past means now
     with transaction.atomic():
+        audit.lock_chain()  # the lock order: the audit chain, then rows
         failover = Failover.objects.select_for_update().current()
         if failover is None or failover.status == FailoverStatus.CLOSING:
             raise Conflict("No open failover to close.")
@@ -238,6 +242,7 @@ def confirm_closed(
     failover_id: int, *, removed_members: int, sessions_ended: list[str] | None = None
 ) -> None:
     with transaction.atomic():
+        audit.lock_chain()  # the lock order: the audit chain, then rows
         failover = Failover.objects.select_for_update().get(pk=failover_id)
         if failover.status != FailoverStatus.CLOSING:
             return
@@ -259,6 +264,7 @@ def confirm_closed(
 def record_error(failover_id: int, error: str, *, okta_detail: str = "") -> None:
     """``error`` is shown on the pages; ``okta_detail`` (with Okta's ids) is audited only."""
     with transaction.atomic():
+        audit.lock_chain()  # the lock order: the audit chain, then rows
         failover = Failover.objects.select_for_update().get(pk=failover_id)
         failover.last_error = error[:2000]
         failover.save(update_fields=["last_error"])
@@ -327,6 +333,7 @@ def start_return(*, actor: User, override_reason: str = "") -> Failover:
             }
         )
     with transaction.atomic():
+        audit.lock_chain()  # the lock order: the audit chain, then rows
         failover = Failover.objects.select_for_update().current()
         if failover is None or failover.status != FailoverStatus.ACTIVE:
             state = failover.get_status_display().lower() if failover else "not open"
@@ -383,6 +390,7 @@ def remind(
 ) -> list[str]:
     """Tell those still signed in, again. Returns their usernames (empty: nobody left)."""
     with transaction.atomic():
+        audit.lock_chain()  # the lock order: the audit chain, then rows
         failover = Failover.objects.select_for_update().get(pk=failover_id)
         if failover.status != FailoverStatus.RETURNING:
             raise Conflict("Reminders are sent while the failover is returning to normal.")
@@ -492,6 +500,7 @@ def run_due_deactivations(now: dt.datetime | None = None) -> list[int]:
         failover__status=FailoverStatus.RETURNING, deactivate_at__lte=now
     ).values_list("failover_id", flat=True):
         with transaction.atomic():
+            audit.lock_chain()  # the lock order: the audit chain, then rows
             failover = Failover.objects.select_for_update().get(pk=failover_id)
             run = failover.return_to_normal
             # close_failover stores the time and who asked for it together.

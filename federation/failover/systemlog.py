@@ -271,6 +271,7 @@ def poll_system_log(
             log.warning("Reading the Okta System Log failed (next poll retries): %s", exc)
             return report
         with transaction.atomic():
+            audit.lock_chain()  # the lock order: the audit chain, then rows
             locked = LogCursor.objects.select_for_update().get(pk=cursor.pk)
             if (locked.after or None) != after:
                 # Another poll moved the cursor meanwhile: it has read this page already.

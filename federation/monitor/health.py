@@ -397,6 +397,7 @@ def evaluate(*, now: dt.datetime | None = None) -> HealthState:
     LogCursor.objects.get_or_create(name=_MONITOR_LOCK)
     with transaction.atomic():
         # Serialise evaluations (two overlapping polls must not record a change twice).
+        audit.lock_chain()  # the lock order: the audit chain, then rows
         LogCursor.objects.select_for_update().get(name=_MONITOR_LOCK)
         state, evidence, _ = _derive_now(now)
         last = HealthStateChange.objects.first()

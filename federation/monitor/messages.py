@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.notify import approver_emails, link, notify, staff_emails, when
+from portal.notify import approver_emails, link, notify, notify_now, staff_emails, when
 
 
 def health_changed(state: Any) -> None:
@@ -61,3 +61,26 @@ def role_use_alert(use: Any) -> None:
         link("dashboard"),
         [*approver_emails(), *staff_emails()],
     )
+
+
+def machinery_silent(name: str, detail: str, *, since: Any) -> None:
+    """The worker or beat went silent: grants are not being processed (once per episode).
+    Delivered at once from this process: the worker that would deliver it may be the one
+    that is down."""
+    text = (
+        f"Grants are not being processed: the Celery {name} is {detail} (last seen "
+        f"{when(since)}). Approved requests are not added to Okta and ended grants are not "
+        "removed until it is back. See the runbook in docs/reliability.md "
+        f'("{name} down").'
+    )
+    notify_now(
+        "machinery.silent", f"The {name} is down: grants are not processed", text,
+        link("dashboard"), approver_emails(),
+    )  # fmt: skip
+
+
+def machinery_back(name: str) -> None:
+    notify_now(
+        "machinery.back", f"The {name} is back", f"The Celery {name} reports again; pending "
+        "grants are being processed.", link("dashboard"), approver_emails(),
+    )  # fmt: skip

@@ -777,6 +777,7 @@ def import_plan(
             work.compute()
             if not work.changes:
                 return ImportResult([], digest)
+            audit.lock_chain()  # the lock order: the audit chain, then rows
             failover = Failover.objects.select_for_update().current()
             if failover is not None:
                 raise PlanError(

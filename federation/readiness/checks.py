@@ -1091,6 +1091,7 @@ def request_run(*, actor: User) -> ReadinessRun:
     with transaction.atomic():
         # Waits for a click that is starting a run right now, so it sees that run. (Two
         # first clicks in the same instant may both start one: harmless, checks only read.)
+        audit.lock_chain()  # the lock order: the audit chain, then rows
         list(ReadinessRun.objects.select_for_update().filter(status=ReadinessStatus.RUNNING))
         current = running()
         if current is not None:
@@ -1105,6 +1106,7 @@ def finish_run(run_id: int, results: list[CheckResult]) -> ReadinessRun:
     """Store a run's results, audit the outcome, and tell the admins when it is not good."""
     status = overall_status(results)
     with transaction.atomic():
+        audit.lock_chain()  # the lock order: the audit chain, then rows
         run = ReadinessRun.objects.select_for_update().get(pk=run_id)
         if run.is_finished:
             return run

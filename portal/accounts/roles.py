@@ -72,6 +72,7 @@ def _change_role(
     _check_actor(actor)
     with transaction.atomic():
         # Lock the user: two concurrent grants must not both record "role.granted".
+        audit.lock_chain()  # the lock order: the audit chain, then rows
         type(user).objects.select_for_update().filter(pk=user.pk).first()
         group = (
             Group.objects.get_or_create(name=group_name)[0]

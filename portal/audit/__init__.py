@@ -118,6 +118,9 @@ def lock_chain() -> None:
     committed, so two writers never link to the same event (SQLite's BEGIN
     IMMEDIATE already serialises writers). Code that reads the log to decide
     whether to append ("reminded today already?") takes it first too.
+
+    The portal's lock order (docs/reliability.md): a transaction that audits takes this
+    lock before any row lock (``select_for_update``), so it is never part of a deadlock.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("lock_chain must run inside a transaction")

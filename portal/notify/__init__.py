@@ -17,11 +17,13 @@ buttons, handled by ``portal.slack_views.interactivity``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
@@ -30,6 +32,8 @@ from slack_sdk.webhook import WebhookClient
 from portal import queue
 from portal.core.access import APPROVERS
 from portal.models import NotificationLog, SlackIdentity
+
+log = logging.getLogger(__name__)
 
 PREFIX = "[Emergency access]"
 
@@ -142,6 +146,37 @@ def notify(
         )
         message = slack_message(subject, text, link, mention=mention, decide=decide)
         queue.send_slack(message, slack_log.pk)
+
+
+def notify_now(event: str, subject: str, text: str, link: str, emails: Iterable[str]) -> None:
+    """Deliver one notification from this process at once (email and Slack), recorded like
+    any other: for "the worker is down", which a queued delivery would wait for. A channel
+    that fails here falls back to the queue (delivered once a worker is back)."""
+    subject = f"{PREFIX} {subject}"[:255]
+    recipients = sorted({e for e in emails if e})
+    if recipients:
+        row = NotificationLog.objects.create(
+            channel=NotificationLog.Channel.EMAIL, event=event, subject=subject,
+            recipients=recipients, link=link,
+        )  # fmt: skip
+        try:
+            send_mail(subject, f"{text}\n\n{link}", None, recipients)
+            mark_sent(row.pk)
+        except Exception as exc:
+            log.warning("could not email %s now, queued: %s", event, exc)
+            queue.send_email(subject, f"{text}\n\n{link}", recipients, row.pk)
+    if settings.SLACK_WEBHOOK_URL:
+        row = NotificationLog.objects.create(
+            channel=NotificationLog.Channel.SLACK, event=event, subject=subject,
+            recipients=["slack"], link=link,
+        )  # fmt: skip
+        message = slack_message(subject, text, link)
+        try:
+            post_to_slack(settings.SLACK_WEBHOOK_URL, message)
+            mark_sent(row.pk)
+        except Exception as exc:
+            log.warning("could not post %s to Slack now, queued: %s", event, exc)
+            queue.send_slack(message, row.pk)
 
 
 # --- Delivery -----------------------------------------------------------------------------

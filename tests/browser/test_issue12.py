@@ -76,7 +76,7 @@ def story(prepared_plan, engineer, oncall, approver, approver2, auditor) -> Simp
     failover = open_failover(approver, drill=False)
     grant = granted(engineer, roles[("prod-payments", "RO")], approver)
     waiting = file(oncall, roles[("prod-data", "Ops")])
-    staff = make_user("admin", "admin@example.com")
+    staff = make_user("admin", "admin@example.com", mfa=True)  # staff: MFA is mandatory
     staff.is_staff = True
     staff.save()
     return SimpleNamespace(

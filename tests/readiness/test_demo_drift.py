@@ -19,7 +19,7 @@ def failing(results) -> set[str]:
 
 def test_break_and_repair_readiness_from_the_demo_controls(aws, plan, settings):
     settings.AWS_ENDPOINT_URL = aws
-    staff = make_user("admin", "admin@example.com")
+    staff = make_user("admin", "admin@example.com", mfa=True)  # staff: MFA is mandatory
     staff.is_staff = True
     staff.save()
     client = Client()

@@ -1,0 +1,95 @@
+"""Liveness and readiness: /healthz, /readyz, `manage.py doctor`, the approvers' red banner
+and the once-per-episode alert when the worker or beat goes silent."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core import mail
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from federation.monitor import machinery
+from portal.core import scheduler
+from portal.models import Heartbeat, NotificationLog
+from tests.web.conftest import signed_in
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _okta_not_checked(monkeypatch):
+    # No Okta org in unit tests: reachable, as far as these tests are concerned.
+    monkeypatch.setattr(machinery, "check_okta", lambda: machinery.Component("okta", True, "ok"))
+
+
+def _alive(*names: str, age: float = 1) -> None:
+    for name in names:
+        scheduler.beat(name)
+        Heartbeat.objects.filter(name=name).update(
+            seen_at=timezone.now() - dt.timedelta(seconds=age)
+        )
+
+
+def test_healthz_answers_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.content == b"ok"
+
+
+def test_readyz_names_each_component_with_its_age(client, settings):
+    settings.HEARTBEAT_STALE_SECONDS = 30
+    _alive("worker", "beat", age=3)
+    body = client.get("/readyz").json()
+    assert set(body["components"]) == {"database", "broker", "worker", "beat", "okta"}
+    assert body["components"]["worker"]["ok"] is True
+    assert 2 <= body["components"]["worker"]["age_seconds"] < 10
+    assert body["components"]["database"]["ok"] is True
+
+
+def test_readyz_is_503_and_says_so_when_the_worker_is_silent(client, settings):
+    settings.HEARTBEAT_STALE_SECONDS = 30
+    _alive("beat")
+    _alive("worker", age=95)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    worker = response.json()["components"]["worker"]
+    assert worker["ok"] is False and worker["detail"] == "silent for 95 s"
+
+
+def test_silent_worker_shows_the_red_banner_to_approvers_and_alerts_once(
+    approver, engineer, settings
+):
+    settings.HEARTBEAT_STALE_SECONDS = 30
+    _alive("beat")
+    _alive("worker", age=120)
+    content = signed_in(approver).get(reverse("dashboard")).content.decode()
+    assert "Grants are not being processed: the worker is silent for 120 s." in content
+    assert "grants are not being processed" not in (
+        signed_in(engineer).get(reverse("dashboard")).content.decode().lower()
+    )
+    # Once per episode: the dashboard above alerted nobody; the first check does, the next not.
+    assert machinery.check_and_alert() == ["worker"]
+    assert machinery.check_and_alert() == []
+    assert len(mail.outbox) == 1
+    assert "The worker is down" in mail.outbox[0].subject
+    assert approver.email in mail.outbox[0].to
+    assert NotificationLog.objects.filter(event="machinery.silent", state="sent").count() == 1
+    # Back: the episode ends (approvers are told), and a new silence alerts again.
+    _alive("worker")
+    machinery.check_and_alert()
+    assert "The worker is back" in mail.outbox[-1].subject
+    _alive("worker", age=120)
+    assert machinery.check_and_alert() == ["worker"]
+
+
+def test_doctor_prints_each_component_and_fails_when_one_is_down(settings, capsys):
+    settings.HEARTBEAT_STALE_SECONDS = 30
+    _alive("worker", "beat")
+    call_command("doctor", "--check", "worker", "--check", "beat")
+    out = capsys.readouterr().out
+    assert "ok   worker" in out and "ok   beat" in out
+    _alive("beat", age=300)
+    with pytest.raises(CommandError, match="not ready: beat"):
+        call_command("doctor", "--check", "beat")
