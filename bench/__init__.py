@@ -1,0 +1,1 @@
+"""Benchmarks on the production stack: ``python -m bench <name|all> [--quick]``."""
