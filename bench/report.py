@@ -66,8 +66,10 @@ def table(title: str, rows: list[tuple[str, ...]], header: tuple[str, ...]) -> s
 
 
 def fmt(value: float, digits: int = 1) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else (
-        f"{value:.{digits}f}"
+    return (
+        "-"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else (f"{value:.{digits}f}")
     )
 
 

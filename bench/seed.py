@@ -105,8 +105,12 @@ def okta_groups(roles: list[Any]) -> None:
 
 def people(prefix: str, count: int, web: str, *, group: str | None = None) -> list[Person]:
     """``count`` portal users ``<prefix>NNN@example.com`` with API tokens and sessions."""
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.auth import get_user_model
+    from django.contrib.auth import (
+        BACKEND_SESSION_KEY,
+        HASH_SESSION_KEY,
+        SESSION_KEY,
+        get_user_model,
+    )
     from django.contrib.auth.models import Group
     from django.contrib.sessions.backends.db import SessionStore
 
@@ -115,7 +119,10 @@ def people(prefix: str, count: int, web: str, *, group: str | None = None) -> li
 
     User = get_user_model()
     users = User.objects.bulk_create(
-        [User(username=f"{prefix}{i:03d}", email=f"{prefix}{i:03d}@example.com") for i in range(count)]
+        [
+            User(username=f"{prefix}{i:03d}", email=f"{prefix}{i:03d}@example.com")
+            for i in range(count)
+        ]
     )
     if group:
         Group.objects.get_or_create(name=group)[0].user_set.add(*users)

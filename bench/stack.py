@@ -250,9 +250,8 @@ class Stack:
     def _alive(self) -> bool:
         for child in self.children:
             if child.proc.poll() is not None:
-                raise RuntimeError(
-                    f"{child.name} exited ({child.proc.returncode}):\n{child.log.read_text()[-3000:]}"
-                )
+                tail = child.log.read_text()[-3000:]
+                raise RuntimeError(f"{child.name} exited ({child.proc.returncode}):\n{tail}")
         return True
 
     @staticmethod
@@ -277,7 +276,9 @@ class Stack:
 
     def okta_calls(self, since: float = 0.0) -> list[list[Any]]:
         """[received, answered, method, path, status] of each API call the org answered."""
-        reply = requests.get(f"{self.okta_url}/__sandbox__/calls", json={"since": since}, timeout=60)
+        reply = requests.get(
+            f"{self.okta_url}/__sandbox__/calls", json={"since": since}, timeout=60
+        )
         return reply.json()["calls"]
 
     def okta_state(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from bench import report
-from bench.seed import open_failover, okta_groups, people, plan, setup_django
+from bench.seed import okta_groups, open_failover, people, plan, setup_django
 from bench.stack import DEFAULT_LATENCY_MS, Stack
 
 ACCOUNTS = 10

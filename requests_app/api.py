@@ -38,6 +38,8 @@ from requests_app.schemas import (
     ApproveIn,
     BatchIn,
     BatchOut,
+    BulkApproveIn,
+    BulkApproveOut,
     ErrorOut,
     ExtendIn,
     ExtensionOut,
@@ -299,7 +301,8 @@ def list_requests(request: HttpRequest, filters: Query[RequestFilters]) -> Query
     return found
 
 
-@api.get("/requests/{request_id}", response={200: RequestOut, **ERRORS}, tags=["requests"])
+# {int:...}: POST /requests/approve (at the end of this module) must not match it.
+@api.get("/requests/{int:request_id}", response={200: RequestOut, **ERRORS}, tags=["requests"])
 def get_request(request: HttpRequest, request_id: int) -> AccessRequest:
     """One request, with its approvals; 404 when it is not yours to see."""
     return _get_visible(request, request_id)
@@ -568,3 +571,15 @@ def readiness_run(request: HttpRequest) -> Status[dict[str, Any]]:
 
     run = readiness.request_run(actor=request.auth)
     return Status(202, {"last": readiness.latest_finished(), "running": run})
+
+
+# --- Bulk approval ------------------------------------------------------------------------
+
+
+@api.post("/requests/approve", response={200: BulkApproveOut, **ERRORS}, tags=["requests"])
+def approve_requests(request: HttpRequest, payload: BulkApproveIn) -> dict[str, Any]:
+    """Approve many requests at once (an incident surge). Each is decided and audited on its
+    own: your own requests and ones no longer pending are refused in their result, without
+    stopping the others. 403 if you are not an approver."""
+    outcomes = services.approve_many(payload.ids, actor=request.auth, comment=payload.comment)
+    return {"results": [vars(outcome) for outcome in outcomes]}

@@ -327,3 +327,21 @@ class ExtendIn(StrictInput):
         description="How many more minutes (the level's maximum bounds the total)."
     )
     justification: Text = Field(description="Why you need more time (a sentence).")
+
+
+class BulkApproveIn(StrictInput):
+    ids: Annotated[list[StrictInt], Len(min_length=1, max_length=500)] = Field(
+        description="Ids of the requests to approve (at most 500); each is decided on its own."
+    )
+    comment: ShortText = ""
+
+
+class BulkApproveResultOut(Schema):
+    id: int
+    approved: bool = Field(description="Your approval was recorded.")
+    status: str = Field(description='The request\'s status afterwards ("" if it does not exist).')
+    error: str = Field(description="Why it was refused, when it was.")
+
+
+class BulkApproveOut(Schema):
+    results: list[BulkApproveResultOut]

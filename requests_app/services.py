@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -22,7 +23,7 @@ from federation.models import EmergencyRole, Failover, FailoverStatus
 from portal import audit
 from portal import notify as notifications
 from portal.core.access import can_request, is_approver
-from portal.core.errors import Conflict, InvalidTransition, NotAllowed
+from portal.core.errors import Conflict, DomainError, InvalidTransition, NotAllowed
 from requests_app.models import (
     HOLDING_STATUSES,
     OPEN_STATUSES,
@@ -465,3 +466,41 @@ def holds_other_grant(req: AccessRequest) -> bool:
         .exclude(pk=req.pk)
         .exists()
     )
+
+
+# --- Bulk approval (an incident surge) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What happened to one request of a bulk approval."""
+
+    id: int
+    approved: bool  # this approver's approval was recorded
+    status: str  # the request's status afterwards ("" when it does not exist)
+    error: str = ""
+
+
+def approve_many(
+    ids: list[int], *, actor: AbstractBaseUser, comment: str = ""
+) -> list[BulkOutcome]:
+    """Approve each request as ``approve`` would, one transaction each, in the order given.
+
+    Each is decided and audited on its own, with the same guards (nobody approves
+    their own request, one approval per person, only pending requests); one
+    refusal does not stop the others. Returns one outcome per distinct id.
+    """
+    if not is_approver(actor):
+        raise NotAllowed("Only approvers can approve requests.")
+    outcomes = []
+    for pk in dict.fromkeys(ids):  # each id once, order kept
+        try:
+            req = approve(AccessRequest(pk=pk), actor=actor, comment=comment)
+        except AccessRequest.DoesNotExist:
+            outcomes.append(BulkOutcome(pk, False, "", f"Request #{pk} does not exist."))
+        except DomainError as exc:
+            status = AccessRequest.objects.filter(pk=pk).values_list("status", flat=True).first()
+            outcomes.append(BulkOutcome(pk, False, status or "", str(exc)))
+        else:
+            outcomes.append(BulkOutcome(pk, True, req.status))
+    return outcomes

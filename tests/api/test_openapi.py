@@ -26,6 +26,7 @@ EXPECTED = {
     "/api/v1/failover/confirm": {"post"},
     "/api/v1/failovers/{failover_id}/report": {"get"},
     "/api/v1/requests/batch": {"post"},
+    "/api/v1/requests/approve": {"post"},
     "/api/v1/requests/{request_id}/extend": {"post"},
     "/api/v1/requests/{request_id}/extensions/{extension_id}/approve": {"post"},
     "/api/v1/requests/{request_id}/extensions/{extension_id}/deny": {"post"},
