@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from requests_app import extension_views, views
+from requests_app import bulk_views, extension_views, views
 
 
 class ActionConverter:
@@ -28,6 +28,7 @@ urlpatterns = [
         name="request-action",
     ),
     path("approvals/", views.approvals, name="approvals"),
+    path("approvals/approve/", bulk_views.approve_selected, name="approvals-approve"),
     path("requests/<int:pk>/extend/", extension_views.request_extend, name="request-extend"),
     path(
         "requests/<int:pk>/extensions/<int:ext_id>/<str:action>/",
