@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from federation.idp import IdentityProvider, IdpError, IdpNotFound, get_identity_provider
@@ -501,6 +501,11 @@ def approve_many(
         except DomainError as exc:
             status = AccessRequest.objects.filter(pk=pk).values_list("status", flat=True).first()
             outcomes.append(BulkOutcome(pk, False, status or "", str(exc)))
+        except DatabaseError:
+            # A deadlock or lost connection on one request must not stop the others.
+            log.exception("bulk approval of request %s failed", pk)
+            error = f"Request #{pk} could not be approved (database error); try it again."
+            outcomes.append(BulkOutcome(pk, False, "", error))
         else:
             outcomes.append(BulkOutcome(pk, True, req.status))
     return outcomes
