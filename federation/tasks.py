@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from typing import Any
+
+from celery import shared_task, signals
 from django.conf import settings
 
 # monitor_tasks: the monitors' beat tasks (health, System Log); importing registers them.
 from federation.failover import services
-from federation.idp import IdpError, IdpRetryableError, get_identity_provider
+from federation.idp import (
+    IdpError,
+    IdpRetryableError,
+    get_identity_provider,
+    load_identity_provider,
+)
 from federation.models import Failover, FailoverStatus
 from portal.celery import backoff_seconds
 
@@ -80,3 +87,14 @@ def verify_readiness(run_id: int | None = None) -> str | None:
     else:
         run = readiness.execute_run(run_id)
     return run.status if run is not None else None
+
+
+@signals.worker_init.connect
+def load_identity_provider_before_fork(**kwargs: Any) -> None:
+    """Import the Okta adapter in the worker's parent process, before the pool forks.
+
+    Imported lazily, each pool process paid the okta SDK's import (seconds; tens of
+    seconds with four processes on a busy two-core machine) on its first Okta task:
+    right when a surge of grants or a return to normal begins (bench/return_to_normal).
+    """
+    load_identity_provider()

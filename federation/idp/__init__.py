@@ -157,3 +157,8 @@ class IdentityProvider(Protocol):
 def get_identity_provider() -> IdentityProvider:
     """The adapter named by ``settings.IDENTITY_PROVIDER`` (okta-sdk by default)."""
     return import_string(settings.IDENTITY_PROVIDER)()
+
+
+def load_identity_provider() -> None:
+    """Import the configured adapter now (the okta SDK takes seconds to import)."""
+    import_string(settings.IDENTITY_PROVIDER)
