@@ -1,4 +1,8 @@
-"""The worker imports the Okta adapter before its pool forks, not in each pool process."""
+"""Web and Celery workers import the Okta adapter at start, not on their first Okta call.
+
+The okta SDK takes seconds to import (tens of seconds for four processes at once on a
+busy two-core machine); imported lazily, the first grants or filings of a surge waited.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +13,17 @@ import textwrap
 
 from django.conf import settings
 
+PRELUDE = """
+import sys
+import django
+django.setup()
+assert "federation.idp.okta" not in sys.modules, "imported eagerly: nothing to test"
+"""
 
-def test_worker_init_imports_the_identity_provider_before_the_pool_forks():
-    # A fresh interpreter: this test process has long imported the adapter.
-    script = textwrap.dedent(
-        """
-        import sys
-        import django
-        django.setup()
-        from celery import signals
-        import federation.tasks  # what the worker's autodiscovery imports
-        assert "federation.idp.okta" not in sys.modules, "imported eagerly: nothing to test"
-        signals.worker_init.send(sender=None)
-        assert "federation.idp.okta" in sys.modules
-        """
-    )
+
+def _run(script: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, "-c", PRELUDE + textwrap.dedent(script)],
         cwd=settings.BASE_DIR,
         capture_output=True,
         text=True,
@@ -36,3 +34,23 @@ def test_worker_init_imports_the_identity_provider_before_the_pool_forks():
         },
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_celery_worker_imports_it_before_the_pool_forks():
+    _run(
+        """
+        from celery import signals
+        import federation.tasks  # what the worker's autodiscovery imports
+        signals.worker_init.send(sender=None)
+        assert "federation.idp.okta" in sys.modules
+        """
+    )
+
+
+def test_a_web_worker_imports_it_when_it_loads_the_application():
+    _run(
+        """
+        import portal.wsgi
+        assert "federation.idp.okta" in sys.modules
+        """
+    )
