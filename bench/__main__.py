@@ -15,15 +15,8 @@ import subprocess
 import sys
 import time
 
+from bench import BENCHMARKS
 from bench.stack import DEFAULT_LATENCY_MS, ROOT
-
-BENCHMARKS = {
-    "time_to_access": "approval -> membership at Okta; filed -> in the approvers' queue",
-    "surge": "incident surge: many engineers file, approvers bulk approve",
-    "return_to_normal": "close with many members across many groups: time and 429s",
-    "pages": "pages, exports and verify_audit at scale under concurrent users",
-    "okta_cost": "Okta calls per hour of the reconciler and monitors",
-}
 
 
 def main(argv: list[str] | None = None) -> int:

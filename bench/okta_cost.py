@@ -46,7 +46,7 @@ def _per_hour(calls: list, window: float) -> dict[str, float]:
 
 
 def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
-    window = 24.0 if quick else 120.0
+    window = 12.0 if quick else 120.0
     members = 20
     logins = [f"eng{i:03d}@example.com" for i in range(members)]
     env = {

@@ -138,7 +138,7 @@ def _export(person: Person, url: str, web_pids: list[int]) -> dict[str, float]:
 
 
 def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
-    n_requests, n_events, seconds = (3_000, 20_000, 10.0) if quick else (100_000, 1_000_000, 60.0)
+    n_requests, n_events, seconds = (1_000, 10_000, 6.0) if quick else (100_000, 1_000_000, 60.0)
     with Stack("pages", latency_ms=latency_ms) as stack:
         setup_django()
         from django.contrib.auth import get_user_model

@@ -225,6 +225,7 @@ class Stack:
             "PORTAL_VAR_DIR": str(self.var),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "READINESS_SCHEDULE": "off",
+            "IDENTITY_PROVIDER": "federation.idp.okta.OktaIdentityProvider",
             **self.env,
         }
 

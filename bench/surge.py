@@ -106,8 +106,8 @@ def _approve_loop(approvers: list, stop: threading.Event, log: list) -> None:
 
 
 def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
-    n = 30 if quick else 300
-    window = 10.0 if quick else 60.0
+    n = 20 if quick else 300
+    window = 6.0 if quick else 60.0
     # Full size: a low-plan groups limit, so the rate limit, not the portal, sets the pace.
     groups_limit = 500 if quick else 100
     logins = [f"eng{i:03d}@example.com" for i in range(n)]
