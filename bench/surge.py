@@ -150,7 +150,9 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
         for r in requesters:
             r.join(timeout=30)
         approver_thread.join(timeout=60)
-        rows = list(AccessRequest.objects.values("pk", "status", "decided_at", "activated_at"))
+        rows = list(
+            AccessRequest.objects.values("pk", "status", "created_at", "decided_at", "activated_at")
+        )
         calls = stack.okta_calls(start - 1)
     errors = [r.error for r in requesters if r.error]
     statuses: dict[str, int] = {}
@@ -232,6 +234,9 @@ def _picture(rows, start, activated, first_put, limit, n, quick, bound) -> None:
     if plt is None:
         return
     fig, ax = plt.subplots(figsize=(7, 3.6))
+    for key, label in (("created_at", "filed"), ("decided_at", "approved")):
+        times = sorted(row[key].timestamp() - start for row in rows)
+        ax.step(times, range(1, len(times) + 1), where="post", label=label, alpha=0.6)
     ax.step(activated, range(1, len(activated) + 1), where="post", label="ACTIVE")
     horizon = max(activated[-1], first_put + bound) + 5
     steps = [first_put + 60 * k for k in range(int((horizon - first_put) // 60) + 1)]
