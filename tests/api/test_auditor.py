@@ -38,6 +38,7 @@ WRITES = {
     "/requests/{request_id}/extensions/{extension_id}/deny": {"reason": "no"},
     "/requests/{request_id}/extensions/{extension_id}/cancel": {},
     "/readiness/run": {},
+    "/requests/approve": {"ids": "{request_ids}", "comment": "all of them"},
 }
 
 
@@ -62,7 +63,13 @@ def test_the_list_covers_every_write_endpoint():
 def test_auditors_get_403_on_every_write(as_auditor, pending, ro_role, snapshot, path, valid_body):
     url = path.format(request_id=pending["id"], extension_id=1)
     body = {
-        k: ro_role.pk if v == "{role}" else [ro_role.pk] if v == ["{role}"] else v
+        k: ro_role.pk
+        if v == "{role}"
+        else [ro_role.pk]
+        if v == ["{role}"]
+        else [pending["id"]]
+        if v == "{request_ids}"
+        else v
         for k, v in WRITES[path].items()
     }
     before = snapshot()
