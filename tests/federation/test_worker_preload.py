@@ -41,8 +41,11 @@ def test_the_celery_worker_imports_it_before_the_pool_forks():
         """
         from celery import signals
         import federation.tasks  # what the worker's autodiscovery imports
+        import portal.tasks
+        assert "portal.urls" not in sys.modules, "loaded eagerly: nothing to test"
         signals.worker_init.send(sender=None)
         assert "federation.idp.okta" in sys.modules
+        assert "portal.urls" in sys.modules
         """
     )
 
