@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"failed: {', '.join(failed)}")
         return 1 if failed else 0
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    # SIGTERM (a timeout, a CI cancel) unwinds like Ctrl-C: the stack stops its processes
+    # and drops its database on the way out.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     module = importlib.import_module(f"bench.{args.name}")
     print(f"== {args.name}{' (quick)' if args.quick else ''}: {BENCHMARKS[args.name]}", flush=True)
     started = time.monotonic()
