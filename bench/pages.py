@@ -142,15 +142,21 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
     with Stack("pages", latency_ms=latency_ms) as stack:
         setup_django()
         from django.contrib.auth import get_user_model
-        from django.db import connection
+        from django.db import connection, transaction
 
         from federation.models import Failover
+        from portal.audit import lock_chain
         from portal.models import AuditEvent
         from requests_app.models import AccessRequest
 
         started = time.perf_counter()
-        seeded = seed(n_requests)
-        events = _top_up_events(n_events)
+        # The running worker and beat append to the audit log too: hold its append lock
+        # while the generator writes the chain, so nobody links to the same event.
+        with transaction.atomic():
+            lock_chain()
+            assert not AuditEvent.objects.exists(), "the generator starts the chain itself"
+            seeded = seed(n_requests)
+            events = _top_up_events(n_events)
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
         seed_seconds = time.perf_counter() - started
