@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from bench import report
 from bench.bench_auditor_history import seed
 from bench.seed import Person, setup_django
@@ -110,7 +112,10 @@ def _load(pages: dict[str, tuple[Person, str]], seconds: float) -> dict[str, lis
 
 
 def _rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    status = Path(f"/proc/{pid}/status")
+    if not status.exists():  # a worker gunicorn replaced
+        return 0
+    for line in status.read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
@@ -121,15 +126,21 @@ def _export(person: Person, url: str, web_pids: list[int]) -> dict[str, float]:
     before = {pid: _rss_kb(pid) for pid in web_pids}
     growth = 0
     rows = 0
+    error = ""
     started = time.perf_counter()
-    with person.http.get(f"{person.web}{url}", stream=True, timeout=600) as reply:
-        assert reply.status_code == 200, reply.status_code
-        for n, chunk in enumerate(reply.iter_content(65536)):
-            rows += chunk.count(b"\n")
-            if n % 50 == 0:
-                growth = max(growth, *(_rss_kb(p) - before[p] for p in web_pids))
+    try:
+        with person.http.get(f"{person.web}{url}", stream=True, timeout=600) as reply:
+            assert reply.status_code == 200, reply.status_code
+            for n, chunk in enumerate(reply.iter_content(65536)):
+                rows += chunk.count(b"\n")
+                if n % 50 == 0:
+                    growth = max(growth, *(_rss_kb(p) - before.get(p, 0) for p in web_pids))
+    except requests.RequestException as exc:
+        # gunicorn kills a sync worker after --timeout (30 s): a long export is cut off.
+        error = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - started
     return {
+        "error": error,
         "rows": rows,
         "seconds": round(seconds, 2),
         "rows_per_s": round(rows / seconds),
@@ -231,7 +242,7 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
     for label, e in exports.items():
         print(
             f"export {label}: {e['rows']} rows in {e['seconds']} s = {e['rows_per_s']} rows/s, "
-            f"web worker RSS +{e['web_worker_rss_growth_mb']} MB"
+            f"web worker RSS +{e['web_worker_rss_growth_mb']} MB {e['error']}"
         )
     v = result["verify_audit"]
     print(f"verify_audit: {v['events']} events in {v['seconds']} s = {v['events_per_s']}/s")
