@@ -2,6 +2,7 @@
 #             other ports: make demo PORT=8001 OKTA_PORT=8101 AWS_PORT=8201 (moto)
 # make test   lint + the test suite, as CI runs it (.ci/test)
 # make lint   ruff check + ruff format --check + import-linter + mypy
+# make bench  every benchmark at full size on the production stack (docs/performance.md)
 
 PYTHON ?= python3
 VENV := .venv
@@ -15,7 +16,7 @@ STAMP := $(VENV)/.requirements-installed
 DEV_STAMP := $(VENV)/.requirements-dev-installed
 PIP := $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint venv dev-venv
+.PHONY: demo test lint venv dev-venv bench bench-quick
 
 demo: venv
 	$(VENV)/bin/python manage.py run_demo --port $(PORT) --okta-port $(OKTA_PORT) --aws-port $(AWS_PORT)
@@ -28,6 +29,20 @@ lint: dev-venv
 	$(VENV)/bin/python -m ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/python -m mypy
+
+# DATABASE_URL: any database on the PostgreSQL server the benchmarks may use (they
+# create and drop their own). Results: var/bench/*.json and *.png.
+BENCH_STAMP := $(VENV)/.bench-requirements-installed
+
+bench: venv $(BENCH_STAMP)
+	$(VENV)/bin/python -m bench all
+
+bench-quick: venv $(BENCH_STAMP)
+	$(VENV)/bin/python -m bench all --quick
+
+$(BENCH_STAMP): requirements-bench.txt requirements.txt | $(VENV)/bin/python
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	touch $(BENCH_STAMP)
 
 venv: $(STAMP)
 

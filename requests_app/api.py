@@ -25,6 +25,8 @@ from requests_app.schemas import (
     BatchIn,
     BatchOut,
     BreakGlassIn,
+    BulkApproveIn,
+    BulkApproveOut,
     ExtendIn,
     ExtensionOut,
     ReasonIn,
@@ -119,6 +121,16 @@ def file_batch(request: ApiRequest, payload: BatchIn) -> Status[dict[str, Any]]:
     requests = list(_visible(request).filter(pk__in=[r.pk for r in filed]).order_by("pk"))
     batch = str(filed[0].batch) if filed[0].batch else None
     return Status(201, {"batch": batch, "requests": requests})
+
+
+# Before /requests/{request_id}, like /requests/batch.
+@router.post("/requests/approve", response={200: BulkApproveOut, **ERRORS}, tags=["requests"])
+def approve_requests(request: ApiRequest, payload: BulkApproveIn) -> dict[str, Any]:
+    """Approve many requests at once (an incident surge). Each is decided and audited on its
+    own: your own requests and ones no longer pending are refused in their result, without
+    stopping the others. 403 if you are not an approver."""
+    outcomes = services.approve_many(payload.ids, actor=request.auth, comment=payload.comment)
+    return {"results": [vars(outcome) for outcome in outcomes]}
 
 
 @router.get("/requests", response={200: list[RequestOut], **ERRORS}, tags=["requests"])

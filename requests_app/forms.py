@@ -181,3 +181,34 @@ class ExtensionForm(forms.Form):
                 "more)."
             )
         return text
+
+
+class RequestIdsField(forms.TypedMultipleChoiceField):
+    """Request ids: any number is a valid choice; the service refuses what it must."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(coerce=int, required=False, **kwargs)
+
+    def valid_value(self, value: Any) -> bool:
+        return str(value).isdigit()
+
+
+class BulkApproveForm(forms.Form):
+    """The approvals queue's bulk approval: the ticked requests, or every RO one shown."""
+
+    MAX = 500
+    ids = RequestIdsField()
+    ro_ids = RequestIdsField()
+    scope = forms.ChoiceField(choices=[("selected", "selected"), ("ro", "all RO")])
+    comment = forms.CharField(required=False, max_length=2000, widget=forms.Textarea)
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        chosen = data.get("ro_ids" if data.get("scope") == "ro" else "ids") or []
+        if not chosen:
+            raise ValidationError("Select at least one request to approve.")
+        if len(chosen) > self.MAX:
+            raise ValidationError(f"Approve at most {self.MAX} requests at once.")
+        data["chosen"] = chosen
+        return data

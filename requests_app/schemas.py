@@ -283,3 +283,24 @@ class ReviewOut(Schema):
             }
             for v in obj.verdicts.all()
         ]
+
+
+# --- Bulk approval (an incident surge) ----------------------------------------------------
+
+
+class BulkApproveIn(StrictInput):
+    ids: Annotated[list[Id], Len(min_length=1, max_length=500)] = Field(
+        description="Ids of the requests to approve (at most 500); each is decided on its own."
+    )
+    comment: ShortText = ""
+
+
+class BulkApproveResultOut(Schema):
+    id: int
+    approved: bool = Field(description="Your approval was recorded.")
+    status: str = Field(description='The request\'s status afterwards ("" if it does not exist).')
+    error: str = Field(description="Why it was refused, when it was.")
+
+
+class BulkApproveOut(Schema):
+    results: list[BulkApproveResultOut]

@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from federation.idp import IdentityProvider, IdpError, IdpNotFound, get_identity_provider
@@ -23,7 +24,7 @@ from portal import audit
 from portal.accounts.identity import okta_login_for
 from portal.core.access import can_request, can_write, current_approvals, is_approver
 from portal.core.db import retry_on_conflict
-from portal.core.errors import Conflict, InvalidTransition, NotAllowed
+from portal.core.errors import Conflict, DomainError, InvalidTransition, NotAllowed
 from portal.core.types import User
 from requests_app import eligibility, evidence, messages, queue
 from requests_app.models import (
@@ -556,3 +557,44 @@ def end_own_grant(req: AccessRequest, *, actor: User, reason: str = "") -> Acces
         queue.deprovision_grant(req.pk)
         messages.grant_ended(req)
     return req
+
+
+# --- Bulk approval (an incident surge) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What happened to one request of a bulk approval."""
+
+    id: int
+    approved: bool  # this approver's approval was recorded
+    status: str  # the request's status afterwards ("" when it does not exist)
+    error: str = ""
+
+
+def approve_many(ids: list[int], *, actor: User, comment: str = "") -> list[BulkOutcome]:
+    """Approve each request as ``approve`` would, one transaction each, in the order given.
+
+    Each is decided and audited on its own, with the same guards (nobody approves
+    their own request, one approval per person, only pending requests); one
+    refusal does not stop the others. Returns one outcome per distinct id.
+    """
+    if not is_approver(actor):
+        raise NotAllowed("Only approvers can approve requests.")
+    outcomes = []
+    for pk in dict.fromkeys(ids):  # each id once, order kept
+        try:
+            req = approve(AccessRequest(pk=pk), actor=actor, comment=comment)
+        except AccessRequest.DoesNotExist:
+            outcomes.append(BulkOutcome(pk, False, "", f"Request #{pk} does not exist."))
+        except DomainError as exc:
+            status = AccessRequest.objects.filter(pk=pk).values_list("status", flat=True).first()
+            outcomes.append(BulkOutcome(pk, False, status or "", str(exc)))
+        except DatabaseError:
+            # A deadlock or lost connection on one request must not stop the others.
+            log.exception("bulk approval of request %s failed", pk)
+            error = f"Request #{pk} could not be approved (database error); try it again."
+            outcomes.append(BulkOutcome(pk, False, "", error))
+        else:
+            outcomes.append(BulkOutcome(pk, True, req.status))
+    return outcomes

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from requests_app import break_glass_views, extension_views, views
+from requests_app import break_glass_views, bulk_views, extension_views, views
 
 
 class ActionConverter:
@@ -34,6 +34,7 @@ urlpatterns = [
         name="request-break-glass",
     ),
     path("requests/<int:pk>/review/", break_glass_views.request_review, name="request-review"),
+    path("approvals/approve/", bulk_views.approve_selected, name="approvals-approve"),
     path("requests/<int:pk>/extend/", extension_views.request_extend, name="request-extend"),
     path(
         "requests/<int:pk>/extensions/<int:ext_id>/<str:action>/",

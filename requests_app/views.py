@@ -326,6 +326,10 @@ def _queue_context(user: Any) -> dict[str, Any]:
     state += [("extension", ext.pk) for ext in more_time]
     return {
         "pending": pending,
+        # What "Approve all RO" approves: the RO requests shown that this approver may approve.
+        "approvable_ro": [
+            r.req.pk for r in pending if "approve" in r.actions and r.req.role.level.name == "RO"
+        ],
         "granting": granting,
         "failed": failed,
         "more_time": more_time,

@@ -1,7 +1,7 @@
 """The okta-sdk-python 3.x adapter behind the portal's synchronous IdentityProvider port.
 
 The SDK is async-only and its results are not uniform, so every call goes
-through :meth:`OktaIdentityProvider._run`: a fresh ``Client`` on a fresh event
+through :meth:`OktaIdentityProvider._run`: the thread's ``Client`` on a fresh event
 loop (``asyncio.run``; an aiohttp session never crosses loops), the error read
 as ``result[-1]``, and every failure -- returned or raised -- turned into the
 port's typed errors.
@@ -52,6 +52,12 @@ ALREADY_EXISTS = "E0000001"
 SdkCall = Callable[[Client], Awaitable[Any]]
 # Client() reconfigures the SDK's logger; one at a time so the restore is not raced.
 _CLIENT_LOCK = threading.Lock()
+# One client per thread and configuration, reused across calls: building one costs
+# 1-12 ms (more on a busy machine), and with OAuth it holds the access token, which a
+# fresh client would fetch again before every call. Safe across event loops: without a
+# session set, the SDK opens a new aiohttp session per request; per thread, so its
+# token lock is never contended by two loops at once.
+_clients = threading.local()
 
 
 class _TransportFailure(Exception):
@@ -244,6 +250,22 @@ class OktaIdentityProvider:
     # --- plumbing -------------------------------------------------------------------
 
     def _client(self) -> Client:
+        config = self._config()
+        key = repr((settings.OKTA_ALLOW_HTTP, sorted(config.items(), key=lambda item: item[0])))
+        cached = getattr(_clients, "by_config", None)
+        if cached is None:
+            cached = _clients.by_config = {}
+        client = cached.get(key)
+        if client is None:
+            if settings.OKTA_ALLOW_HTTP:
+                # The SDK reads this from the environment only; settings allow it for loopback.
+                os.environ["OKTA_TESTING_TESTINGDISABLEHTTPSCHECK"] = "true"
+            with _CLIENT_LOCK, _sdk_logging_kept():
+                client = cached[key] = Client(config)
+        return client
+
+    @staticmethod
+    def _config() -> dict[str, Any]:
         config: dict[str, Any] = {
             "orgUrl": settings.OKTA_ORG_URL.rstrip("/"),
             "requestTimeout": settings.OKTA_REQUEST_TIMEOUT,
@@ -261,21 +283,23 @@ class OktaIdentityProvider:
                 config["kid"] = settings.OKTA_KEY_ID
         else:
             config |= {"authorizationMode": "SSWS", "token": settings.OKTA_API_TOKEN}
-        if settings.OKTA_ALLOW_HTTP:
-            # The SDK reads this from the environment only; settings allow it for loopback.
-            os.environ["OKTA_TESTING_TESTINGDISABLEHTTPSCHECK"] = "true"
-        with _CLIENT_LOCK, _sdk_logging_kept():
-            return Client(config)
+        return config
 
     def _run(self, what: str, call: SdkCall) -> tuple[Any, Any]:
-        """Run one SDK call on a fresh client; return ``(data, response)`` or raise IdpError."""
+        """Run one SDK call on a fresh event loop; return ``(data, response)`` or raise."""
 
-        async def on_fresh_client() -> tuple[Any, ...]:
+        async def on_a_fresh_loop() -> tuple[Any, ...]:
             result: tuple[Any, ...] = await call(self._client())
             return result
 
         try:
-            result = asyncio.run(on_fresh_client())
+            result = asyncio.run(on_a_fresh_loop())
+            oauth = bool(settings.OKTA_CLIENT_ID and settings.OKTA_PRIVATE_KEY)
+            if oauth and _status_of(result[-2]) == 401 and result[-1] is not None:
+                # The cached client's OAuth token revoked or expired early: a new client
+                # fetches a new one (once; a second 401 is a real refusal).
+                _clients.by_config = {}
+                result = asyncio.run(on_a_fresh_loop())
         except _BackoffTooLong as exc:
             raise IdpRetryableError(
                 f"{what}: rate limited", status=429, code="E0000047", retry_after=exc.seconds

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -122,3 +123,27 @@ class Throttle:
             used = state.used if live else 0
             reset = state.reset if live else int(now) + 60
             return RateStatus(limit, max(0, limit - used), reset, used >= limit)
+
+
+class CallLog:
+    """Every API call the sandbox answered: when it arrived, when it was answered, and how.
+
+    Benchmarks read it (``GET /__sandbox__/calls``) to time grants at Okta, count
+    calls per endpoint family and count 429s. Bounded, oldest dropped first.
+    """
+
+    def __init__(self, keep: int = 1_000_000) -> None:
+        self._lock = threading.Lock()
+        self._calls: deque[tuple[float, float, str, str, int]] = deque(maxlen=keep)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    def record(self, received: float, answered: float, method: str, path: str, status: int) -> None:
+        with self._lock:
+            self._calls.append((received, answered, method, path, status))
+
+    def calls(self, since: float = 0.0) -> list[tuple[float, float, str, str, int]]:
+        with self._lock:
+            return [call for call in self._calls if call[0] >= since]

@@ -26,7 +26,7 @@ from .events import (
     parse_iso,
     user_target,
 )
-from .faults import FaultRule, Throttle
+from .faults import CallLog, FaultRule, Throttle
 from .filters import FilterError, compile_filter
 from .ids import random_id, stable_id
 from .seed import AWS_APP_SETTINGS, DEFAULT_TOKEN, merge_seed
@@ -143,6 +143,7 @@ class SandboxOrg:
         self.identity_center_healthy = True
         self.credentials = Credentials(token, bearer_tokens, clock)
         self.throttle = Throttle(rate_limits, latency_ms, clock)
+        self.call_log = CallLog()
         self.reset()
 
     # --- lifecycle -------------------------------------------------------------------
@@ -158,6 +159,7 @@ class SandboxOrg:
             self.sessions: dict[str, str] = {}  # user id -> current Okta session id
             self.sessions_cleared: dict[str, int] = {}
             self.request_counts: dict[str, int] = {}
+            self.call_log.clear()
             self._events: list[_Event] = []
             # A new life: cursors handed out before the reset (or a restart) are unknown.
             self._created_ms = int(self._clock() * 1000)

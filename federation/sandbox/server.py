@@ -353,6 +353,8 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _HTTPServer
     server_version = "sandbox-okta"
+    # The API call being answered: (received at, method, path), for the call log.
+    _api_call: tuple[float, str, str] | None = None
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -388,6 +390,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(self, method: str, path: str, query: dict[str, str], raw: bytes) -> None:
         org = self.server.org
         org.count_request(method, path)
+        # Answered in _send, which writes it to the call log.
+        self._api_call = (time.time(), method, path)
         if org.latency_ms:
             time.sleep(org.latency_ms / 1000)
         bucket = rate_bucket(path)
@@ -491,6 +495,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+        call = getattr(self, "_api_call", None)
+        if call is not None:
+            self._api_call = None
+            self.server.org.call_log.record(call[0], time.time(), call[1], call[2], status)
 
     def _send_error(self, error: OktaError, rate: RateStatus) -> None:
         headers = {**self._rate_headers(rate), **error.headers}
@@ -655,6 +663,9 @@ def control(org: SandboxOrg, method: str, path: str, body: Any, base: str) -> tu
         case "POST", ["identity-center"]:
             org.identity_center_healthy = bool(body["healthy"])
             return 200, {"healthy": org.identity_center_healthy}
+        case "GET", ["calls"]:
+            # [received, answered (epoch seconds), method, path, status] per API call.
+            return 200, {"calls": org.call_log.calls(float(body.get("since", 0)))}
     return 404, {"error": f"no control endpoint {method} /__sandbox__/{'/'.join(parts)}"}
 
 

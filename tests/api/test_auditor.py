@@ -40,6 +40,7 @@ WRITES = {
     "/readiness/run": {},
     "/requests/{request_id}/break-glass": {"confirmation": "break glass #1", "ticket": "INC-1"},
     "/requests/{request_id}/review": {"verdict": "accept"},
+    "/requests/approve": {"ids": "{request_ids}", "comment": "all of them"},
 }
 # Not a user's endpoint: EventBridge's, authenticated with the connection secret only (no
 # user token or session is accepted, so no portal role can write through it).
@@ -67,7 +68,13 @@ def test_the_list_covers_every_write_endpoint():
 def test_auditors_get_403_on_every_write(as_auditor, pending, ro_role, snapshot, path, valid_body):
     url = path.format(request_id=pending["id"], extension_id=1)
     body = {
-        k: ro_role.pk if v == "{role}" else [ro_role.pk] if v == ["{role}"] else v
+        k: ro_role.pk
+        if v == "{role}"
+        else [ro_role.pk]
+        if v == ["{role}"]
+        else [pending["id"]]
+        if v == "{request_ids}"
+        else v
         for k, v in WRITES[path].items()
     }
     before = snapshot()

@@ -28,6 +28,7 @@ EXPECTED = {
     "/api/v1/failover/confirm": {"post"},
     "/api/v1/failovers/{failover_id}/report": {"get"},
     "/api/v1/requests/batch": {"post"},
+    "/api/v1/requests/approve": {"post"},
     "/api/v1/requests/{request_id}/extend": {"post"},
     "/api/v1/requests/{request_id}/extensions/{extension_id}/approve": {"post"},
     "/api/v1/requests/{request_id}/extensions/{extension_id}/deny": {"post"},
@@ -46,6 +47,8 @@ ADDED_SINCE_RESTRUCTURE: dict[str, set[str]] = {
     # and its post-hoc review
     "paths": {
         "/api/v1/aws-events",
+        # issue 13: bulk approval in an incident surge
+        "/api/v1/requests/approve",
         "/api/v1/requests/{request_id}/break-glass",
         "/api/v1/requests/{request_id}/review",
     },
@@ -57,6 +60,9 @@ ADDED_SINCE_RESTRUCTURE: dict[str, set[str]] = {
         "ReviewIn",
         "ReviewOut",
         "VerdictOut",
+        "BulkApproveIn",
+        "BulkApproveOut",
+        "BulkApproveResultOut",
     },
     # issue 9: the Okta login that receives the access; issue 14: the break-glass mark
     "properties": {"RequestOut.okta_login", "RequestOut.break_glass"},

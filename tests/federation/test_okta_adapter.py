@@ -18,6 +18,7 @@ from federation.idp import (
     IdpUser,
     get_identity_provider,
 )
+from federation.idp import okta as okta_adapter
 from federation.idp.okta import SDK_LOGGER, OktaIdentityProvider
 from federation.sandbox import DEFAULT_APP_ID, SandboxServer
 
@@ -381,6 +382,43 @@ def test_private_key_mode_gets_a_token_and_works(
 
     actors = {e["actor"]["alternateId"] for e in sandbox.events()}
     assert actors == {"0oaportalserviceapp1"}
+
+
+def test_a_revoked_oauth_token_is_replaced_by_a_new_one(
+    idp: OktaIdentityProvider, sandbox: SandboxServer, settings
+) -> None:
+    """The client (and its access token) is reused; a token Okta no longer accepts is not
+    the end: the next call gets a new client and token."""
+    settings.OKTA_CLIENT_ID = "0oaportalserviceapp1"
+    settings.OKTA_PRIVATE_KEY = _pem_key()
+    idp.find_user("engineer@example.com")
+    sandbox.credentials.forget_issued()
+
+    assert idp.find_user("engineer@example.com").login == "engineer@example.com"
+
+
+def test_one_client_per_thread_and_configuration(
+    idp: OktaIdentityProvider, sandbox: SandboxServer, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = []
+    real = okta_adapter.Client
+
+    def counting(config):
+        built.append(config["token"])
+        return real(config)
+
+    monkeypatch.setattr(okta_adapter, "Client", counting)
+    monkeypatch.setattr(okta_adapter._clients, "by_config", {}, raising=False)
+    settings.OKTA_API_TOKEN = "a-new-token-for-this-test"
+    monkeypatch.setattr(sandbox.org.credentials, "token", "a-new-token-for-this-test")
+    idp.find_user("engineer@example.com")
+    idp.find_user("oncall@example.com")
+    assert built == ["a-new-token-for-this-test"]
+
+    settings.OKTA_API_TOKEN = "another-token"
+    with pytest.raises(IdpPermanentError):
+        idp.find_user("engineer@example.com")  # the sandbox does not know that one
+    assert built == ["a-new-token-for-this-test", "another-token"]
 
 
 def test_revoking_sessions_needs_the_users_manage_scope(

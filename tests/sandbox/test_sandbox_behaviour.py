@@ -390,6 +390,26 @@ def test_latency_and_clearing_faults_over_the_control_plane(sandbox: SandboxServ
     assert call(sandbox.url, "GET", "/api/v1/users/oncall@example.com").status == 200
 
 
+def test_the_call_log_times_every_api_call_and_its_answer(sandbox: SandboxServer) -> None:
+    """Benchmarks time grants at Okta and count 429s per family from this log."""
+    control = f"{sandbox.url}/__sandbox__"
+    call(f"{control}/faults", "POST", "", body={"latency_ms": 50, "rate_limits": {"users": 1}})
+    before = time.time()
+    assert call(sandbox.url, "GET", "/api/v1/users/oncall@example.com").status == 200
+    assert call(sandbox.url, "GET", "/api/v1/users/engineer@example.com").status == 429
+    calls = call(f"{control}/calls", "GET", "", authorization=None).json["calls"]
+    assert [(method, path, status) for _, _, method, path, status in calls] == [
+        ("GET", "/api/v1/users/oncall@example.com", 200),
+        ("GET", "/api/v1/users/engineer@example.com", 429),
+    ]
+    for received, answered, *_ in calls:
+        assert before <= received and answered - received >= 0.05
+    later = call(f"{control}/calls", "GET", "", body={"since": time.time()}, authorization=None)
+    assert later.json["calls"] == []
+    call(f"{control}/reset", "POST", "", authorization=None)
+    assert call(f"{control}/calls", "GET", "", authorization=None).json["calls"] == []
+
+
 # --- control plane ------------------------------------------------------------------------
 
 

@@ -44,6 +44,7 @@ FORM = {"comment": "x", "reason": "Identity Center is down", "confirm": "on", "n
 WEB: dict[str, tuple[str, str]] = {
     # route: (GET, POST)       anon eng  appr aud  staff aud+staff
     "approvals": ("L 403 200 403 403 403", "405 405 405 405 405 405"),
+    "approvals-approve": ("405 405 405 405 405 405", "L 403 302 403 403 403"),
     "audit-log": ("L 403 200 200 403 200", "405 405 405 405 405 405"),
     # demo only, staff only; an auditor who is staff may look but not play (unknown action: 404)
     "demo-action": ("405 405 405 405 405 405", "L 403 403 403 404 403"),
@@ -109,6 +110,7 @@ API: dict[str, str] = {
     "POST /api/v1/failover/return": "401 403 400 403 403 403",
     "POST /api/v1/readiness/run": "401 403 202 403 403 403",
     "POST /api/v1/requests": "401 400 400 403 400 403",
+    "POST /api/v1/requests/approve": "401 400 400 403 400 403",
     "POST /api/v1/requests/batch": "401 400 400 403 400 403",
     "POST /api/v1/requests/{request_id}/approve": "401 404 409 403 404 403",
     "POST /api/v1/requests/{request_id}/break-glass": "401 400 400 403 400 403",

@@ -1,0 +1,267 @@
+"""Benchmark 4, pages at scale: years of history, 20 people using the portal at once.
+
+Seeds ``requests`` closed requests with their approvals and a valid audit chain
+(bench/bench_auditor_history.py's generator, bulk_create), topped up with
+filler events to ``events`` audit events; then 20 client threads load a mix
+of pages (dashboard, approvals queue, a request page, the auditor's history
+with filters, the audit log) for a while through gunicorn. Also streams the
+exports (rows/s, the web worker's memory growth) and times ``verify_audit``.
+
+Targets: p95 < 100 ms per page, exports >= 50,000 rows/s, export memory flat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench import report
+from bench.bench_auditor_history import seed
+from bench.seed import Person, setup_django
+from bench.stack import DEFAULT_LATENCY_MS, ROOT, Stack
+
+USERS = 20
+# Each person waits this long between pages (reading, or the page's own htmx poll);
+# without it, 20 clients in a tight loop measure the queue in front of 3 workers.
+THINK_SECONDS = 1.0
+
+
+def _top_up_events(target: int) -> int:
+    """Append filler events (a valid chain) until there are ``target``; returns the count."""
+    from django.utils import timezone
+
+    from portal.audit import GENESIS_HASH
+    from portal.models import AuditEvent, canonical_fields, canonical_json
+
+    head = AuditEvent.objects.order_by("-seq").first()
+    seq, prev = (head.seq, head.hash) if head else (0, GENESIS_HASH)
+    batch: list[AuditEvent] = []
+    when = timezone.now()
+    while seq < target:
+        seq += 1
+        fields = canonical_fields(
+            seq=seq, created_at=when, actor_id=None, actor_label="monitor",
+            action="okta.system_log_polled", target_type="", target_id="",
+            payload={"events": seq % 7}, client_ip=None, prev_hash=prev,
+        )  # fmt: skip
+        digest = hashlib.sha256(canonical_json(fields)).hexdigest()
+        batch.append(
+            AuditEvent(
+                seq=seq, created_at=when, actor_label=fields["actor"],
+                action="okta.system_log_polled", target_type="", target_id="",
+                payload={"events": seq % 7}, prev_hash=prev, hash=digest,
+            )
+        )  # fmt: skip
+        prev = digest
+        if len(batch) == 10_000:
+            AuditEvent.objects.bulk_create(batch)
+            batch = []
+    AuditEvent.objects.bulk_create(batch)
+    return seq
+
+
+def _person(user: Any, web: str) -> Person:
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return Person(user.username, user.email, user.pk, "", web, session.session_key)
+
+
+def _load(pages: dict[str, tuple[Person, str]], seconds: float) -> dict[str, list[float]]:
+    """USERS threads, each loading the pages in turn (its own session) for ``seconds``."""
+    timings: dict[str, list[float]] = {label: [] for label in pages}
+    errors: list[str] = []
+    stop = time.monotonic() + seconds
+    labels = list(pages)
+
+    def user(n: int) -> None:
+        sessions: dict[str, Any] = {}
+        i = n
+        while time.monotonic() < stop:
+            label = labels[i % len(labels)]
+            i += 1
+            person, url = pages[label]
+            if person.username not in sessions:
+                sessions[person.username] = Person(**{**vars(person), "_http": None})
+            started = time.perf_counter()
+            reply = sessions[person.username].page(url)
+            timings[label].append((time.perf_counter() - started) * 1000)
+            if reply.status_code != 200:
+                errors.append(f"{label}: HTTP {reply.status_code}")
+            time.sleep(THINK_SECONDS)
+
+    threads = [threading.Thread(target=user, args=(n,)) for n in range(USERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, f"pages failed: {errors[:5]}"
+    return timings
+
+
+def _rss_kb(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status")
+    if not status.exists():  # a worker gunicorn replaced
+        return 0
+    for line in status.read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _export(person: Person, url: str, web_pids: list[int]) -> dict[str, float]:
+    """Stream an export; rows, rows/s, and the most any web worker's RSS grew meanwhile."""
+    before = {pid: _rss_kb(pid) for pid in web_pids}
+    growth = 0
+    rows = 0
+    error = ""
+    started = time.perf_counter()
+    try:
+        with person.http.get(f"{person.web}{url}", stream=True, timeout=600) as reply:
+            assert reply.status_code == 200, reply.status_code
+            for n, chunk in enumerate(reply.iter_content(65536)):
+                rows += chunk.count(b"\n")
+                if n % 50 == 0:
+                    growth = max(growth, *(_rss_kb(p) - before.get(p, 0) for p in web_pids))
+    except requests.RequestException as exc:
+        # gunicorn kills a sync worker after --timeout (30 s): a long export is cut off.
+        error = f"{type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - started
+    return {
+        "error": error,
+        "rows": rows,
+        "seconds": round(seconds, 2),
+        "rows_per_s": round(rows / seconds),
+        "web_worker_rss_growth_mb": round(growth / 1024, 1),
+    }
+
+
+def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
+    n_requests, n_events, seconds = (1_000, 10_000, 6.0) if quick else (100_000, 1_000_000, 60.0)
+    with Stack("pages", latency_ms=latency_ms) as stack:
+        setup_django()
+        from django.contrib.auth import get_user_model
+        from django.db import connection, transaction
+
+        from federation.models import Failover
+        from portal.audit import lock_chain
+        from portal.models import AuditEvent
+        from requests_app.models import AccessRequest
+
+        started = time.perf_counter()
+        # The running worker and beat append to the audit log too: hold its append lock
+        # while the generator writes the chain, so nobody links to the same event.
+        with transaction.atomic():
+            lock_chain()
+            assert not AuditEvent.objects.exists(), "the generator starts the chain itself"
+            seeded = seed(n_requests)
+            events = _top_up_events(n_events)
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+        seed_seconds = time.perf_counter() - started
+        User = get_user_model()
+        auditor = _person(User.objects.get(username="auditor"), stack.web_url)
+        approver = _person(User.objects.get(username="approver0"), stack.web_url)
+        req = AccessRequest.objects.order_by("-pk").first()
+        failover = Failover.objects.order_by("pk")[len(Failover.objects.all()) // 2]
+        account = seeded["account"]
+        pages = {
+            "dashboard": (approver, "/"),
+            "approvals queue": (approver, "/approvals/"),
+            "request page": (approver, f"/requests/{req.pk}/"),
+            "history (no filter)": (auditor, "/auditor/"),
+            "history (status + account + sort)": (
+                auditor, f"/auditor/?status=expired&account={account.pk}&sort=-granted"
+            ),
+            "history (free text)": (auditor, "/auditor/?q=kafka"),
+            "history (failover)": (auditor, f"/auditor/?failover={failover.pk}"),
+            "audit log": (auditor, "/audit/"),
+        }  # fmt: skip
+        # Warm each worker once (imports, template compilation), as a running portal is.
+        for person, url in pages.values():
+            for _ in range(3):
+                person.page(url)
+        timings = _load(pages, seconds)
+        web = next(c for c in stack.children if c.name == "web")
+        kids = subprocess.run(
+            ["pgrep", "-P", str(web.proc.pid)], capture_output=True, text=True
+        ).stdout.split()
+        web_pids = [int(pid) for pid in kids]
+        exports = {
+            "requests CSV": _export(auditor, "/auditor/requests.csv", web_pids),
+            "audit log JSONL": _export(auditor, "/auditor/audit.jsonl", web_pids),
+        }
+        started = time.perf_counter()
+        verify = subprocess.run(
+            [sys.executable, "manage.py", "verify_audit", "--no-checkpoints"],
+            cwd=ROOT, capture_output=True, text=True,
+        )  # fmt: skip
+        verify_seconds = time.perf_counter() - started
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        counts = {"requests": AccessRequest.objects.count(), "events": AuditEvent.objects.count()}
+    page_figures = {label: report.spread(values) for label, values in timings.items()}
+    result = {
+        "requests": counts["requests"],
+        "audit_events": counts["events"],
+        "seed_seconds": round(seed_seconds, 1),
+        "concurrent_users": USERS,
+        "think_seconds": THINK_SECONDS,
+        "load_seconds": seconds,
+        "pages_ms": page_figures,
+        "exports": exports,
+        "verify_audit": {
+            "events": events,
+            "seconds": round(verify_seconds, 1),
+            "events_per_s": round(events / verify_seconds),
+        },
+    }
+    rows = [
+        (label, str(f["n"]), report.fmt(f["median"]), report.fmt(f["p95"]), report.fmt(f["max"]))
+        for label, f in page_figures.items()
+    ]
+    print(
+        report.table(
+            f"pages: {counts['requests']} requests, {counts['events']} audit events, "
+            f"{USERS} concurrent users, {THINK_SECONDS:.0f} s between pages (target p95 < 100 ms)",
+            rows,
+            ("page", "n", "median ms", "p95 ms", "max ms"),
+        )
+    )
+    for label, e in exports.items():
+        print(
+            f"export {label}: {e['rows']} rows in {e['seconds']} s = {e['rows_per_s']} rows/s, "
+            f"web worker RSS +{e['web_worker_rss_growth_mb']} MB {e['error']}"
+        )
+    v = result["verify_audit"]
+    print(f"verify_audit: {v['events']} events in {v['seconds']} s = {v['events_per_s']}/s")
+    _picture(page_figures, quick)
+    return result
+
+
+def _picture(figures: dict[str, dict[str, float]], quick: bool) -> None:
+    plt = report.pyplot()
+    if plt is None:
+        return
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    labels = list(figures)
+    ax.barh(labels, [figures[k]["p95"] for k in labels], label="p95", color="tab:orange")
+    ax.barh(labels, [figures[k]["median"] for k in labels], label="median", color="tab:blue")
+    ax.axvline(100, color="red", linestyle="--", label="target p95")
+    ax.set_xlabel(f"ms, {USERS} concurrent users")
+    ax.invert_yaxis()
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(report.png_path("pages", quick), dpi=80)
+    plt.close(fig)

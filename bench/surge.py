@@ -1,0 +1,255 @@
+"""Benchmark 2, incident surge: many engineers file within a minute, approvers bulk approve.
+
+Each engineer (a thread) files one RO request at a random moment of the filing
+window, then polls the live part of their request page every 3 s (as the page
+does) until it is ACTIVE. Two approvers take turns: every 5 s one lists the
+pending requests and approves them all with one ``POST /requests/approve``.
+
+Asserts: every request ACTIVE, none failed or lost. Reports the time from the
+first approval to the last ACTIVE against the bound the Okta groups rate limit
+implies (one membership PUT per grant, ``limit`` per 60 s window), the 429s,
+and the requesters' poll latency (target p95 < 200 ms).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from typing import Any
+
+from bench import report
+from bench.seed import okta_groups, open_failover, people, plan, setup_django
+from bench.stack import DEFAULT_LATENCY_MS, Stack
+
+ACCOUNTS = 10
+POLL_SECONDS = 3.0  # hx-trigger="every 3s" on the request page
+APPROVE_EVERY_SECONDS = 5.0  # the approvals queue refreshes every 5 s
+VERSION = re.compile(r"\?v=([0-9a-f]+)")
+
+
+class Requester(threading.Thread):
+    def __init__(self, person: Any, role_pk: int, file_at: float, done: threading.Event) -> None:
+        super().__init__(daemon=True)
+        self.person, self.role_pk, self.file_at, self.done = person, role_pk, file_at, done
+        self.request_id: int | None = None
+        self.file_ms: float = 0.0
+        self.poll_ms: list[float] = []
+        self.error = ""
+
+    def run(self) -> None:
+        time.sleep(max(0.0, self.file_at - time.time()))
+        started = time.perf_counter()
+        reply = self.person.api(
+            "POST",
+            "/requests",
+            json={
+                "role": self.role_pk,
+                "justification": "incident: the payments API is down, need the console",
+                "ticket": "INC-SURGE",
+                "duration_minutes": 120,
+            },
+        )
+        self.file_ms = (time.perf_counter() - started) * 1000
+        if reply.status_code != 201:
+            self.error = f"{reply.status_code} {reply.text[:300]}"
+            return
+        self.request_id = reply.json()["id"]
+        version = ""
+        while not self.done.is_set():
+            started = time.perf_counter()
+            reply = self.person.page(
+                f"/requests/{self.request_id}/status/?v={version}",
+                headers={"HX-Request": "true"},
+            )
+            self.poll_ms.append((time.perf_counter() - started) * 1000)
+            if reply.status_code == 200:
+                found = VERSION.search(reply.text)
+                version = found.group(1) if found else version
+                if 'class="badge status-active"' in reply.text:
+                    return
+            elif reply.status_code != 204:
+                self.error = f"poll {reply.status_code}"
+                return
+            self.done.wait(POLL_SECONDS)
+
+
+def _approve_loop(approvers: list, stop: threading.Event, log: list) -> None:
+    turn = 0
+    while not stop.is_set():
+        approver = approvers[turn % len(approvers)]
+        turn += 1
+        ids: list[int] = []
+        offset = 0
+        while True:
+            page = approver.api(
+                "GET", "/requests", params={"status": "pending", "limit": 200, "offset": offset}
+            ).json()
+            ids += [item["id"] for item in page["items"]]
+            offset += 200
+            if offset >= page["count"]:
+                break
+        if ids:
+            started = time.time()
+            reply = approver.api("POST", "/requests/approve", json={"ids": ids, "comment": "surge"})
+            results = reply.json()["results"]
+            log.append(
+                {
+                    "at": started,
+                    "ids": len(ids),
+                    "approved": sum(r["approved"] for r in results),
+                    "seconds": round(time.time() - started, 2),
+                }
+            )
+        stop.wait(APPROVE_EVERY_SECONDS)
+
+
+def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
+    n = 20 if quick else 300
+    window = 6.0 if quick else 60.0
+    # Full size: a low-plan groups limit, so the rate limit, not the portal, sets the pace.
+    groups_limit = 500 if quick else 100
+    logins = [f"eng{i:03d}@example.com" for i in range(n)]
+    with Stack(
+        "surge", latency_ms=latency_ms, users=logins, rate_limits={"groups": groups_limit}
+    ) as stack:
+        setup_django()
+        from portal.core.access import APPROVERS
+        from requests_app.models import AccessRequest, Status
+
+        roles = plan(ACCOUNTS)
+        okta_groups(roles)
+        engineers = people("eng", n, stack.web_url)
+        approvers = people("approver", 2, stack.web_url, group=APPROVERS)
+        open_failover(approvers[0])
+        stack.set_okta()
+        rng = random.Random(13)
+        start = time.time() + 1.0
+        done = threading.Event()
+        requesters = [
+            Requester(p, roles[(i % ACCOUNTS) * 2].pk, start + rng.uniform(0, window), done)
+            for i, p in enumerate(engineers)
+        ]
+        for r in requesters:
+            r.start()
+        stop, approvals = threading.Event(), []
+        approver_thread = threading.Thread(
+            target=_approve_loop, args=(approvers, stop, approvals), daemon=True
+        )
+        approver_thread.start()
+        deadline = time.time() + window + (60 if quick else 600)
+        while time.time() < deadline:
+            filed = AccessRequest.objects.count()
+            active = AccessRequest.objects.filter(status=Status.ACTIVE).count()
+            if (filed == n and active == n) or all(not r.is_alive() for r in requesters):
+                break
+            time.sleep(0.5)
+        stop.set()
+        done.set()
+        for r in requesters:
+            r.join(timeout=30)
+        approver_thread.join(timeout=60)
+        rows = list(
+            AccessRequest.objects.values("pk", "status", "created_at", "decided_at", "activated_at")
+        )
+        calls = stack.okta_calls(start - 1)
+    errors = [r.error for r in requesters if r.error]
+    statuses: dict[str, int] = {}
+    for row in rows:
+        statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+    assert not errors, f"requesters failed: {errors[:5]}"
+    assert len(rows) == n, f"{len(rows)} requests filed of {n}"
+    assert statuses == {Status.ACTIVE: n}, f"not all active: {statuses}"
+
+    activated = sorted(row["activated_at"].timestamp() - start for row in rows)
+    first_approval = min(a["at"] for a in approvals) - start
+    puts = [c for c in calls if c[2] == "PUT" and "/users/" in c[3] and c[4] == 204]
+    first_put = min(c[0] for c in puts) - start
+    # Membership PUTs (one per grant) at `groups_limit` per 60 s window from the first.
+    bound = ((n - 1) // groups_limit) * 60 + latency_ms / 1000
+    took = activated[-1] - first_put
+    limited = [c for c in calls if c[4] == 429]
+    groups_calls = [c for c in calls if c[3].startswith("/api/v1/groups")]
+    poll_ms = [ms for r in requesters for ms in r.poll_ms]
+    result = {
+        "engineers": n,
+        "filing_window_s": window,
+        "okta_latency_ms": latency_ms,
+        "groups_rate_limit_per_min": groups_limit,
+        "first_approval_s": round(first_approval, 2),
+        "first_put_s": round(first_put, 2),
+        "last_active_s": round(activated[-1], 2),
+        "first_put_to_last_active_s": round(took, 2),
+        "rate_limit_bound_s": bound,
+        "ratio_to_bound": round(took / bound, 2) if bound >= 1 else None,
+        "okta_429s": len(limited),
+        "okta_429s_by_family": _by_family(limited),
+        "okta_groups_calls": len(groups_calls),
+        "okta_calls": len(calls),
+        "approved_to_active_s": report.spread(
+            [(r["activated_at"] - r["decided_at"]).total_seconds() for r in rows]
+        ),
+        "requester_poll_ms": report.spread(poll_ms),
+        "filing_ms": report.spread([r.file_ms for r in requesters]),
+        "bulk_approvals": approvals,
+    }
+    # fmt: off
+    print(
+        report.table(
+            f"incident surge: {n} engineers within {window:.0f} s, groups limit "
+            f"{groups_limit}/min, Okta {latency_ms} ms",
+            [
+                ("first PUT -> last ACTIVE (s)", report.fmt(took), f"bound {bound:.1f} s"),
+                ("429s from Okta", str(len(limited)), str(result["okta_429s_by_family"])),
+                ("approval -> ACTIVE median/p95 (s)",
+                 report.fmt(result["approved_to_active_s"]["median"], 2),
+                 report.fmt(result["approved_to_active_s"]["p95"], 2)),
+                ("requester poll median/p95 (ms)",
+                 report.fmt(result["requester_poll_ms"]["median"]),
+                 report.fmt(result["requester_poll_ms"]["p95"]) + " (target < 200)"),
+                ("filing median/p95 (ms)", report.fmt(result["filing_ms"]["median"]),
+                 report.fmt(result["filing_ms"]["p95"])),
+                ("bulk approvals (calls, ids)", str(len(approvals)),
+                 str(sum(a["ids"] for a in approvals))),
+            ],
+            ("measure", "value", ""),
+        )
+    )
+    # fmt: on
+    _picture(rows, start, activated, first_put, groups_limit, n, quick, bound)
+    return result
+
+
+def _by_family(calls: list) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for call in calls:
+        family = call[3].removeprefix("/api/v1/").split("/")[0]
+        found[family] = found.get(family, 0) + 1
+    return found
+
+
+def _picture(rows, start, activated, first_put, limit, n, quick, bound) -> None:
+    plt = report.pyplot()
+    if plt is None:
+        return
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for key, label in (("created_at", "filed"), ("decided_at", "approved")):
+        times = sorted(row[key].timestamp() - start for row in rows)
+        ax.step(times, range(1, len(times) + 1), where="post", label=label, alpha=0.6)
+    ax.step(activated, range(1, len(activated) + 1), where="post", label="ACTIVE")
+    horizon = max(activated[-1], first_put + bound) + 5
+    steps = [first_put + 60 * k for k in range(int((horizon - first_put) // 60) + 1)]
+    allowed = [min(n, limit * (k + 1)) for k in range(len(steps))]
+    ax.step(
+        [*steps, horizon], [*allowed, allowed[-1]], where="post", linestyle="--", color="red",
+        label=f"most the rate limit allows ({limit}/min)",
+    )  # fmt: skip
+    ax.axvline(first_put + bound, color="gray", linestyle=":", label="bound for the last grant")
+    ax.set_xlim(left=0)
+    ax.set_xlabel("seconds since the surge began")
+    ax.set_ylabel("requests ACTIVE")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(report.png_path("surge", quick), dpi=80)
+    plt.close(fig)
