@@ -14,10 +14,13 @@ READ_ONLY_POLICIES = {
 def break_glass_defaults(apps, schema_editor):
     """Existing levels get the plan's default: break-glass on for read-only levels."""
     Level = apps.get_model("federation", "Level")
-    for level in Level.objects.all():
+    # The migrating connection (the owner's, when DATABASE_OWNER_URL is set): the runtime
+    # role's connection would wait for this transaction's own lock on the table.
+    levels = Level.objects.using(schema_editor.connection.alias)
+    for level in levels.all():
         on = level.name.upper() == "RO" or level.policy_arn in READ_ONLY_POLICIES
         if on:
-            Level.objects.filter(pk=level.pk).update(break_glass=True)
+            levels.filter(pk=level.pk).update(break_glass=True)
 
 
 class Migration(migrations.Migration):

@@ -68,7 +68,7 @@ def test_an_approver_without_mfa_sets_up_totp_then_signs_in_with_it(browser, liv
     page.goto("/accounts/login/")
     page.get_by_label("Username or email").fill("approver1")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     page.wait_for_url("**/accounts/2fa/authenticate/")
     # The code just used to activate cannot be replayed: wait for the next one.
     while totp_code(secret) == totp_code(secret, time.time() - 30):
@@ -86,7 +86,7 @@ def test_a_wrong_code_does_not_sign_in(browser, live_portal):
     page.goto("/accounts/login/")
     page.get_by_label("Username or email").fill(approver.username)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     page.wait_for_url("**/accounts/2fa/authenticate/")
     page.locator("input[name=code]").fill("000000" if totp_code() != "000000" else "111111")
     page.locator("form button[type=submit]").first.click()
