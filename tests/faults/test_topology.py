@@ -125,7 +125,12 @@ def test_compose_services_run_natively_pass_their_healthchecks_and_survive_a_pg_
     redis = PrivateRedis(tmp_path)
     redis.start()
     port = free_port()
-    values = {"POSTGRES_PASSWORD": "unused-trust-auth", "ALLOWED_HOSTS": "127.0.0.1"}
+    values = {
+        "POSTGRES_PASSWORD": "unused-trust-auth",
+        "PORTAL_OWNER_PASSWORD": "unused-trust-auth",
+        "PORTAL_APP_PASSWORD": "unused-trust-auth",
+        "ALLOWED_HOSTS": "127.0.0.1",
+    }
     dotenv = {  # what the operator's .env holds (docker-compose.yml's header)
         "SECRET_KEY": "topology-test-secret-key-" + "x" * 40,
         "ALLOWED_HOSTS": "127.0.0.1",
@@ -137,9 +142,17 @@ def test_compose_services_run_natively_pass_their_healthchecks_and_survive_a_pg_
         "OKTA_PORTAL_ACTORS": "portal-service@example.com",
         "PORTAL_VAR_DIR": str(tmp_path / "var"),
         "GRANT_SWEEP_GRACE_SECONDS": "5",
+        "AUDIT_CHECKPOINT_KEY": "topology-test-checkpoint-key-" + "y" * 32,
+        "AUDIT_CHECKPOINT_DIR": str(tmp_path / "var" / "audit-checkpoints"),
+        # Plain http on loopback here; in production the TLS proxy is in front.
+        "SECURE_SSL_REDIRECT": "false",
+        # The documented single-approver mode: this test has one approver.
+        "REQUIRE_FAILOVER_CONFIRMATION": "false",
     }
     loopback = {
         "DATABASE_URL": cluster.url(values["POSTGRES_PASSWORD"]),
+        # One role on the private cluster: owner and runtime are the same (no grants).
+        "DATABASE_OWNER_URL": cluster.url(values["POSTGRES_PASSWORD"]),
         "REDIS_URL": redis.url,
         "CELERY_BROKER_URL": redis.url,
     }
