@@ -69,7 +69,7 @@ def _env_of(service: str, values: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _command(service: str, port: int) -> list[str]:
+def _command(service: str, port: int, var_dir: Path) -> list[str]:
     spec = COMPOSE["services"][service]
     # web has no command: the image's CMD (the Dockerfile's gunicorn line).
     command = spec.get("command") or json.loads(
@@ -77,7 +77,8 @@ def _command(service: str, port: int) -> list[str]:
                   re.M | re.S).group(1)
     )  # fmt: skip
     command = [c.replace("0.0.0.0:8000", f"127.0.0.1:{port}") for c in command]
-    command = [c.replace("/app/var/", "") for c in command]
+    # The image's /app/var/ is the test's own folder (beat writes its schedule there).
+    command = [c.replace("/app/var/", f"{var_dir}/") for c in command]
     binary = {"python": sys.executable}.get(command[0])
     return [binary or str(Path(sys.executable).with_name(command[0])), *command[1:]]
 
@@ -169,10 +170,11 @@ def test_compose_services_run_natively_pass_their_healthchecks_and_survive_a_pg_
         }
         for name in ("migrate", "web", "worker", "beat")
     }
-    (tmp_path / "var").mkdir()
+    var_dir = tmp_path / "var"
+    var_dir.mkdir()
     started: list[subprocess.Popen] = []
     try:
-        migrate = subprocess.run(_command("migrate", port), env=envs["migrate"], cwd=ROOT,
+        migrate = subprocess.run(_command("migrate", port, var_dir), env=envs["migrate"], cwd=ROOT,
                                  capture_output=True, text=True, timeout=300)  # fmt: skip
         assert migrate.returncode == 0, migrate.stderr[-2000:]
         # The demo plan and people (a setup step, outside production mode).
@@ -184,8 +186,9 @@ def test_compose_services_run_natively_pass_their_healthchecks_and_survive_a_pg_
         assert seeded.returncode == 0, seeded.stdout[-1500:] + seeded.stderr[-2500:]
         for name in ("web", "worker", "beat"):
             log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-            proc = subprocess.Popen(_command(name, port), env=envs[name], cwd=ROOT, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+            proc = subprocess.Popen(_command(name, port, var_dir), env=envs[name], cwd=ROOT,
+                                    stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)  # fmt: skip
             proc.log_file = log  # type: ignore[attr-defined]
             started.append(proc)
         for name in ("web", "worker", "beat"):
