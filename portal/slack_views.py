@@ -12,8 +12,10 @@ Slack user becomes a portal user only through a ``SlackIdentity`` an admin creat
 (Slack user id and workspace → portal user); an email in the payload links nobody.
 The button then calls the same service as the portal's own button, so the same rules
 apply (approvers only, never one's own request, N distinct approvers) and the audit
-log names the portal user. The outcome is posted back to the interaction's
-``response_url`` when that is on Slack's own hooks host.
+log names the portal user. Approve works only for the levels in
+``SLACK_APPROVAL_LEVELS`` (default RO): a Slack session is no fresh second factor, so
+anything more is approved in the portal, after its step-up. The outcome is posted back
+to the interaction's ``response_url`` when that is on Slack's own hooks host.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from portal import queue
-from portal.core.errors import DomainError
+from portal.core.errors import DomainError, NotAllowed
 from portal.models import NotificationLog, SlackIdentity
+from portal.notify import link
 from requests_app import extensions, services
 from requests_app.models import AccessRequest, Extension
 
@@ -94,6 +97,20 @@ def portal_user_for(slack_user: dict[str, Any], team_id: str = "") -> Any | None
     return identity.user if identity.user.is_active else None
 
 
+def approvable_in_slack(req: AccessRequest) -> bool:
+    """Whether settings.SLACK_APPROVAL_LEVELS lets Slack's button approve ``req``'s level."""
+    levels = settings.SLACK_APPROVAL_LEVELS
+    return "all" in levels or req.role.level.name in levels
+
+
+def refuse_unless_approvable_in_slack(req: AccessRequest, what: str) -> None:
+    if not approvable_in_slack(req):
+        raise NotAllowed(
+            f"{what} for {req.role.level.name} access is approved in the portal, after a fresh "
+            f"sign-in: {link('request-detail', req.pk)}"
+        )
+
+
 def _apply(action_id: str, value: str, user: Any) -> str:
     """Run the button's service call as ``user``; the answer to show in Slack."""
     kind = action_id.partition("_")[2]
@@ -103,6 +120,7 @@ def _apply(action_id: str, value: str, user: Any) -> str:
         if req is None:
             return f"Request #{value} does not exist."
         if verb == "approve":
+            refuse_unless_approvable_in_slack(req, f"Request #{req.pk}")
             req = services.approve(req, actor=user, comment="Approved in Slack.")
             if req.status == "pending":
                 return (
@@ -118,6 +136,7 @@ def _apply(action_id: str, value: str, user: Any) -> str:
         if ext is None:
             return f"Extension #{ext_id} of request #{request_id} does not exist."
         if verb == "approve":
+            refuse_unless_approvable_in_slack(ext.request, f"More time on #{request_id}")
             extensions.approve_extension(ext, actor=user, comment="Approved in Slack.")
             return f"{user.get_username()} approved {ext.minutes} more minutes on #{request_id}."
         extensions.deny_extension(ext, actor=user, reason="Denied in Slack.")

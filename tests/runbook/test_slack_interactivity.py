@@ -230,3 +230,56 @@ def test_approve_an_extension_from_slack(
     assert "15 more minutes" in response.json()["text"]
     ext.refresh_from_db()
     assert ext.status == ExtensionStatus.APPROVED
+
+
+# --- Which levels Slack may approve (SLACK_APPROVAL_LEVELS, default RO) -------------------
+
+
+def test_ops_is_not_approved_in_slack_by_default(
+    linked, approver, engineer, pending, django_capture_on_commit_callbacks
+):
+    """A Slack session is no fresh second factor: SystemAdministrator waits for the portal."""
+    req = pending(engineer, level="Ops")
+    response = press("approve_request", str(req.pk), capture=django_capture_on_commit_callbacks)
+    answer = response.json()
+    assert answer["response_type"] == "ephemeral"
+    assert answer["text"].startswith(f"Refused: Request #{req.pk} for Ops access is approved")
+    assert f"/requests/{req.pk}/" in answer["text"]
+    req.refresh_from_db()
+    assert req.status == Status.PENDING and not req.approvals.exists()
+    assert not AuditEvent.objects.filter(action="request.approved").exists()
+
+
+def test_ops_may_be_denied_in_slack(linked, engineer, pending, django_capture_on_commit_callbacks):
+    req = pending(engineer, level="Ops")
+    press("deny_request", str(req.pk), capture=django_capture_on_commit_callbacks)
+    req.refresh_from_db()
+    assert req.status == Status.DENIED
+
+
+def test_a_setting_lets_slack_approve_every_level(
+    settings, linked, approver, engineer, pending, django_capture_on_commit_callbacks
+):
+    settings.SLACK_APPROVAL_LEVELS = ["all"]
+    req = pending(engineer, level="Ops")
+    response = press("approve_request", str(req.pk), capture=django_capture_on_commit_callbacks)
+    assert "needs 1 more approval" in response.json()["text"]
+    assert req.approvals.filter(approver=approver).exists()
+
+
+def test_an_extension_of_ops_is_not_approved_in_slack_by_default(
+    linked, engineer, grant, django_capture_on_commit_callbacks
+):
+    from requests_app import extensions
+
+    req = grant(engineer, level="Ops")
+    with django_capture_on_commit_callbacks(execute=False):
+        ext = extensions.request_extension(
+            req, actor=engineer, minutes=15, justification="The restart takes longer than planned."
+        )
+    response = press(
+        "approve_extension", f"{req.pk}:{ext.pk}", capture=django_capture_on_commit_callbacks
+    )
+    assert response.json()["text"].startswith(f"Refused: More time on #{req.pk} for Ops access")
+    ext.refresh_from_db()
+    assert ext.status == ExtensionStatus.PENDING
