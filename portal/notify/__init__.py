@@ -71,6 +71,21 @@ def slack_mention(user: Any) -> str:
 # --- Messages -----------------------------------------------------------------------------
 
 
+# The action_id of the reason box above the buttons; Slack sends what was typed in it with
+# the button press (the payload's ``state.values``).
+REASON_ACTION_ID = "reason"
+
+
+def _reason_box(kind: str, value: str) -> dict[str, Any]:
+    return {
+        "type": "input",
+        "block_id": f"reason-{kind}-{value}",
+        "optional": True,
+        "label": {"type": "plain_text", "text": "Reason (a denial needs one; it is shown)"},
+        "element": {"type": "plain_text_input", "action_id": REASON_ACTION_ID},
+    }
+
+
 def _buttons(kind: str, value: str) -> dict[str, Any]:
     return {
         "type": "actions",
@@ -110,7 +125,7 @@ def slack_message(
         },
     ]
     if decide is not None and settings.SLACK_SIGNING_SECRET:
-        blocks.append(_buttons(*decide))
+        blocks += [_reason_box(*decide), _buttons(*decide)]
     return {"text": f"{head}{subject} — {link}", "blocks": blocks}
 
 
