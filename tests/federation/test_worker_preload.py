@@ -60,4 +60,3 @@ def test_a_web_worker_imports_it_when_it_loads_the_application():
         assert "portal.urls" in sys.modules
         """
     )
-
