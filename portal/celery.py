@@ -13,8 +13,8 @@ from celery import Celery
 from celery.signals import worker_init
 from django.conf import settings
 from django.db import transaction
-from django.urls import reverse
-from django.utils.module_loading import import_string
+
+from portal.core.preload import preload
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -28,12 +28,9 @@ app.autodiscover_tasks()
 @worker_init.connect
 def _preload_before_fork(**_: Any) -> None:
     """Import in the worker's main process, before the pool forks, what each new child would
-    otherwise pay for on its first task -- and a worker just restarted after a crash would
-    sit on its first grants for that long: the identity provider (the okta SDK: seconds of
-    imports) and the URLconf (every view and the API, which notifications' links load:
-    1.6 s measured, bench/time_to_access)."""
-    import_string(settings.IDENTITY_PROVIDER)
-    reverse("dashboard")
+    otherwise pay for on its first task (``portal.core.preload``) -- and a worker just
+    restarted after a crash would sit on its first grants for that long."""
+    preload()
 
 
 # Every task that calls Okta: redelivered when a worker dies mid-task (acks_late +

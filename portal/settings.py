@@ -475,6 +475,11 @@ SLACK_TIMEOUT_SECONDS = env_int("SLACK_TIMEOUT_SECONDS", 10)
 SLACK_TEAM_IDS = env_list("SLACK_TEAM_IDS", "")
 if SLACK_SIGNING_SECRET and not SLACK_TEAM_IDS:
     raise ImproperlyConfigured("SLACK_TEAM_IDS must list your Slack workspace ids")
+# The levels whose requests (and extensions) an approver may approve with Slack's button:
+# a Slack session is not a fresh second factor, so by default only read-only access is
+# approved there and anything more asks for the portal and its step-up. "all": every
+# level; empty: none. Denying in Slack is always possible (docs/security.md "Slack").
+SLACK_APPROVAL_LEVELS = env_list("SLACK_APPROVAL_LEVELS", "RO")
 NOTIFY_MAX_RETRIES = env_int("NOTIFY_MAX_RETRIES", 8)
 
 

@@ -12,8 +12,10 @@ Slack user becomes a portal user only through a ``SlackIdentity`` an admin creat
 (Slack user id and workspace → portal user); an email in the payload links nobody.
 The button then calls the same service as the portal's own button, so the same rules
 apply (approvers only, never one's own request, N distinct approvers) and the audit
-log names the portal user. The outcome is posted back to the interaction's
-``response_url`` when that is on Slack's own hooks host.
+log names the portal user. Approve works only for the levels in
+``SLACK_APPROVAL_LEVELS`` (default RO): a Slack session is no fresh second factor, so
+anything more is approved in the portal, after its step-up. The outcome is posted back
+to the interaction's ``response_url`` when that is on Slack's own hooks host.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from portal import queue
-from portal.core.errors import DomainError
+from portal.core.errors import DomainError, NotAllowed
 from portal.models import NotificationLog, SlackIdentity
+from portal.notify import REASON_ACTION_ID, link
 from requests_app import extensions, services
 from requests_app.models import AccessRequest, Extension
 
@@ -94,8 +97,33 @@ def portal_user_for(slack_user: dict[str, Any], team_id: str = "") -> Any | None
     return identity.user if identity.user.is_active else None
 
 
-def _apply(action_id: str, value: str, user: Any) -> str:
-    """Run the button's service call as ``user``; the answer to show in Slack."""
+def approvable_in_slack(req: AccessRequest) -> bool:
+    """Whether settings.SLACK_APPROVAL_LEVELS lets Slack's button approve ``req``'s level."""
+    levels = settings.SLACK_APPROVAL_LEVELS
+    return "all" in levels or req.role.level.name in levels
+
+
+def refuse_unless_approvable_in_slack(req: AccessRequest, what: str) -> None:
+    if not approvable_in_slack(req):
+        raise NotAllowed(
+            f"{what} for {req.role.level.name} access is approved in the portal, after a fresh "
+            f"sign-in: {link('request-detail', req.pk)}"
+        )
+
+
+def typed_reason(state: Any) -> str:
+    """What the approver typed in the message's reason box (``state.values``), or ""."""
+    values = state.get("values") if isinstance(state, dict) else None
+    for block in values.values() if isinstance(values, dict) else ():
+        field = block.get(REASON_ACTION_ID) if isinstance(block, dict) else None
+        if isinstance(field, dict) and isinstance(field.get("value"), str):
+            return str(field["value"]).strip()[:2000]
+    return ""
+
+
+def _apply(action_id: str, value: str, user: Any, reason: str = "") -> str:
+    """Run the button's service call as ``user``; the answer to show in Slack. ``reason``
+    is what was typed in the reason box: a denial needs one (the service says so)."""
     kind = action_id.partition("_")[2]
     verb = action_id.partition("_")[0]
     if kind == "request" and verb in {"approve", "deny"}:
@@ -103,14 +131,15 @@ def _apply(action_id: str, value: str, user: Any) -> str:
         if req is None:
             return f"Request #{value} does not exist."
         if verb == "approve":
-            req = services.approve(req, actor=user, comment="Approved in Slack.")
+            refuse_unless_approvable_in_slack(req, f"Request #{req.pk}")
+            req = services.approve(req, actor=user, comment=reason or "Approved in Slack.")
             if req.status == "pending":
                 return (
                     f"{user.get_username()} approved request #{req.pk}; it needs "
                     f"{req.approvals_needed()} more approval(s)."
                 )
             return f"{user.get_username()} approved request #{req.pk}: access is being granted."
-        services.deny(req, actor=user, reason="Denied in Slack.")
+        services.deny(req, actor=user, reason=reason)
         return f"{user.get_username()} denied request #{req.pk}."
     if kind == "extension" and verb in {"approve", "deny"}:
         request_id, _, ext_id = value.partition(":")
@@ -118,9 +147,10 @@ def _apply(action_id: str, value: str, user: Any) -> str:
         if ext is None:
             return f"Extension #{ext_id} of request #{request_id} does not exist."
         if verb == "approve":
-            extensions.approve_extension(ext, actor=user, comment="Approved in Slack.")
+            refuse_unless_approvable_in_slack(ext.request, f"More time on #{request_id}")
+            extensions.approve_extension(ext, actor=user, comment=reason or "Approved in Slack.")
             return f"{user.get_username()} approved {ext.minutes} more minutes on #{request_id}."
-        extensions.deny_extension(ext, actor=user, reason="Denied in Slack.")
+        extensions.deny_extension(ext, actor=user, reason=reason or "Denied in Slack.")
         return f"{user.get_username()} denied the extension of #{request_id}."
     return f"Unknown action {action_id!r}."
 
@@ -166,6 +196,7 @@ def _parse(request: HttpRequest) -> dict[str, Any] | None:
         "user": user,
         "team_id": str(team.get("id", "") or user.get("team_id", "")),
         "response_url": safe_response_url(str(payload.get("response_url", ""))),
+        "reason": typed_reason(payload.get("state")),
     }
 
 
@@ -206,10 +237,18 @@ def interactivity(request: HttpRequest) -> HttpResponse:
         )
     action = payload["actions"][0]
     try:
-        text = _apply(str(action.get("action_id", "")), str(action.get("value", "")), user)
-    except (DomainError, ValidationError) as exc:
-        message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
-        return _answer(f"Refused: {message}", response_url, ephemeral=True)
+        text = _apply(
+            str(action.get("action_id", "")), str(action.get("value", "")), user, payload["reason"]
+        )
+    except ValidationError as exc:
+        hint = (
+            " Type it in the reason box, then press Deny again."
+            if "reason" in getattr(exc, "error_dict", {})
+            else ""
+        )
+        return _answer(f"Refused: {exc.messages[0]}{hint}", response_url, ephemeral=True)
+    except DomainError as exc:
+        return _answer(f"Refused: {exc}", response_url, ephemeral=True)
     except (TypeError, ValueError):
         return _answer(
             "That button's value is not one the portal made.", response_url, ephemeral=True

@@ -41,6 +41,21 @@ log = logging.getLogger(__name__)
 
 MIN_JUSTIFICATION_WORDS = 4
 
+# Decisions the engineer is told about come with a reason they can read, whatever the
+# entry point (page, API, Slack).
+REASON_REQUIRED = {
+    "deny": "Give a reason for the denial: the engineer is told it.",
+    "revoke": "Give a reason for revoking: the engineer is told it.",
+}
+
+
+def _required_reason(transition: str, reason: str) -> str:
+    """``reason`` without surrounding blanks; a ValidationError on ``reason`` when empty."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": [REASON_REQUIRED[transition]]})
+    return reason
+
 
 def _locked(request_id: int) -> AccessRequest:
     # The portal's lock order (docs/reliability.md): the audit chain first, then rows.
@@ -312,7 +327,7 @@ def approve(req: AccessRequest, *, actor: User, comment: str = "") -> AccessRequ
 
 
 @retry_on_conflict
-def deny(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
+def deny(req: AccessRequest, *, actor: User, reason: str) -> AccessRequest:
     with transaction.atomic():
         req = _locked(req.pk)
         if not is_approver(actor):
@@ -321,6 +336,8 @@ def deny(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
             raise NotAllowed("Nobody can deny their own request; cancel it instead.")
         _refuse_if_lapsed(req)
         rule = eligibility.check_decide(actor, req.role, "deny")
+        _check_source(req, "deny")
+        reason = _required_reason("deny", reason)
         _move(
             req,
             "deny",
@@ -353,12 +370,14 @@ def cancel(req: AccessRequest, *, actor: User, reason: str = "") -> AccessReques
 
 
 @retry_on_conflict
-def revoke(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
+def revoke(req: AccessRequest, *, actor: User, reason: str) -> AccessRequest:
     """End a granted (or being granted) access early; the member is removed from Okta."""
     with transaction.atomic():
         req = _locked(req.pk)
         if not is_approver(actor):
             raise NotAllowed("Only approvers can revoke access.")
+        _check_source(req, "revoke")
+        reason = _required_reason("revoke", reason)
         _move(
             req,
             "revoke",
@@ -366,7 +385,7 @@ def revoke(req: AccessRequest, *, actor: User, reason: str = "") -> AccessReques
             payload={"reason": reason},
             ended_at=timezone.now(),
             ended_by=actor,
-            end_reason=reason or "Revoked by an approver.",
+            end_reason=reason,
         )
         queue.deprovision_grant(req.pk)
         messages.grant_ended(req)

@@ -47,12 +47,6 @@ ACTIONS: dict[str, Callable[[AccessRequest, Any, str], AccessRequest]] = {
     "signed-out": lambda req, actor, text: services.confirm_signed_out(req, actor),
 }
 
-# Decisions the engineer is told about come with a reason they can read.
-REASON_REQUIRED = {
-    "deny": "Give a reason for the denial: the engineer is told it.",
-    "revoke": "Give a reason for revoking: the engineer is told it.",
-}
-
 
 @dataclass(frozen=True)
 class Row:
@@ -257,6 +251,14 @@ def _queue_row(
     return render(request, "requests_app/approvals.html#row", context, status=status)
 
 
+def _refusal(exc: DomainError | ValidationError) -> tuple[int, str]:
+    """The status and message of a service's refusal; a missing reason (deny, revoke) is
+    the service's ValidationError: 400."""
+    if isinstance(exc, ValidationError):
+        return 400, exc.messages[0]
+    return (403 if isinstance(exc, NotAllowed) else 409), str(exc)
+
+
 @require_POST
 @page
 @require(access.can_write, "Auditors have read-only access: they cannot change requests.")
@@ -267,21 +269,15 @@ def request_action(request: SignedInRequest, pk: int, action: str) -> HttpRespon
     if not form.is_valid():
         return refused(request, "The comment is too long (2000 characters at most).", 400)
     text = form.cleaned_data["comment"].strip()
-    if action in REASON_REQUIRED and not text:
-        error = REASON_REQUIRED[action]
-        if request.htmx:
-            return _queue_row(request, req, error=error, status=400)
-        messages.error(request, error)
-        return redirect(_after_action(request, req))
     try:
         req = ACTIONS[action](req, request.user, text)
-    except DomainError as exc:
-        status = 403 if isinstance(exc, NotAllowed) else 409
+    except (DomainError, ValidationError) as exc:
+        status, error = _refusal(exc)
         if request.htmx:
-            return _queue_row(request, req, error=str(exc), status=status)
+            return _queue_row(request, req, error=error, status=status)
         if status == 403:
-            return refused(request, str(exc))
-        messages.error(request, str(exc))
+            return refused(request, error)
+        messages.error(request, error)
         return redirect(_after_action(request, req))
     if request.htmx:
         return _queue_row(request, req, notice=_done_message(action, req))

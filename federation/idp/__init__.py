@@ -158,8 +158,3 @@ def get_identity_provider() -> IdentityProvider:
     """The adapter named by ``settings.IDENTITY_PROVIDER`` (okta-sdk by default)."""
     provider: IdentityProvider = import_string(settings.IDENTITY_PROVIDER)()
     return provider
-
-
-def load_identity_provider() -> None:
-    """Import the configured adapter now (the okta SDK takes seconds to import)."""
-    import_string(settings.IDENTITY_PROVIDER)

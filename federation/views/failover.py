@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from django.contrib import messages
 from django.db.models import Count, Q
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -18,9 +17,8 @@ from federation.forms import CloseFailoverForm, OpenFailoverForm
 from federation.models import Failover
 from portal.accounts.stepup import step_up
 from portal.core import access
-from portal.core.errors import DomainError
 from portal.core.types import SignedInRequest
-from portal.core.web import page, require
+from portal.core.web import carry_out, page, require
 from requests_app.models import HOLDING_STATUSES, Status
 
 HISTORY_SIZE = 50
@@ -93,20 +91,18 @@ def failover_open(request: SignedInRequest) -> HttpResponse:
     if not form.is_valid():
         return _page(request, open_form=form)
     drill = form.cleaned_data["drill"]
-    try:
+
+    def open_it() -> str:
         opened = services.open_failover(
             actor=request.user, reason=form.cleaned_data["reason"], drill=drill
         )
-    except DomainError as exc:
-        messages.error(request, str(exc))
-    else:
         kind = "Drill" if drill else "Failover"
-        messages.success(
-            request,
+        return (
             f"{kind} #{opened.pk} opened. A worker is activating the federation app in Okta; "
-            "engineers can file requests now.",
+            "engineers can file requests now."
         )
-    return redirect("failover")
+
+    return carry_out(request, "failover", open_it)
 
 
 @require_POST
@@ -117,18 +113,16 @@ def failover_close(request: SignedInRequest) -> HttpResponse:
     form = CloseFailoverForm(request.POST)
     if not form.is_valid():
         return _page(request, close_form=form)
-    try:
+
+    def close_it() -> str:
         # The checklist (runbook_views) is the guided way; this form closes at once, as a
         # forced close: it does not wait for sign-outs.
         closing = services.close_failover(
             actor=request.user, reason=form.cleaned_data["reason"], force=True
         )
-    except DomainError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(
-            request,
+        return (
             f"{closing} is closing: grants were revoked; a worker is deactivating the "
-            "federation app and emptying the groups.",
+            "federation app and emptying the groups."
         )
-    return redirect("failover")
+
+    return carry_out(request, "failover", close_it)

@@ -7,11 +7,10 @@ import json
 from typing import Any
 
 from django import forms
-from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -25,9 +24,8 @@ from federation.forms import CloseForm, StartReturnForm
 from federation.models import Failover, FailoverStatus
 from portal.accounts.stepup import step_up
 from portal.core import access
-from portal.core.errors import DomainError
 from portal.core.types import SignedInRequest
-from portal.core.web import page, require
+from portal.core.web import carry_out, page, require
 
 ONLY_APPROVERS = "Only approvers can run the return to normal."
 READERS = "Only approvers and auditors can see the return to normal."
@@ -84,16 +82,6 @@ def return_page(request: SignedInRequest) -> HttpResponse:
     return render(request, "federation/return.html#live", context)
 
 
-def _done(request: SignedInRequest, message: str) -> HttpResponse:
-    messages.success(request, message)
-    return redirect("failover-return")
-
-
-def _refused(request: SignedInRequest, exc: DomainError) -> HttpResponse:
-    messages.error(request, str(exc))
-    return redirect("failover-return")
-
-
 def _add_errors(form: forms.Form, exc: ValidationError) -> None:
     """A service's refusal shown on the form: on its field when the form has one."""
     for field, errors in exc.message_dict.items():
@@ -108,34 +96,35 @@ def return_start(request: SignedInRequest) -> HttpResponse:
     form = StartReturnForm(request.POST)
     if not form.is_valid():
         return _wizard(request, 400, start_form=form)
-    try:
+
+    def start() -> str:
         failover = services.start_return(
             actor=request.user, override_reason=form.cleaned_data["override_reason"]
         )
+        told = len(failover.return_to_normal.announced_to)
+        return (
+            f"Return to normal started: {told} emergency user(s) told to sign out; new "
+            "requests are refused."
+        )
+
+    try:
+        return carry_out(request, "failover-return", start)
     except ValidationError as exc:
         _add_errors(form, exc)
         return _wizard(request, 400, start_form=form)
-    except DomainError as exc:
-        return _refused(request, exc)
-    told = len(failover.return_to_normal.announced_to)
-    return _done(
-        request,
-        f"Return to normal started: {told} emergency user(s) told to sign out; new requests "
-        "are refused.",
-    )
 
 
 @require_POST
 @page
 @require(access.can_run_failover, ONLY_APPROVERS)
 def return_remind(request: SignedInRequest) -> HttpResponse:
-    try:
+    def remind() -> str:
         names = services.remind_now(actor=request.user)
-    except DomainError as exc:
-        return _refused(request, exc)
-    if not names:
-        return _done(request, "Nobody is still signed in: no reminder sent.")
-    return _done(request, f"Reminded: {', '.join(names)}.")
+        if not names:
+            return "Nobody is still signed in: no reminder sent."
+        return f"Reminded: {', '.join(names)}."
+
+    return carry_out(request, "failover-return", remind)
 
 
 @require_POST
@@ -147,27 +136,28 @@ def return_close(request: SignedInRequest) -> HttpResponse:
     if not form.is_valid():
         return _wizard(request, 400, close_form=form)
     data = form.cleaned_data
-    try:
+
+    def close() -> str:
         failover = services.close_failover(
             actor=request.user,
             reason=data["reason"],
             force=data["mode"] == "force",
             deactivate_at=data["deactivate_at"] if data["mode"] == "schedule" else None,
         )
+        failover.refresh_from_db()
+        if failover.status == FailoverStatus.RETURNING:
+            when = timezone.localtime(data["deactivate_at"]).strftime("%Y-%m-%d %H:%M %Z")
+            return f"Deactivation scheduled for {when}."
+        return (
+            "Closing: grants were revoked; a worker is deactivating the federation app, "
+            "emptying the groups and ending the users' Okta sessions."
+        )
+
+    try:
+        return carry_out(request, "failover-return", close)
     except ValidationError as exc:
         _add_errors(form, exc)
         return _wizard(request, 400, close_form=form)
-    except DomainError as exc:
-        return _refused(request, exc)
-    failover.refresh_from_db()
-    if failover.status == FailoverStatus.RETURNING:
-        when = timezone.localtime(data["deactivate_at"]).strftime("%Y-%m-%d %H:%M %Z")
-        return _done(request, f"Deactivation scheduled for {when}.")
-    return _done(
-        request,
-        "Closing: grants were revoked; a worker is deactivating the federation app, emptying "
-        "the groups and ending the users' Okta sessions.",
-    )
 
 
 @require_POST
@@ -175,15 +165,11 @@ def return_close(request: SignedInRequest) -> HttpResponse:
 @require(access.can_run_failover, "Only approvers can confirm a failover.")
 @step_up
 def failover_confirm(request: SignedInRequest) -> HttpResponse:
-    try:
+    def confirm() -> str:
         failover = services.confirm_failover(actor=request.user)
-    except DomainError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(
-            request, f"{failover} confirmed. A worker is activating the federation app in Okta."
-        )
-    return redirect("failover")
+        return f"{failover} confirmed. A worker is activating the federation app in Okta."
+
+    return carry_out(request, "failover", confirm)
 
 
 # --- The report -----------------------------------------------------------------------------

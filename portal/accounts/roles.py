@@ -10,7 +10,7 @@ staff / superuser / active flags, which are privileges too.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from django.contrib.auth.models import Group
 from django.db import transaction
@@ -63,9 +63,9 @@ def _change_role(
     role: str,
     granted: bool,
     *,
-    actor: User | None,
-    system: str,
-    via: str,
+    actor: User | None = None,
+    system: str = "system",
+    via: str = "",
 ) -> bool:
     """Add or remove the role's group; False (nothing recorded) when nothing changes."""
     group_name = ROLES[role]
@@ -123,43 +123,32 @@ def void_pending_approvals(
     return voided
 
 
-def lost_role(user: User, role: str, *, actor: User | None, system: str = "system") -> None:
-    """A removed role ends what it allowed: sessions, tokens and (approvers) approvals."""
-    reason = f"the {role} role was removed"
-    if role == "approver":
+def lost_role(user: User, role: str | None, *, actor: User | None, system: str = "system") -> None:
+    """A removed role ends what it allowed: sessions, tokens and (approvers) approvals.
+    ``role`` None: the account was deactivated, which ends what every role allowed."""
+    reason = "the account was deactivated" if role is None else f"the {role} role was removed"
+    if role in (None, "approver"):
         void_pending_approvals(user, reason=reason, actor=actor, system=system)
     sessions.end_sessions_and_tokens(user, reason=reason, actor=actor, system=system)
 
 
-def deactivated(user: User, *, actor: User | None, system: str = "system") -> None:
-    """The account was deactivated: same consequences as losing every role."""
-    reason = "the account was deactivated"
-    void_pending_approvals(user, reason=reason, actor=actor, system=system)
-    sessions.end_sessions_and_tokens(user, reason=reason, actor=actor, system=system)
+class RoleChange(TypedDict, total=False):
+    """Who changes a role and through what: ``actor`` (None: the command line),
+    ``system``, ``via`` (the admin, set_role, the Okta sign-in)."""
+
+    actor: User | None
+    system: str
+    via: str
 
 
-def grant_role(
-    user: User,
-    role: str,
-    *,
-    actor: User | None = None,
-    system: str = "system",
-    via: str = "",
-) -> bool:
+def grant_role(user: User, role: str, **how: Unpack[RoleChange]) -> bool:
     """Add ``user`` to the role's group; False when they held it already (nothing recorded)."""
-    return _change_role(user, role, True, actor=actor, system=system, via=via)
+    return _change_role(user, role, True, **how)
 
 
-def revoke_role(
-    user: User,
-    role: str,
-    *,
-    actor: User | None = None,
-    system: str = "system",
-    via: str = "",
-) -> bool:
+def revoke_role(user: User, role: str, **how: Unpack[RoleChange]) -> bool:
     """Remove ``user`` from the role's group; False when they did not hold it."""
-    return _change_role(user, role, False, actor=actor, system=system, via=via)
+    return _change_role(user, role, False, **how)
 
 
 def record_group_changes(
@@ -214,7 +203,7 @@ def record_flag_changes(
             payload={"user": user.get_username(), "fields": changed, "via": via},
         )
     if before.get("is_active") and not after["is_active"]:
-        deactivated(user, actor=actor)
+        lost_role(user, None, actor=actor)
 
 
 def flags_of(user: User) -> dict[str, Any]:

@@ -7,14 +7,16 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
-from django.shortcuts import render, resolve_url
+from django.shortcuts import redirect, render, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
+from portal.core.errors import DomainError
 from portal.core.types import User
 
 # A view may stream (the auditor's CSV/JSON exports), so responses are HttpResponseBase.
@@ -60,6 +62,19 @@ def require(check: Callable[[Any], bool], message: str) -> Callable[[View], View
 def refused(request: HttpRequest, message: str, status: int = 403) -> HttpResponse:
     """The 403 page with the service's own explanation."""
     return render(request, "403.html", {"exception": message}, status=status)
+
+
+def carry_out(request: HttpRequest, to: str, action: Callable[[], str]) -> HttpResponse:
+    """A page's one service call: ``action`` makes it and returns what to tell the user; a
+    refusal (``DomainError``) is told instead. Either way, on to the page named ``to``.
+    A ``ValidationError`` is left to the caller, to show on its form."""
+    try:
+        done = action()
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done)
+    return redirect(to)
 
 
 def signed_in_user(request: HttpRequest) -> User:

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
+from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
@@ -71,6 +73,21 @@ def slack_mention(user: Any) -> str:
 # --- Messages -----------------------------------------------------------------------------
 
 
+# The action_id of the reason box above the buttons; Slack sends what was typed in it with
+# the button press (the payload's ``state.values``).
+REASON_ACTION_ID = "reason"
+
+
+def _reason_box(kind: str, value: str) -> dict[str, Any]:
+    return {
+        "type": "input",
+        "block_id": f"reason-{kind}-{value}",
+        "optional": True,
+        "label": {"type": "plain_text", "text": "Reason (a denial needs one; it is shown)"},
+        "element": {"type": "plain_text_input", "action_id": REASON_ACTION_ID},
+    }
+
+
 def _buttons(kind: str, value: str) -> dict[str, Any]:
     return {
         "type": "actions",
@@ -110,7 +127,7 @@ def slack_message(
         },
     ]
     if decide is not None and settings.SLACK_SIGNING_SECRET:
-        blocks.append(_buttons(*decide))
+        blocks += [_reason_box(*decide), _buttons(*decide)]
     return {"text": f"{head}{subject} — {link}", "blocks": blocks}
 
 
@@ -149,9 +166,11 @@ def notify(
 
 
 def notify_now(event: str, subject: str, text: str, link: str, emails: Iterable[str]) -> None:
-    """Deliver one notification from this process at once (email and Slack), recorded like
-    any other: for "the worker is down", which a queued delivery would wait for. A channel
-    that fails here falls back to the queue (delivered once a worker is back)."""
+    """Deliver one notification from this process (email and Slack), not through the
+    queue: for "the worker is down", which a queued delivery would wait for. Recorded like
+    any other (the rows are written in the caller's transaction) and sent once that
+    transaction commits, directly from this process: a rolled-back change sends nothing.
+    A channel that fails then falls back to the queue (delivered once a worker is back)."""
     subject = f"{PREFIX} {subject}"[:255]
     recipients = sorted({e for e in emails if e})
     if recipients:
@@ -159,24 +178,33 @@ def notify_now(event: str, subject: str, text: str, link: str, emails: Iterable[
             channel=NotificationLog.Channel.EMAIL, event=event, subject=subject,
             recipients=recipients, link=link,
         )  # fmt: skip
-        try:
-            send_mail(subject, f"{text}\n\n{link}", None, recipients)
-            mark_sent(row.pk)
-        except Exception as exc:
-            log.warning("could not email %s now, queued: %s", event, exc)
-            queue.send_email(subject, f"{text}\n\n{link}", recipients, row.pk)
+        body = f"{text}\n\n{link}"
+        transaction.on_commit(partial(_email_now, event, subject, body, recipients, row.pk))
     if settings.SLACK_WEBHOOK_URL:
         row = NotificationLog.objects.create(
             channel=NotificationLog.Channel.SLACK, event=event, subject=subject,
             recipients=["slack"], link=link,
         )  # fmt: skip
         message = slack_message(subject, text, link)
-        try:
-            post_to_slack(settings.SLACK_WEBHOOK_URL, message)
-            mark_sent(row.pk)
-        except Exception as exc:
-            log.warning("could not post %s to Slack now, queued: %s", event, exc)
-            queue.send_slack(message, row.pk)
+        transaction.on_commit(partial(_slack_now, event, message, row.pk))
+
+
+def _email_now(event: str, subject: str, body: str, recipients: list[str], log_id: int) -> None:
+    try:
+        send_mail(subject, body, None, recipients)
+        mark_sent(log_id)
+    except Exception as exc:
+        log.warning("could not email %s now, queued: %s", event, exc)
+        queue.send_email(subject, body, recipients, log_id)
+
+
+def _slack_now(event: str, message: dict[str, Any], log_id: int) -> None:
+    try:
+        post_to_slack(settings.SLACK_WEBHOOK_URL, message)
+        mark_sent(log_id)
+    except Exception as exc:
+        log.warning("could not post %s to Slack now, queued: %s", event, exc)
+        queue.send_slack(message, log_id)
 
 
 # --- Delivery -----------------------------------------------------------------------------

@@ -339,6 +339,28 @@ def test_deny(as_engineer, as_approver, ro_role, file_as):
     assert response.json()["decided_by"] == "approver1"
 
 
+@pytest.mark.parametrize("body", [None, {}, {"reason": ""}, {"reason": "   "}])
+def test_deny_and_revoke_without_a_reason_are_400_with_a_field_error(
+    as_engineer, as_approver, ro_role, ops_role, file_as, snapshot, body
+):
+    """The reason rule is the service's: the API keeps it as the pages do."""
+    waiting = file_as(as_engineer, ops_role)
+    approved = file_as(as_engineer, ro_role)
+    with mock.patch("requests_app.queue.provision_grant"):
+        as_approver.post(f"/requests/{approved['id']}/approve")
+    for req, action, message in [
+        (waiting, "deny", "Give a reason for the denial: the engineer is told it."),
+        (approved, "revoke", "Give a reason for revoking: the engineer is told it."),
+    ]:
+        before = snapshot()
+        response = as_approver.post(f"/requests/{req['id']}/{action}", body)
+        assert response.status_code == 400, response.content
+        assert response.json()["errors"] == {"reason": [message]}
+        before.assert_nothing_written()
+    statuses = AccessRequest.objects.order_by("pk").values_list("status", flat=True)
+    assert list(statuses) == [Status.PENDING, Status.APPROVED]
+
+
 def test_only_approvers_decide(as_engineer, ro_role, file_as, oncall, snapshot):
     req = file_as(as_user(oncall), ro_role)
     # An engineer cannot even see someone else's request.

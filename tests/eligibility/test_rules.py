@@ -91,7 +91,7 @@ def test_approvers_outside_the_level_cannot_approve_or_deny(
     with pytest.raises(NotAllowed, match=r"not eligible to approve .* level Ops approvers"):
         services.approve(req, actor=approver)
     with pytest.raises(NotAllowed, match="not eligible to deny"):
-        services.deny(req, actor=approver)
+        services.deny(req, actor=approver, reason="Not needed.")
     written.assert_nothing()
     req.refresh_from_db()
     assert req.status == Status.PENDING

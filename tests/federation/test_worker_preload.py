@@ -1,4 +1,5 @@
-"""Web and Celery workers import the Okta adapter at start, not on their first Okta call.
+"""Web and Celery workers import the Okta adapter and the URLconf at start (one helper,
+``portal.core.preload``), not on their first Okta call or page.
 
 The okta SDK takes seconds to import (tens of seconds for four processes at once on a
 busy two-core machine); imported lazily, the first grants or filings of a surge waited.
@@ -53,7 +54,9 @@ def test_the_celery_worker_imports_it_before_the_pool_forks():
 def test_a_web_worker_imports_it_when_it_loads_the_application():
     _run(
         """
+        assert "portal.urls" not in sys.modules, "loaded eagerly: nothing to test"
         import portal.wsgi
         assert "federation.idp.okta" in sys.modules
+        assert "portal.urls" in sys.modules
         """
     )

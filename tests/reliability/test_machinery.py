@@ -8,12 +8,15 @@ import datetime as dt
 import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from federation.monitor import machinery
+from portal import notify as notify_module
 from portal.core import scheduler
 from portal.models import Heartbeat, NotificationLog
+from portal.notify import notify_now
 from tests.web.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +62,7 @@ def test_readyz_is_503_and_says_so_when_the_worker_is_silent(client, settings):
 
 
 def test_silent_worker_shows_the_red_banner_to_approvers_and_alerts_once(
-    approver, engineer, settings
+    approver, engineer, settings, django_capture_on_commit_callbacks
 ):
     settings.HEARTBEAT_STALE_SECONDS = 30
     _alive("beat")
@@ -70,15 +73,18 @@ def test_silent_worker_shows_the_red_banner_to_approvers_and_alerts_once(
         signed_in(engineer).get(reverse("dashboard")).content.decode().lower()
     )
     # Once per episode: the dashboard above alerted nobody; the first check does, the next not.
-    assert machinery.check_and_alert() == ["worker"]
-    assert machinery.check_and_alert() == []
+    # (The alert goes out once the check's transaction commits.)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert machinery.check_and_alert() == ["worker"]
+        assert machinery.check_and_alert() == []
     assert len(mail.outbox) == 1
     assert "The worker is down" in mail.outbox[0].subject
     assert approver.email in mail.outbox[0].to
     assert NotificationLog.objects.filter(event="machinery.silent", state="sent").count() == 1
     # Back: the episode ends (approvers are told), and a new silence alerts again.
     _alive("worker")
-    machinery.check_and_alert()
+    with django_capture_on_commit_callbacks(execute=True):
+        machinery.check_and_alert()
     assert "The worker is back" in mail.outbox[-1].subject
     _alive("worker", age=120)
     assert machinery.check_and_alert() == ["worker"]
@@ -93,3 +99,86 @@ def test_doctor_prints_each_component_and_fails_when_one_is_down(settings, capsy
     _alive("beat", age=300)
     with pytest.raises(CommandError, match="not ready: beat"):
         call_command("doctor", "--check", "beat")
+
+
+# --- notify_now: direct delivery, but only of what committed --------------------------------
+
+
+def _refuse_the_queue(monkeypatch) -> None:
+    """notify_now sends from this process: the queue (maybe what is down) is not used."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("notify_now queued a delivery that should have been direct")
+
+    monkeypatch.setattr("portal.queue.send_email", refuse)
+    monkeypatch.setattr("portal.queue.send_slack", refuse)
+
+
+def _alert() -> None:
+    notify_now("machinery.silent", "The worker is down", "text", "https://portal/", ["a@x.test"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_notify_now_sends_nothing_when_the_callers_transaction_rolls_back(monkeypatch):
+    _refuse_the_queue(monkeypatch)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        _alert()
+        assert mail.outbox == []  # not before the commit
+        raise RuntimeError("the caller's change fails after the alert was written")
+    assert mail.outbox == []
+    assert not NotificationLog.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_notify_now_sends_directly_once_the_callers_transaction_commits(monkeypatch, settings):
+    _refuse_the_queue(monkeypatch)
+    posted = []
+    settings.SLACK_WEBHOOK_URL = "https://hooks.slack.com/services/T/B/x"
+    monkeypatch.setattr("portal.notify.post_to_slack", lambda url, message: posted.append(url))
+    with transaction.atomic():
+        _alert()
+        assert mail.outbox == [] and posted == []
+    assert [m.to for m in mail.outbox] == [["a@x.test"]]
+    assert posted == [settings.SLACK_WEBHOOK_URL]
+    assert set(NotificationLog.objects.values_list("channel", "state")) == {
+        ("email", "sent"),
+        ("slack", "sent"),
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_notify_now_falls_back_to_the_queue_when_the_direct_send_fails(monkeypatch):
+    queued = []
+    monkeypatch.setattr("portal.queue.send_email", lambda *args: queued.append(args))
+
+    def smtp_down(*args, **kwargs):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr("portal.notify.send_mail", smtp_down)
+    with transaction.atomic():
+        _alert()
+    row = NotificationLog.objects.get()
+    assert row.state == NotificationLog.State.QUEUED
+    assert queued == [(row.subject, "text\n\nhttps://portal/", ["a@x.test"], row.pk)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_silent_worker_alert_leaves_after_the_heartbeat_row_is_released(
+    approver, settings, monkeypatch
+):
+    """check_and_alert holds the heartbeat row locked while it decides: the email is sent
+    after that transaction, never while the lock is held."""
+    settings.HEARTBEAT_STALE_SECONDS = 30
+    _alive("beat")
+    _alive("worker", age=120)
+    in_transaction = []
+    real_send = notify_module.send_mail
+
+    def send_mail(*args, **kwargs):
+        in_transaction.append(connection.in_atomic_block)
+        return real_send(*args, **kwargs)
+
+    monkeypatch.setattr("portal.notify.send_mail", send_mail)
+    assert machinery.check_and_alert() == ["worker"]
+    assert in_transaction == [False]
+    assert "The worker is down" in mail.outbox[0].subject

@@ -31,7 +31,14 @@ def _age(req, minutes):
     )
 
 
-@pytest.mark.parametrize("decide", ["approve", "deny"])
+@pytest.mark.parametrize(
+    "decide",
+    [
+        lambda req, actor: services.approve(req, actor=actor),
+        lambda req, actor: services.deny(req, actor=actor, reason="Too late."),
+    ],
+    ids=["approve", "deny"],
+)
 def test_a_request_past_its_lapse_time_cannot_be_decided(
     pending, engineer, approver, settings, decide
 ):
@@ -40,7 +47,7 @@ def test_a_request_past_its_lapse_time_cannot_be_decided(
     _age(req, 61)
     before = _last_seq()
     with pytest.raises(Conflict, match=f"Request #{req.pk} lapsed"):
-        getattr(services, decide)(req, actor=approver)
+        decide(req, approver)
     req.refresh_from_db()
     assert req.status == Status.PENDING and not req.approvals.exists()
     assert _last_seq() == before

@@ -40,8 +40,16 @@ def signed(body: str, *, secret: str = SECRET, at: int | None = None) -> dict[st
 
 
 def press(
-    action_id: str, value: str, *, user: dict | None = None, team="T1", headers=None, capture=None
+    action_id: str,
+    value: str,
+    *,
+    user: dict | None = None,
+    team="T1",
+    headers=None,
+    capture=None,
+    reason: str | None = None,
 ):
+    """Press a button; ``reason``: what was typed in the message's reason box first."""
     payload = {
         "type": "block_actions",
         "user": user or {"id": "U0APPROVER1", "username": "approver1", "team_id": team},
@@ -49,6 +57,9 @@ def press(
         "actions": [{"action_id": action_id, "value": value, "block_id": "b"}],
         "response_url": "https://hooks.slack.com/actions/T1/1/xyz",
     }
+    if reason is not None:  # Slack sends the state of the message's inputs with the press
+        box = {"reason": {"type": "plain_text_input", "value": reason}}
+        payload["state"] = {"values": {f"reason-request-{value}": box}}
     body = urlencode({"payload": json.dumps(payload)})
     headers = headers if headers is not None else signed(body)
     client = Client()
@@ -98,12 +109,46 @@ def test_nobody_approves_their_own_request_from_slack(
     assert req.status == Status.PENDING
 
 
-def test_deny_from_slack(linked, engineer, pending, django_capture_on_commit_callbacks):
+def test_deny_from_slack_with_the_reason_typed_in_the_message(
+    linked, engineer, pending, django_capture_on_commit_callbacks
+):
     req = pending(engineer)
-    response = press("deny_request", str(req.pk), capture=django_capture_on_commit_callbacks)
+    response = press(
+        "deny_request", str(req.pk), reason=" Use the read-only role. ",
+        capture=django_capture_on_commit_callbacks,
+    )  # fmt: skip
     assert "denied" in response.json()["text"]
     req.refresh_from_db()
-    assert req.status == Status.DENIED and req.decision_comment == "Denied in Slack."
+    assert req.status == Status.DENIED and req.decision_comment == "Use the read-only role."
+
+
+@pytest.mark.parametrize("typed", [None, "", "   "], ids=["no-box", "empty", "blank"])
+def test_deny_from_slack_without_a_reason_is_refused_with_a_clear_answer(
+    typed, linked, engineer, pending, django_capture_on_commit_callbacks
+):
+    req = pending(engineer)
+    response = press(
+        "deny_request", str(req.pk), reason=typed, capture=django_capture_on_commit_callbacks
+    )
+    assert response.json() == {
+        "text": "Refused: Give a reason for the denial: the engineer is told it. "
+        "Type it in the reason box, then press Deny again.",
+        "response_type": "ephemeral",
+        "replace_original": False,
+    }
+    req.refresh_from_db()
+    assert req.status == Status.PENDING
+    assert not AuditEvent.objects.filter(action="request.denied").exists()
+
+
+def test_the_slack_message_has_a_reason_box_above_the_buttons(settings):
+    from portal.notify import slack_message
+
+    blocks = slack_message("s", "t", "https://portal/x", decide=("request", "7"))["blocks"]
+    box, buttons = blocks[-2:]
+    assert box["type"] == "input" and box["element"]["type"] == "plain_text_input"
+    assert box["element"]["action_id"] == "reason" and box["optional"] is True
+    assert [b["action_id"] for b in buttons["elements"]] == ["approve_request", "deny_request"]
 
 
 def test_an_engineer_linked_in_slack_cannot_approve(
@@ -230,3 +275,59 @@ def test_approve_an_extension_from_slack(
     assert "15 more minutes" in response.json()["text"]
     ext.refresh_from_db()
     assert ext.status == ExtensionStatus.APPROVED
+
+
+# --- Which levels Slack may approve (SLACK_APPROVAL_LEVELS, default RO) -------------------
+
+
+def test_ops_is_not_approved_in_slack_by_default(
+    linked, approver, engineer, pending, django_capture_on_commit_callbacks
+):
+    """A Slack session is no fresh second factor: SystemAdministrator waits for the portal."""
+    req = pending(engineer, level="Ops")
+    response = press("approve_request", str(req.pk), capture=django_capture_on_commit_callbacks)
+    answer = response.json()
+    assert answer["response_type"] == "ephemeral"
+    assert answer["text"].startswith(f"Refused: Request #{req.pk} for Ops access is approved")
+    assert f"/requests/{req.pk}/" in answer["text"]
+    req.refresh_from_db()
+    assert req.status == Status.PENDING and not req.approvals.exists()
+    assert not AuditEvent.objects.filter(action="request.approved").exists()
+
+
+def test_ops_may_be_denied_in_slack(linked, engineer, pending, django_capture_on_commit_callbacks):
+    req = pending(engineer, level="Ops")
+    press(
+        "deny_request", str(req.pk), reason="Read-only will do.",
+        capture=django_capture_on_commit_callbacks,
+    )  # fmt: skip
+    req.refresh_from_db()
+    assert req.status == Status.DENIED
+
+
+def test_a_setting_lets_slack_approve_every_level(
+    settings, linked, approver, engineer, pending, django_capture_on_commit_callbacks
+):
+    settings.SLACK_APPROVAL_LEVELS = ["all"]
+    req = pending(engineer, level="Ops")
+    response = press("approve_request", str(req.pk), capture=django_capture_on_commit_callbacks)
+    assert "needs 1 more approval" in response.json()["text"]
+    assert req.approvals.filter(approver=approver).exists()
+
+
+def test_an_extension_of_ops_is_not_approved_in_slack_by_default(
+    linked, engineer, grant, django_capture_on_commit_callbacks
+):
+    from requests_app import extensions
+
+    req = grant(engineer, level="Ops")
+    with django_capture_on_commit_callbacks(execute=False):
+        ext = extensions.request_extension(
+            req, actor=engineer, minutes=15, justification="The restart takes longer than planned."
+        )
+    response = press(
+        "approve_extension", f"{req.pk}:{ext.pk}", capture=django_capture_on_commit_callbacks
+    )
+    assert response.json()["text"].startswith(f"Refused: More time on #{req.pk} for Ops access")
+    ext.refresh_from_db()
+    assert ext.status == ExtensionStatus.PENDING

@@ -4,7 +4,11 @@ pages and API; each fails on the commit before this work."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 import time
+from unittest import mock
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -251,6 +255,46 @@ def test_failed_logins_lock_one_account_not_everyone(db, engineer, oncall, setti
     assert alert.recipients == ["staff@example.com"]
 
 
+@pytest.mark.real_sign_in
+def test_bad_logins_behind_the_proxy_do_not_lock_everyone_out(db, oncall):
+    """The finding as it happened: a dozen bad logins in a minute through the TLS proxy
+    (one address for everyone when no trusted proxy is configured) paused every sign-in;
+    with a generous per-IP limit and the strict limit per account, others still sign in."""
+    proxy = Client(REMOTE_ADDR="10.0.0.1")
+    url = reverse("account_login")
+    for n in range(12):
+        proxy.post(
+            url,
+            {"login": f"someone{n}", "password": "wrong"},
+            headers={"X-Forwarded-For": "198.51.100.66"},
+        )
+    other = proxy.post(
+        url, {"login": "oncall", "password": PASSWORD}, headers={"X-Forwarded-For": "203.0.113.5"}
+    )
+    assert other.status_code == 302
+    assert proxy.session["_auth_user_id"] == str(oncall.pk)
+
+
+def test_the_proxy_setting_gives_the_rate_limits_the_real_client_ip(settings):
+    """What an operator sets (TRUSTED_PROXY_COUNT) reaches allauth's rate limits: they
+    count the client's address from X-Forwarded-For, not the proxy's."""
+    script = (
+        "import django; django.setup()\n"
+        "from django.test import RequestFactory\n"
+        "from allauth.account.adapter import get_adapter\n"
+        "r = RequestFactory().post('/accounts/login/', REMOTE_ADDR='10.0.0.1',"
+        " HTTP_X_FORWARDED_FOR='198.51.100.66')\n"
+        "print(get_adapter().get_client_ip(r))\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "TRUSTED_PROXY_COUNT": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=settings.BASE_DIR, env=env, capture_output=True,
+        text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "198.51.100.66"
+
+
 def test_rate_limits_are_counted_in_the_shared_redis_cache(settings):
     assert settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
     cache.set("probe", 1)
@@ -339,6 +383,29 @@ def test_read_only_tokens_cannot_write(db, engineer, ro_role, open_failover, fak
     api = ApiClient(token=raw)
     assert api.get("/roles").status_code == 200
     assert api.post("/requests", request_body(ro_role)).status_code == 403
+
+
+def _token_from_the_page(user, **fields: str) -> str:
+    response = signed_in(user).post("/tokens/", {"name": "bot", **fields})
+    assert response.status_code == 200, response.content
+    return response.context["new_raw"]
+
+
+def test_a_token_made_on_the_page_for_one_day_stops_working_after_it(db, engineer):
+    api = ApiClient(token=_token_from_the_page(engineer, expires_in_days="1"))
+    assert api.get("/roles").status_code == 200
+    later = timezone.now() + dt.timedelta(days=1, minutes=1)
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        assert api.get("/roles").status_code == 401
+
+
+def test_a_read_only_token_made_on_the_page_cannot_write(
+    db, engineer, ro_role, open_failover, fake_idp
+):
+    api = ApiClient(token=_token_from_the_page(engineer, read_only="on"))
+    assert api.get("/roles").status_code == 200
+    assert api.post("/requests", request_body(ro_role)).status_code == 403
+    assert not AccessRequest.objects.exists()
 
 
 def test_last_use_and_ip_are_shown(db, engineer):

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from portal.audit import events_for, verify_chain
 from portal.core.errors import Conflict, InvalidTransition, NotAllowed
+from portal.models import AuditEvent
 from requests_app import break_glass, services
 from requests_app.models import TRANSITION_ACTIONS, TRANSITIONS, AccessRequest, Status
 
@@ -151,7 +152,7 @@ def test_only_approvers_decide(engineer, oncall, auditor, ro_role, open_failover
         with pytest.raises(NotAllowed):
             services.approve(req, actor=actor)
         with pytest.raises(NotAllowed):
-            services.deny(req, actor=actor)
+            services.deny(req, actor=actor, reason="Not needed.")
     req.refresh_from_db()
     assert req.status == Status.PENDING
 
@@ -166,7 +167,7 @@ def test_only_requester_cancels(engineer, oncall, approver, ro_role, open_failov
 def test_revoke_needs_an_approver(engineer, ro_role, open_failover):
     req = make_request(engineer, ro_role, open_failover, status=Status.ACTIVE)
     with pytest.raises(NotAllowed):
-        services.revoke(req, actor=engineer)
+        services.revoke(req, actor=engineer, reason="Done.")
 
 
 def test_expire_only_when_due(engineer, ro_role, open_failover):
@@ -243,3 +244,25 @@ class TestFiling:
         self.file(engineer, ro_role)
         with pytest.raises(Conflict, match="already have request"):
             self.file(engineer, ro_role)
+
+
+@pytest.mark.parametrize("blank", ["", "   \n"])
+def test_deny_and_revoke_need_a_reason_whatever_the_entry_point(
+    blank, engineer, approver, ro_role, open_failover
+):
+    """The rule lives in the services, so the page, the API and Slack all keep it."""
+    pending = make_request(engineer, ro_role, open_failover)
+    with pytest.raises(ValidationError) as denied:
+        services.deny(pending, actor=approver, reason=blank)
+    assert denied.value.message_dict == {
+        "reason": ["Give a reason for the denial: the engineer is told it."]
+    }
+    active = make_request(approver, ro_role, open_failover, status=Status.ACTIVE)
+    with pytest.raises(ValidationError) as revoked:
+        services.revoke(active, actor=approver, reason=blank)
+    assert revoked.value.message_dict == {
+        "reason": ["Give a reason for revoking: the engineer is told it."]
+    }
+    assert AccessRequest.objects.get(pk=pending.pk).status == Status.PENDING
+    assert AccessRequest.objects.get(pk=active.pk).status == Status.ACTIVE
+    assert not AuditEvent.objects.filter(action__in=["request.denied", "request.revoked"]).exists()

@@ -107,7 +107,7 @@ def test_an_invalid_transition_is_a_message_not_an_error(
     as_approver, approver, engineer, file_request
 ):
     req = file_request(engineer)
-    services.deny(req, actor=approver)
+    services.deny(req, actor=approver, reason="Use the read-only role.")
     response = act(
         as_approver,
         req,
@@ -120,7 +120,7 @@ def test_an_invalid_transition_is_a_message_not_an_error(
 
 def test_htmx_invalid_transition_is_409_with_the_row(as_approver, approver, engineer, file_request):
     req = file_request(engineer)
-    services.deny(req, actor=approver)
+    services.deny(req, actor=approver, reason="Use the read-only role.")
     response = as_approver.post(reverse("request-action", args=[req.pk, "approve"]), headers=HTMX)
     assert response.status_code == 409
     content = response.content.decode()
