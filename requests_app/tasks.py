@@ -80,13 +80,18 @@ def lapse_unanswered_requests() -> int:
 
 
 @shared_task(name="requests_app.reconcile_emergency_groups", acks_late=True)
-def reconcile_emergency_groups() -> dict[str, int]:
+def reconcile_emergency_groups(full: bool = False) -> dict[str, int]:
+    """Beat's reconciler tick (a full pass only when due), or a full pass now (``full``)."""
+    idp = get_identity_provider()
     try:
-        report = grants.reconcile_emergency_groups(get_identity_provider())
+        report = grants.reconcile_emergency_groups(idp) if full else grants.reconcile(idp)
     except IdpError as exc:
         log.warning("Reconciliation could not finish, next run will: %s", exc)
         return {}
-    return {name: len(items) for name, items in vars(report).items()}
+    return {
+        name: value if isinstance(value, int) else len(value)
+        for name, value in vars(report).items()
+    }
 
 
 @shared_task(name="requests_app.escalate_pending_requests")
