@@ -130,6 +130,12 @@ class ReconcileReport:
 # the last full pass started, ``after`` = the pending request ("" = none).
 RECONCILER = "okta-reconciler"
 FOLLOW_STALE_POLLS = 3
+# A full pass lists only the groups Okta's census shows changed (or in use); every group
+# on the first pass and then on every COMPLETE_PASS_EVERY-th (hourly by default).
+RECONCILER_COMPLETE = "okta-reconciler-complete"
+COMPLETE_PASS_EVERY = 4
+# Okta's clock and ours may differ: a change this close before a pass is listed again.
+CLOCK_SKEW = dt.timedelta(minutes=2)
 
 
 def request_full_pass(reason: str) -> None:
@@ -277,21 +283,69 @@ def reconcile_group(
     return report
 
 
-def reconcile_emergency_groups(idp: IdentityProvider) -> ReconcileReport:
-    """The full pass: compare every emergency group's real members with the desired set
-    and repair drift (``reconcile_group`` for each), re-queue stuck provisioning and
-    finish ended grants. Records when it started, so that the System Log covers the rest."""
+def _census_says_listing_needed(
+    idp: IdentityProvider, roles: list[EmergencyRole], since: dt.datetime
+) -> set[int]:
+    """The roles whose group must be listed: Okta's membership of it changed since
+    ``since`` (its ``lastMembershipUpdated``, one call for every group), it is missing from
+    the census, or it has a live grant (the groups in use during a failover)."""
+    names = sorted(role.okta_group_name for role in roles)
+    prefix = names[0]
+    while not names[-1].startswith(prefix):  # the sorted ends share the common prefix
+        prefix = prefix[:-1]
+    census = {group.name: group for group in idp.list_groups(prefix)}
+    # Okta's clock may differ from ours: a change this close before ``since`` is listed
+    # again (at most half a full-pass period, so that quick test schedules stay quiet).
+    skew = min(CLOCK_SKEW, dt.timedelta(seconds=settings.RECONCILE_FULL_PASS_SECONDS / 2))
+    in_use = set(
+        AccessRequest.objects.filter(status__in=HOLDING_STATUSES).values_list("role_id", flat=True)
+    )
+    listed: set[int] = set()
+    for role in roles:
+        group = census.get(role.okta_group_name)
+        changed_at = group.last_membership_updated if group is not None else None
+        if changed_at is None or changed_at >= since - skew or role.pk in in_use:
+            listed.add(role.pk)
+    return listed
+
+
+def reconcile_emergency_groups(idp: IdentityProvider, *, complete: bool = False) -> ReconcileReport:
+    """The full pass: compare the emergency groups' real members with the desired set and
+    repair drift (``reconcile_group``), re-queue stuck provisioning, finish ended grants.
+
+    A group is listed when Okta's census (one call) says its membership changed since the
+    previous full pass began, or it has a live grant; every group is listed on a complete
+    pass (``complete``, the first one, and then once every COMPLETE_PASS_EVERY full
+    passes). Records when it started, so that the System Log covers the rest.
+    """
     started = timezone.now()
     state, _ = LogCursor.objects.get_or_create(name=RECONCILER)
     request = LogCursor.objects.values_list("after", flat=True).get(pk=state.pk)
+    last_complete = (
+        LogCursor.objects.filter(name=RECONCILER_COMPLETE)
+        .values_list("updated_at", flat=True)
+        .first()
+    )
+    every = dt.timedelta(seconds=(COMPLETE_PASS_EVERY - 0.5) * settings.RECONCILE_FULL_PASS_SECONDS)
+    previous = state.updated_at
+    if previous is None or last_complete is None or last_complete <= started - every:
+        complete = True
     report = ReconcileReport(full_pass=True)
     _requeue_stuck_provisioning(report)
-    for role in EmergencyRole.objects.all():
+    roles = list(EmergencyRole.objects.order_by("pk"))
+    if roles and previous is not None and not complete:
+        wanted = _census_says_listing_needed(idp, roles, previous)
+        roles = [role for role in roles if role.pk in wanted]
+    for role in roles:
         reconcile_group(role, idp, report)
     _finish_ended_grants(idp)
     LogCursor.objects.filter(pk=state.pk).update(
         updated_at=started, polled_at=timezone.now(), last_batch=report.groups_listed
     )
+    if complete:
+        LogCursor.objects.update_or_create(
+            name=RECONCILER_COMPLETE, defaults={"updated_at": started}
+        )
     # A request made while this pass ran stays for the next tick.
     LogCursor.objects.filter(pk=state.pk, after=request).update(after="")
     return report

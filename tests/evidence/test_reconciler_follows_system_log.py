@@ -18,6 +18,7 @@ from federation.idp.memory import InMemoryIdentityProvider
 from federation.models import LogCursor
 from portal.models import AuditEvent, NotificationLog
 from requests_app import grants
+from requests_app.models import AccessRequest, Status
 
 pytestmark = pytest.mark.django_db
 APP = "0oasandboxawsfed01"
@@ -53,6 +54,7 @@ def behind_the_back(group_name: str, login: str, *, added: bool = True):
             members.append(user.id)
         else:
             members.remove(user.id)
+    InMemoryIdentityProvider.touch_membership(group.id)
     targets = [
         {"id": user.id, "type": "User", "alternateId": login, "displayName": login},
         {"id": group.id, "type": "UserGroup", "alternateId": "unknown", "displayName": group_name},
@@ -103,8 +105,6 @@ def test_the_portals_own_grants_cost_no_okta_call(
     report = poll(idp, django_capture_on_commit_callbacks)
     assert report.events >= 1 and report.reconciled == []
     # The grant ends and the portal removes the member: explained too.
-    from requests_app.models import AccessRequest, Status
-
     AccessRequest.objects.filter(pk=req.pk).update(status=Status.REVOKED)
     idp.remove_group_member(group.id, req.okta_user_id)
     assert poll(idp, django_capture_on_commit_callbacks).reconciled == []
@@ -203,19 +203,64 @@ def followed(now=None):
     )
 
 
-def test_the_tick_lists_every_group_only_when_a_full_pass_is_due(idp, plan, settings):
+def long_ago():
+    """Every group's membership last changed an hour ago (Okta's lastMembershipUpdated)."""
+    for group_id in InMemoryIdentityProvider._membership_updated:
+        InMemoryIdentityProvider._membership_updated[group_id] = timezone.now() - dt.timedelta(
+            hours=1
+        )
+
+
+def backdate_passes(seconds: float) -> None:
+    LogCursor.objects.filter(name__startswith=grants.RECONCILER).update(
+        updated_at=timezone.now() - dt.timedelta(seconds=seconds)
+    )
+
+
+def test_the_tick_lists_groups_only_when_a_full_pass_is_due(idp, plan, settings):
     groups = len(plan.roles)
     followed()
-    first = grants.reconcile(idp)  # no full pass yet
+    first = grants.reconcile(idp)  # no full pass yet: a complete one, every group
     assert first.full_pass and first.groups_listed == groups
     quiet = grants.reconcile(idp)
     assert not quiet.full_pass and sum(idp.calls.values()) == groups  # no Okta call
     # RECONCILE_FULL_PASS_SECONDS later: the periodic full pass.
-    later = timezone.now() + dt.timedelta(seconds=settings.RECONCILE_FULL_PASS_SECONDS + 1)
-    followed(later)
-    assert grants.full_pass_due(later) == "the periodic full pass"
-    assert grants.reconcile(idp, now=later).full_pass
-    assert sum(idp.calls.values()) == 2 * groups
+    long_ago()
+    backdate_passes(settings.RECONCILE_FULL_PASS_SECONDS + 1)
+    assert grants.full_pass_due() == "the periodic full pass"
+    periodic = grants.reconcile(idp)
+    # Okta's census says no membership changed: no group listed.
+    assert periodic.full_pass and periodic.groups_listed == 0
+    assert sum(idp.calls.values()) == groups
+
+
+def test_a_full_pass_lists_the_groups_okta_says_changed_and_those_in_use(
+    idp, plan, grant, engineer, settings, django_capture_on_commit_callbacks
+):
+    ro, ops = plan.roles[("prod-payments", "RO")], plan.roles[("prod-payments", "Ops")]
+    grants.reconcile_emergency_groups(idp)
+    grant(engineer, level="RO")  # RO in use
+    long_ago()
+    # Changed behind the back with the System Log missed (no poll): only the census sees it.
+    behind_the_back(ops.okta_group_name, "oncall@example.com")
+    backdate_passes(settings.RECONCILE_FULL_PASS_SECONDS + 1)
+    LogCursor.objects.filter(name=grants.RECONCILER_COMPLETE).update(updated_at=timezone.now())
+    idp.calls.clear()
+    with django_capture_on_commit_callbacks(execute=False):
+        report = grants.reconcile_emergency_groups(idp)
+    assert report.removed_unexpected == ["oncall@example.com"]
+    listed = {idp.find_group(r.okta_group_name).id for r in (ro, ops)}
+    assert set(idp.calls) == listed and report.groups_listed == 2
+
+
+def test_every_fourth_full_pass_lists_every_group(idp, plan, settings):
+    grants.reconcile_emergency_groups(idp)
+    long_ago()
+    full = settings.RECONCILE_FULL_PASS_SECONDS
+    backdate_passes(full * (grants.COMPLETE_PASS_EVERY - 1))
+    assert grants.reconcile_emergency_groups(idp).groups_listed == 0
+    backdate_passes(full * grants.COMPLETE_PASS_EVERY)
+    assert grants.reconcile_emergency_groups(idp).groups_listed == len(plan.roles)
 
 
 @pytest.mark.parametrize(
