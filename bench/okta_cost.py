@@ -3,8 +3,8 @@
 50 emergency groups (25 accounts x RO/Ops). The stack runs its production beat
 schedule sped up ``SPEED`` times (reconciler tick every 60 s -> 6 s, full pass
 every 15 min -> 90 s, System Log poll every 30 s -> 3 s, health poll every
-60 s -> 6 s); calls counted over a window are scaled back to calls per hour of
-the real schedule. Once in normal times (no failover), once during a failover
+60 s -> 6 s); calls counted over a window of an hour of the real schedule
+(6 minutes) are scaled back to calls per hour. Once in normal times (no failover), once during a failover
 (a drill, with 20 active members). In between, a member is added in the Okta
 console behind the portal's back: the time until the portal removed it, and
 the calls that cost, are measured (target: within one System Log poll period).
@@ -125,8 +125,9 @@ def _seed_grants(stack: Stack, engineers: list, roles: list, failover_id: int) -
 
 
 def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
-    # Full size: two full-pass periods per window (30 minutes of the real schedule).
-    window = 12.0 if quick else 2.0 * FULL_PASS_SECONDS
+    # Full size: an hour of the real schedule per window (four full passes, one of them
+    # complete: it lists every group).
+    window = 12.0 if quick else 4.0 * FULL_PASS_SECONDS
     members = 20
     logins = [f"eng{i:03d}@example.com" for i in range(members + 1)]
     env = {

@@ -81,10 +81,14 @@ def lapse_unanswered_requests() -> int:
 
 @shared_task(name="requests_app.reconcile_emergency_groups", acks_late=True)
 def reconcile_emergency_groups(full: bool = False) -> dict[str, int]:
-    """Beat's reconciler tick (a full pass only when due), or a full pass now (``full``)."""
+    """Beat's reconciler tick (a full pass only when due), or now one that lists every
+    emergency group (``full``: after an outage, from the runbook)."""
     idp = get_identity_provider()
     try:
-        report = grants.reconcile_emergency_groups(idp) if full else grants.reconcile(idp)
+        if full:
+            report = grants.reconcile_emergency_groups(idp, complete=True)
+        else:
+            report = grants.reconcile(idp)
     except IdpError as exc:
         log.warning("Reconciliation could not finish, next run will: %s", exc)
         return {}
