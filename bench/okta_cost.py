@@ -31,7 +31,8 @@ POLL_SECONDS = 30 // SPEED
 FULL_PASS_SECONDS = 15 * 60 // SPEED
 KINDS = [
     ("list group members", re.compile(r"^GET /api/v1/groups/[^/]+/users$")),
-    ("find group (search)", re.compile(r"^GET /api/v1/groups$")),
+    # The reconciler's census of the groups (and a find by name, at set-up only).
+    ("list groups (census)", re.compile(r"^GET /api/v1/groups$")),
     ("System Log", re.compile(r"^GET /api/v1/logs$")),
     ("apps", re.compile(r"^\w+ /api/v1/apps")),
     ("users", re.compile(r"^\w+ /api/v1/users")),
