@@ -4,10 +4,11 @@
 schedule sped up ``SPEED`` times (reconciler tick every 60 s -> 6 s, full pass
 every 15 min -> 90 s, System Log poll every 30 s -> 3 s, health poll every
 60 s -> 6 s); calls counted over a window of an hour of the real schedule
-(6 minutes) are scaled back to calls per hour. Once in normal times (no failover), once during a failover
-(a drill, with 20 active members). In between, a member is added in the Okta
-console behind the portal's back: the time until the portal removed it, and
-the calls that cost, are measured (target: within one System Log poll period).
+(6 minutes) are scaled back to calls per hour. Once in normal times (no
+failover), once during a failover (a drill, with 20 active members). In
+between, a member is added in the Okta console behind the portal's back: the
+time until the portal removed it, and the calls that cost, are measured
+(target: within one System Log poll period).
 
 Target (issue 13): <= 250 calls/hour in normal times, drift still repaired
 within one poll period.

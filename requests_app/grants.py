@@ -121,7 +121,7 @@ class ReconcileReport:
 #
 # Okta's side is followed through the System Log (federation.failover.systemlog): a
 # membership change on an emergency group that the database does not explain makes the
-# poll reconcile just that group (``reconcile_group``). A full pass over every group
+# poll reconcile just that group (``reconcile_group``). A full pass over the groups
 # (``reconcile_emergency_groups``) remains the backstop: every RECONCILE_FULL_PASS_SECONDS,
 # at once when a pass was requested (the System Log cursor was refused, a per-group repair
 # failed, the federation app was switched outside the portal), and on every tick while
@@ -176,7 +176,7 @@ def full_pass_due(now: dt.datetime | None = None) -> str:
 
 def reconcile(idp: IdentityProvider, *, now: dt.datetime | None = None) -> ReconcileReport:
     """Beat's reconciler tick (every RECONCILE_SECONDS): the database-side checks, and a
-    full pass over every group only when one is due (``full_pass_due``)."""
+    full pass over the groups only when one is due (``full_pass_due``)."""
     now = now or timezone.now()
     why = full_pass_due(now)
     if why:

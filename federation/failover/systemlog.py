@@ -336,7 +336,7 @@ def poll_system_log(
                 # Okta no longer knows the cursor (expired, or a sandbox org restarted):
                 # start again from a recent ``since``; events read twice are recorded once.
                 # What happened between the lost cursor and that time is unknown: the
-                # reconciler's next tick lists every group (a full pass).
+                # reconciler's next tick runs a full pass.
                 log.warning("Okta refused the System Log cursor; reading again from a time")
                 with transaction.atomic():
                     LogCursor.objects.filter(pk=cursor.pk, after=after).update(after="")
