@@ -17,7 +17,7 @@ from federation.idp import IdpPermanentError, IdpRetryableError
 from federation.idp.memory import InMemoryIdentityProvider
 from federation.models import LogCursor
 from portal.models import AuditEvent, NotificationLog
-from requests_app import grants
+from requests_app import grants, tasks
 from requests_app.models import AccessRequest, Status
 
 pytestmark = pytest.mark.django_db
@@ -294,3 +294,12 @@ def test_a_request_made_during_a_full_pass_is_kept_for_the_next_tick(idp, plan, 
     monkeypatch.setattr(grants, "reconcile_group", meanwhile)
     assert grants.reconcile(idp).full_pass
     assert grants.full_pass_due().endswith("second")
+
+
+def test_the_task_is_the_tick_and_full_lists_every_group_at_once(idp, plan):
+    followed()
+    assert tasks.reconcile_emergency_groups.apply().get()["full_pass"] == 1  # the first
+    assert tasks.reconcile_emergency_groups.apply().get()["groups_listed"] == 0  # not due
+    long_ago()
+    done = tasks.reconcile_emergency_groups.apply(kwargs={"full": True}).get()
+    assert done["full_pass"] == 1 and done["groups_listed"] == len(plan.roles)
