@@ -53,6 +53,11 @@ class HealthStateChange(models.Model):
         return f"{self.state} since {self.at:%Y-%m-%d %H:%M}"
 
 
+# The Okta System Log poller's cursor (federation.failover.systemlog); the reconciler
+# (requests_app.grants) reads it to know whether the log is being followed.
+OKTA_SYSTEM_LOG = "okta-system-log"
+
+
 class LogCursor(models.Model):
     """Where a poller stopped reading a log: Okta's opaque ``after`` cursor, persisted."""
 

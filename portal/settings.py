@@ -418,7 +418,17 @@ if isinstance(_visibility_timeout, int) and _visibility_timeout <= LONGEST_TASK_
     raise ImproperlyConfigured("BROKER_VISIBILITY_TIMEOUT_SECONDS must exceed the task time limits")
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 EXPIRY_SWEEP_SECONDS = env_int("EXPIRY_SWEEP_SECONDS", 15)
+# The reconciler's tick (database-side checks; cheap). Between full passes it follows the
+# Okta System Log and repairs just the groups an event shows drifting (docs/performance.md
+# section 5); a full pass lists every emergency group every RECONCILE_FULL_PASS_MINUTES
+# (RECONCILE_FULL_PASS_SECONDS overrides it: tests and the sped-up benchmark).
 RECONCILE_SECONDS = env_int("RECONCILE_SECONDS", 60)
+RECONCILE_FULL_PASS_MINUTES = env_int("RECONCILE_FULL_PASS_MINUTES", 15)
+RECONCILE_FULL_PASS_SECONDS = env_int(
+    "RECONCILE_FULL_PASS_SECONDS", 60 * RECONCILE_FULL_PASS_MINUTES
+)
+if RECONCILE_SECONDS < 1 or RECONCILE_FULL_PASS_SECONDS < 1:
+    raise ImproperlyConfigured("RECONCILE_SECONDS and RECONCILE_FULL_PASS_MINUTES must be >= 1")
 # One scheduler: a second beat started by mistake stands by (portal/beat.py).
 CELERY_BEAT_SCHEDULER = "portal.beat:SingleBeatScheduler"
 # The grant sweep (docs/reliability.md): every GRANT_SWEEP_SECONDS, the Okta work of any

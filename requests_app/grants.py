@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from federation.evidence_models import OKTA_SYSTEM_LOG, LogCursor
 from federation.idp import IdentityProvider, IdpError, IdpNotFound
 from federation.models import EmergencyRole
 from portal import audit
@@ -112,16 +113,83 @@ class ReconcileReport:
     removed_ended: list[int] = field(default_factory=list)
     restored: list[int] = field(default_factory=list)
     requeued_provisioning: list[int] = field(default_factory=list)
+    groups_listed: int = 0
+    full_pass: bool = False
 
 
-def reconcile_emergency_groups(idp: IdentityProvider) -> ReconcileReport:
-    """Compare every emergency group's real members with the desired set and repair drift.
+# --- The reconciler: O(changes) ----------------------------------------------------------
+#
+# Okta's side is followed through the System Log (federation.failover.systemlog): a
+# membership change on an emergency group that the database does not explain makes the
+# poll reconcile just that group (``reconcile_group``). A full pass over the groups
+# (``reconcile_emergency_groups``) remains the backstop: every RECONCILE_FULL_PASS_SECONDS,
+# at once when a pass was requested (the System Log cursor was refused, a per-group repair
+# failed, the federation app was switched outside the portal), and on every tick while
+# the System Log is not being followed (never read, its last read failed, or not read for
+# FOLLOW_STALE_POLLS poll periods). Its state is one LogCursor row: ``updated_at`` = when
+# the last full pass started, ``after`` = the pending request ("" = none).
+RECONCILER = "okta-reconciler"
+FOLLOW_STALE_POLLS = 3
+# A full pass lists only the groups Okta's census shows changed (or in use); every group
+# on the first pass and then on every COMPLETE_PASS_EVERY-th (hourly by default).
+RECONCILER_COMPLETE = "okta-reconciler-complete"
+COMPLETE_PASS_EVERY = 4
+# Okta's clock and ours may differ: a change this close before a pass is listed again.
+CLOCK_SKEW = dt.timedelta(minutes=2)
 
-    Members nobody holds a grant for are removed, with an alert in the audit log
-    when the portal did not put them there; grants that ended but whose removal
-    was never confirmed are finished; active grants missing in Okta are restored.
-    """
+
+def request_full_pass(reason: str) -> None:
+    """Ask for a full pass at the reconciler's next tick (kept in the database)."""
+    now = timezone.now()
+    state, _ = LogCursor.objects.get_or_create(name=RECONCILER)
+    LogCursor.objects.filter(pk=state.pk).update(
+        after=f"{now.isoformat(timespec='seconds')} {reason}"[:2000]
+    )
+    log.info("reconciler: full pass requested (%s)", reason)
+
+
+def system_log_followed(now: dt.datetime | None = None) -> bool:
+    """True while the System Log poller reads Okta's log without a gap: it holds a cursor,
+    its last read succeeded and was recent."""
+    now = now or timezone.now()
+    cursor = LogCursor.objects.filter(name=OKTA_SYSTEM_LOG).first()
+    if cursor is None or not cursor.after or cursor.last_error or cursor.polled_at is None:
+        return False
+    stale = dt.timedelta(seconds=FOLLOW_STALE_POLLS * settings.SYSTEM_LOG_POLL_SECONDS)
+    return cursor.polled_at >= now - stale
+
+
+def full_pass_due(now: dt.datetime | None = None) -> str:
+    """Why a full pass is due now ("" = it is not)."""
+    now = now or timezone.now()
+    state = LogCursor.objects.filter(name=RECONCILER).first()
+    if state is None or state.updated_at is None:
+        return "no full pass yet"
+    if state.after:
+        return f"requested: {state.after}"
+    if state.updated_at <= now - dt.timedelta(seconds=settings.RECONCILE_FULL_PASS_SECONDS):
+        return "the periodic full pass"
+    if not system_log_followed(now):
+        return "the System Log is not being followed"
+    return ""
+
+
+def reconcile(idp: IdentityProvider, *, now: dt.datetime | None = None) -> ReconcileReport:
+    """Beat's reconciler tick (every RECONCILE_SECONDS): the database-side checks, and a
+    full pass over the groups only when one is due (``full_pass_due``)."""
+    now = now or timezone.now()
+    why = full_pass_due(now)
+    if why:
+        log.info("reconciler: full pass (%s)", why)
+        return reconcile_emergency_groups(idp)
     report = ReconcileReport()
+    _requeue_stuck_provisioning(report)
+    _finish_ended_grants(idp)
+    LogCursor.objects.filter(name=RECONCILER).update(polled_at=timezone.now())
+    return report
+
+
+def _requeue_stuck_provisioning(report: ReconcileReport) -> None:
     stuck_before = timezone.now() - dt.timedelta(seconds=settings.STUCK_PROVISIONING_SECONDS)
     for req_id in AccessRequest.objects.filter(
         status=Status.APPROVED, decided_at__lt=stuck_before
@@ -129,65 +197,157 @@ def reconcile_emergency_groups(idp: IdentityProvider) -> ReconcileReport:
         queue.provision_grant(req_id)
         report.requeued_provisioning.append(req_id)
 
-    for role in EmergencyRole.objects.all():
-        try:
-            group_id = group_id_for(role, idp)
-        except IdpNotFound:
-            log.warning(
-                "Okta group %s is missing; readiness checks report it", role.okta_group_name
-            )
-            continue
-        members = {m.login.lower(): m for m in idp.list_group_members(group_id)}
-        holding = AccessRequest.objects.filter(role=role, status__in=HOLDING_STATUSES)
-        wanted = {r.okta_login.lower() for r in holding}
-        for login, member in members.items():
-            if login in wanted:
-                continue
-            idp.remove_group_member(group_id, member.id)
-            ended = list(
-                AccessRequest.objects.filter(
-                    role=role,
-                    okta_login__iexact=login,
-                    status__in=ENDED_GRANT_STATUSES,
-                    membership_removed_at__isnull=True,
-                ).values_list("pk", flat=True)
-            )
-            for req_id in ended:
-                services.confirm_membership_removed(req_id, detail="removed by the reconciler")
-                # The deprovisioning task was lost: end the open sessions here too.
-                deprovision_grant(req_id, idp)
-                report.removed_ended.append(req_id)
-            if not ended:
-                with transaction.atomic():
-                    audit.record(
-                        "okta.unexpected_member_removed",
-                        role,
-                        system="reconciler",
-                        payload={"okta_group": role.okta_group_name, "login": member.login},
-                    )
-                    messages.drift_found(
-                        f"{member.login} was in {role.okta_group_name} without a grant; removed",
-                        {"Found by": "the reconciler"},
-                    )
-                report.removed_unexpected.append(member.login)
-        for req in holding.filter(status=Status.ACTIVE):
-            if req.okta_login.lower() not in members:
-                user_id = req.okta_user_id or idp.find_user(req.okta_login).id
-                idp.add_group_member(group_id, user_id)
-                with transaction.atomic():
-                    audit.record(
-                        "okta.member_restored",
-                        req,
-                        system="reconciler",
-                        payload={"okta_group": role.okta_group_name},
-                    )
-                report.restored.append(req.pk)
 
+def _finish_ended_grants(idp: IdentityProvider) -> None:
     # Ended grants whose member was already gone from Okta: confirm, so nothing lingers.
     for req_id in AccessRequest.objects.filter(
         status__in=ENDED_GRANT_STATUSES, membership_removed_at__isnull=True
     ).values_list("pk", flat=True):
         deprovision_grant(req_id, idp)
+
+
+def membership_explained(role: EmergencyRole, *, login: str, user_id: str, added: bool) -> bool:
+    """Does the database explain a membership change Okta reported for ``role``'s group?
+
+    An add is explained by a grant that holds (or is being given) the membership; a removal
+    by the absence of an active grant. Anything else is drift: reconcile the group.
+    """
+    person = Q(okta_login__iexact=login) if login else Q(pk__in=[])
+    if user_id:
+        person |= Q(okta_user_id=user_id)
+    statuses = HOLDING_STATUSES if added else {Status.ACTIVE}
+    holds = AccessRequest.objects.filter(person, role=role, status__in=statuses).exists()
+    return holds if added else not holds
+
+
+def reconcile_group(
+    role: EmergencyRole, idp: IdentityProvider, report: ReconcileReport | None = None
+) -> ReconcileReport:
+    """Make one emergency group's members in Okta match its grants (one list call; more
+    only for what is wrong). Members nobody holds a grant for are removed, with an
+    ``okta.unexpected_member_removed`` alert when the portal did not put them there;
+    grants that ended but whose removal was never confirmed are finished; active grants
+    missing in Okta are restored (``okta.member_restored``)."""
+    report = report if report is not None else ReconcileReport()
+    try:
+        group_id = group_id_for(role, idp)
+    except IdpNotFound:
+        log.warning("Okta group %s is missing; readiness checks report it", role.okta_group_name)
+        return report
+    members = {m.login.lower(): m for m in idp.list_group_members(group_id)}
+    report.groups_listed += 1
+    holding = AccessRequest.objects.filter(role=role, status__in=HOLDING_STATUSES)
+    wanted = {r.okta_login.lower() for r in holding}
+    for login, member in members.items():
+        if login in wanted:
+            continue
+        idp.remove_group_member(group_id, member.id)
+        ended = list(
+            AccessRequest.objects.filter(
+                role=role,
+                okta_login__iexact=login,
+                status__in=ENDED_GRANT_STATUSES,
+                membership_removed_at__isnull=True,
+            ).values_list("pk", flat=True)
+        )
+        for req_id in ended:
+            services.confirm_membership_removed(req_id, detail="removed by the reconciler")
+            # The deprovisioning task was lost: end the open sessions here too.
+            deprovision_grant(req_id, idp)
+            report.removed_ended.append(req_id)
+        if not ended:
+            with transaction.atomic():
+                audit.record(
+                    "okta.unexpected_member_removed",
+                    role,
+                    system="reconciler",
+                    payload={"okta_group": role.okta_group_name, "login": member.login},
+                )
+                messages.drift_found(
+                    f"{member.login} was in {role.okta_group_name} without a grant; removed",
+                    {"Found by": "the reconciler"},
+                )
+            report.removed_unexpected.append(member.login)
+    for req in holding.filter(status=Status.ACTIVE):
+        if req.okta_login.lower() not in members:
+            user_id = req.okta_user_id or idp.find_user(req.okta_login).id
+            idp.add_group_member(group_id, user_id)
+            with transaction.atomic():
+                audit.record(
+                    "okta.member_restored",
+                    req,
+                    system="reconciler",
+                    payload={"okta_group": role.okta_group_name},
+                )
+            report.restored.append(req.pk)
+    return report
+
+
+def _census_says_listing_needed(
+    idp: IdentityProvider, roles: list[EmergencyRole], since: dt.datetime
+) -> set[int]:
+    """The roles whose group must be listed: Okta's membership of it changed since
+    ``since`` (its ``lastMembershipUpdated``, one call for every group), it is missing from
+    the census, or it has a live grant (the groups in use during a failover)."""
+    names = sorted(role.okta_group_name for role in roles)
+    prefix = names[0]
+    while not names[-1].startswith(prefix):  # the sorted ends share the common prefix
+        prefix = prefix[:-1]
+    census = {group.name: group for group in idp.list_groups(prefix)}
+    # Okta's clock may differ from ours: a change this close before ``since`` is listed
+    # again (at most half a full-pass period, so that quick test schedules stay quiet).
+    skew = min(CLOCK_SKEW, dt.timedelta(seconds=settings.RECONCILE_FULL_PASS_SECONDS / 2))
+    in_use = set(
+        AccessRequest.objects.filter(status__in=HOLDING_STATUSES).values_list("role_id", flat=True)
+    )
+    listed: set[int] = set()
+    for role in roles:
+        group = census.get(role.okta_group_name)
+        changed_at = group.last_membership_updated if group is not None else None
+        if changed_at is None or changed_at >= since - skew or role.pk in in_use:
+            listed.add(role.pk)
+    return listed
+
+
+def reconcile_emergency_groups(idp: IdentityProvider, *, complete: bool = False) -> ReconcileReport:
+    """The full pass: compare the emergency groups' real members with the desired set and
+    repair drift (``reconcile_group``), re-queue stuck provisioning, finish ended grants.
+
+    A group is listed when Okta's census (one call) says its membership changed since the
+    previous full pass began, or it has a live grant; every group is listed on a complete
+    pass (``complete``, the first one, and then once every COMPLETE_PASS_EVERY full
+    passes). Records when it started, so that the System Log covers the rest.
+    """
+    started = timezone.now()
+    state, _ = LogCursor.objects.get_or_create(name=RECONCILER)
+    request = LogCursor.objects.values_list("after", flat=True).get(pk=state.pk)
+    last_complete = (
+        LogCursor.objects.filter(name=RECONCILER_COMPLETE)
+        .values_list("updated_at", flat=True)
+        .first()
+    )
+    every = dt.timedelta(seconds=(COMPLETE_PASS_EVERY - 0.5) * settings.RECONCILE_FULL_PASS_SECONDS)
+    previous = state.updated_at
+    if previous is None or last_complete is None or last_complete <= started - every:
+        complete = True
+    report = ReconcileReport(full_pass=True)
+    _requeue_stuck_provisioning(report)
+    roles = list(EmergencyRole.objects.order_by("pk"))
+    if roles and previous is not None and not complete:
+        wanted = _census_says_listing_needed(idp, roles, previous)
+        roles = [role for role in roles if role.pk in wanted]
+    for role in roles:
+        reconcile_group(role, idp, report)
+    _finish_ended_grants(idp)
+    LogCursor.objects.filter(pk=state.pk).update(
+        updated_at=started, polled_at=timezone.now(), last_batch=report.groups_listed
+    )
+    if complete:
+        LogCursor.objects.update_or_create(
+            name=RECONCILER_COMPLETE, defaults={"updated_at": started}
+        )
+    # A request made while this pass ran stays for the next tick.
+    LogCursor.objects.filter(pk=state.pk, after=request).update(after="")
     return report
 
 

@@ -80,13 +80,22 @@ def lapse_unanswered_requests() -> int:
 
 
 @shared_task(name="requests_app.reconcile_emergency_groups", acks_late=True)
-def reconcile_emergency_groups() -> dict[str, int]:
+def reconcile_emergency_groups(full: bool = False) -> dict[str, int]:
+    """Beat's reconciler tick (a full pass only when due), or now one that lists every
+    emergency group (``full``: after an outage, from the runbook)."""
+    idp = get_identity_provider()
     try:
-        report = grants.reconcile_emergency_groups(get_identity_provider())
+        if full:
+            report = grants.reconcile_emergency_groups(idp, complete=True)
+        else:
+            report = grants.reconcile(idp)
     except IdpError as exc:
         log.warning("Reconciliation could not finish, next run will: %s", exc)
         return {}
-    return {name: len(items) for name, items in vars(report).items()}
+    return {
+        name: value if isinstance(value, int) else len(value)
+        for name, value in vars(report).items()
+    }
 
 
 @shared_task(name="requests_app.escalate_pending_requests")

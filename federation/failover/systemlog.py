@@ -29,17 +29,23 @@ from django.db.models import Q
 from django.utils import timezone
 
 from federation.aws import clients as aws_clients
-from federation.evidence_models import EvidenceKind, LogCursor, OutsideChangeAlert, SignInEvidence
+from federation.evidence_models import (
+    OKTA_SYSTEM_LOG,
+    EvidenceKind,
+    LogCursor,
+    OutsideChangeAlert,
+    SignInEvidence,
+)
 from federation.idp import IdentityProvider, IdpError, IdpLogEvent, get_identity_provider
 from federation.models import EmergencyRole, Failover
 from federation.monitor import role_use
 from portal import audit
-from requests_app import messages
+from requests_app import grants, messages
 from requests_app.models import AccessRequest
 
 log = logging.getLogger(__name__)
 
-CURSOR = "okta-system-log"
+CURSOR = OKTA_SYSTEM_LOG
 CLOUDTRAIL_CURSOR = "cloudtrail-console-login"
 # What the CloudTrail poller looks up (one LookupEvents attribute per call).
 CLOUDTRAIL_EVENTS = ("ConsoleLogin", "AssumeRoleWithSAML")
@@ -65,6 +71,11 @@ class PollReport:
     sign_ins: int = 0
     sign_outs: int = 0
     alerts: list[str] = field(default_factory=list)
+    # Emergency groups a membership event showed drifting, reconciled by this poll.
+    reconciled: list[str] = field(default_factory=list)
+    removed_unexpected: list[str] = field(default_factory=list)
+    restored: list[int] = field(default_factory=list)
+    full_pass_requested: list[str] = field(default_factory=list)
     error: str = ""
 
 
@@ -75,13 +86,16 @@ class _Context:
     app_id: str
     portal_actors: frozenset[str]
     group_names: dict[str, str]  # Okta group id or name -> group name
+    roles: dict[str, EmergencyRole]  # group name -> its emergency role
     failovers: list[Failover]
     requesters: dict[int, set[str]]  # failover id -> logins with a request in it
 
     @classmethod
     def load(cls) -> _Context:
         names: dict[str, str] = {}
-        for role in EmergencyRole.objects.only("okta_group_name", "okta_group_id"):
+        roles: dict[str, EmergencyRole] = {}
+        for role in EmergencyRole.objects.all():
+            roles[role.okta_group_name] = role
             names[role.okta_group_name.lower()] = role.okta_group_name
             if role.okta_group_id:
                 names[role.okta_group_id] = role.okta_group_name
@@ -97,6 +111,7 @@ class _Context:
             app_id=settings.OKTA_AWS_APP_ID,
             portal_actors=frozenset(a.lower() for a in settings.OKTA_PORTAL_ACTORS),
             group_names=names,
+            roles=roles,
             failovers=failovers,
             requesters=requesters,
         )
@@ -220,6 +235,73 @@ def _handle(event: IdpLogEvent, ctx: _Context, report: PollReport) -> None:
             _alert(event, target, failover, report)
 
 
+# --- Following Okta's side between the reconciler's full passes ---------------------------
+
+
+@dataclass
+class _Drift:
+    """What one page of events asks of the reconciler."""
+
+    roles: dict[str, EmergencyRole] = field(default_factory=dict)  # group name -> role
+    full_pass: list[str] = field(default_factory=list)  # why a full pass is wanted
+
+
+def _user(targets: Iterable[dict[str, Any]]) -> tuple[str, str]:
+    for target in targets:
+        if target.get("type") == "User":
+            return str(target.get("alternateId", "")), str(target.get("id", ""))
+    return "", ""
+
+
+def drift_in(events: Iterable[IdpLogEvent], ctx: _Context) -> _Drift:
+    """The emergency groups whose membership changes the database does not explain (an
+    add without a grant, an active grant's member removed), and whether the federation app
+    was switched outside the portal (then every group is checked: a full pass). Changes
+    the portal's own grants explain cost no Okta call."""
+    drift = _Drift()
+    for event in events:
+        if event.outcome not in {"SUCCESS", "ALLOW"}:
+            continue
+        if event.event_type in MEMBERSHIP:
+            name = ctx.emergency_group(event.targets)
+            if name is None or name in drift.roles:
+                continue
+            login, user_id = _user(event.targets)
+            added = event.event_type == "group.user_membership.add"
+            role = ctx.roles[name]
+            if not grants.membership_explained(role, login=login, user_id=user_id, added=added):
+                drift.roles[name] = role
+        elif (
+            event.event_type in APP_LIFECYCLE
+            and ctx.targets_app(event.targets)
+            and event.actor_login.lower() not in ctx.portal_actors
+        ):
+            drift.full_pass.append(
+                f"{event.actor_login or 'someone'} {event.event_type} outside the portal"
+            )
+    return drift
+
+
+def _repair(drift: _Drift, idp: IdentityProvider, report: PollReport) -> None:
+    """Reconcile each drifting group now (one list call each); a group that cannot be
+    repaired now, or an app switched outside the portal, asks for a full pass."""
+    for name, role in drift.roles.items():
+        try:
+            done = grants.reconcile_group(role, idp)
+        except IdpError as exc:
+            log.warning("Repairing %s after a System Log event failed: %s", name, exc)
+            why = f"repairing {name} after a System Log event failed: {exc}"
+            grants.request_full_pass(why)
+            report.full_pass_requested.append(why)
+            continue
+        report.reconciled.append(name)
+        report.removed_unexpected += done.removed_unexpected
+        report.restored += done.restored
+    for why in drift.full_pass:
+        grants.request_full_pass(why)
+        report.full_pass_requested.append(why)
+
+
 def _initial_since(now: dt.datetime) -> dt.datetime:
     current = Failover.objects.current()
     since = now - INITIAL_LOOKBACK
@@ -253,6 +335,8 @@ def poll_system_log(
             if after and _cursor_refused(exc):
                 # Okta no longer knows the cursor (expired, or a sandbox org restarted):
                 # start again from a recent ``since``; events read twice are recorded once.
+                # What happened between the lost cursor and that time is unknown: the
+                # reconciler's next tick runs a full pass.
                 log.warning("Okta refused the System Log cursor; reading again from a time")
                 with transaction.atomic():
                     LogCursor.objects.filter(pk=cursor.pk, after=after).update(after="")
@@ -262,14 +346,25 @@ def poll_system_log(
                         system="system-log",
                         payload={"error": str(exc)[:500]},
                     )
+                    grants.request_full_pass("Okta refused the System Log cursor")
+                report.full_pass_requested.append("Okta refused the System Log cursor")
                 after, since = None, _initial_since(now)
                 continue
             report.error = str(exc)
             LogCursor.objects.filter(pk=cursor.pk).update(
                 polled_at=timezone.now(), last_error=str(exc)[:2000]
             )
+            # Not following the log: the reconciler's ticks are full passes until a read
+            # succeeds again (grants.system_log_followed).
             log.warning("Reading the Okta System Log failed (next poll retries): %s", exc)
             return report
+        if LogCursor.objects.filter(pk=cursor.pk).values_list("after", flat=True).get() != (
+            after or ""
+        ):
+            return report  # another poll moved the cursor meanwhile: it read this page
+        # Repair drift before the cursor moves past its events: a poll that dies here
+        # reads the page again (reconciling a group twice changes nothing).
+        _repair(drift_in(page.events, ctx), idp, report)
         with transaction.atomic():
             audit.lock_chain()  # the lock order: the audit chain, then rows
             locked = LogCursor.objects.select_for_update().get(pk=cursor.pk)

@@ -28,6 +28,8 @@ class IdpGroup:
     id: str
     name: str
     type: str = "OKTA_GROUP"
+    # Okta's lastMembershipUpdated: when a member was last added or removed (listings only).
+    last_membership_updated: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,11 @@ class IdentityProvider(Protocol):
     def ensure_group(self, name: str, description: str = "") -> IdpGroup: ...
 
     def list_group_members(self, group_id: str) -> list[IdpUser]: ...
+
+    def list_groups(self, name_prefix: str) -> list[IdpGroup]:
+        """Every group whose name starts with ``name_prefix`` (one call per 10,000), with
+        ``last_membership_updated``."""
+        ...
 
     def add_group_member(self, group_id: str, user_id: str) -> None: ...
 

@@ -55,6 +55,7 @@ class InMemoryIdentityProvider:
     # bucket -> (limit, remaining) reported by rate_limits()
     _rate_limits: ClassVar[dict[str, tuple[int, int]]] = {}
     _log: ClassVar[list[IdpLogEvent]] = []
+    _membership_updated: ClassVar[dict[str, dt.datetime]] = {}  # group id -> last change
     _failures: ClassVar[list[list[Any]]] = []  # [method name, error, remaining]
     revoked_sessions: ClassVar[list[str]] = []
     _ids = itertools.count(1)
@@ -67,6 +68,7 @@ class InMemoryIdentityProvider:
         with cls._lock:
             cls._users, cls._groups, cls._members = {}, {}, {}
             cls._app_groups, cls._log, cls._failures = {}, [], []
+            cls._membership_updated = {}
             cls.revoked_sessions = []
             app_id = app_id or cls._configured_app_id()
             cls._apps = {
@@ -106,6 +108,7 @@ class InMemoryIdentityProvider:
             group = IdpGroup(f"00g{next(cls._ids):017d}", name, group_type)
             cls._groups[group.id] = group
             cls._members[group.id] = []
+            cls._membership_updated[group.id] = dt.datetime.now(dt.UTC)
             return group
 
     @classmethod
@@ -235,6 +238,22 @@ class InMemoryIdentityProvider:
         name = getattr(item, "login", None) or getattr(item, "name", "")
         return {"id": item.id, "type": kind, "alternateId": name, "displayName": name}
 
+    @classmethod
+    def touch_membership(cls, group_id: str) -> None:
+        """Okta's lastMembershipUpdated moves (a member added or removed, also by tests
+        changing ``_members`` behind the portal's back)."""
+        with cls._lock:
+            cls._membership_updated[group_id] = dt.datetime.now(dt.UTC)
+
+    def list_groups(self, name_prefix: str) -> list[IdpGroup]:
+        self._maybe_fail("list_groups")
+        with self._lock:
+            return [
+                replace(group, last_membership_updated=self._membership_updated.get(group.id))
+                for group in self._groups.values()
+                if group.name.startswith(name_prefix)
+            ]
+
     def list_group_members(self, group_id: str) -> list[IdpUser]:
         self._maybe_fail("list_group_members")
         with self._lock:
@@ -257,6 +276,7 @@ class InMemoryIdentityProvider:
             group, user = self._editable(group_id, user_id)
             if user.id not in self._members[group.id]:
                 self._members[group.id].append(user.id)
+                self.touch_membership(group.id)
                 targets = [self._target(user), self._target(group)]
                 self._record("group.user_membership.add", SERVICE_LOGIN, targets)
 
@@ -266,6 +286,7 @@ class InMemoryIdentityProvider:
             group, user = self._editable(group_id, user_id)
             if user.id in self._members[group.id]:
                 self._members[group.id].remove(user.id)
+                self.touch_membership(group.id)
                 targets = [self._target(user), self._target(group)]
                 self._record("group.user_membership.remove", SERVICE_LOGIN, targets)
 

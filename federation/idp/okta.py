@@ -184,7 +184,12 @@ def _group(group: Any) -> IdpGroup:
     # Group.profile is an anyOf wrapper (Okta or AD group profile).
     profile = group.profile.actual_instance
     kind = getattr(group.type, "value", group.type)
-    return IdpGroup(id=group.id, name=profile.name, type=str(kind or "OKTA_GROUP"))
+    return IdpGroup(
+        id=group.id,
+        name=profile.name,
+        type=str(kind or "OKTA_GROUP"),
+        last_membership_updated=getattr(group, "last_membership_updated", None),
+    )
 
 
 def _target(target: Any) -> dict[str, str]:
@@ -396,6 +401,15 @@ class OktaIdentityProvider:
             except IdpNotFound:
                 raise IdpRetryableError(f"group {name} exists but is not searchable yet") from exc
         return _group(group)
+
+    def list_groups(self, name_prefix: str) -> list[IdpGroup]:
+        # Okta's search: `sw` on profile.name; up to 10,000 groups per page.
+        search = f"profile.name sw {_quote(name_prefix)}" if name_prefix else None
+        groups = self._all_pages(
+            f"list groups {name_prefix}*",
+            lambda c, after: c.list_groups(search=search, after=after, limit=10000),
+        )
+        return [group for group in map(_group, groups) if group.name.startswith(name_prefix)]
 
     def list_group_members(self, group_id: str) -> list[IdpUser]:
         users = self._all_pages(

@@ -781,6 +781,13 @@ class SandboxOrg:
             caller = Caller(dict(ADMIN_ACTOR), _ADMIN_SESSION)
             return self.remove_member(found["id"], self.user(login)["id"], caller)
 
+    def set_app_status_behind_the_back(self, app_id: str, *, active: bool) -> bool:
+        """Activate or deactivate the app as an Okta admin would in the console (logged as
+        that admin: ``application.lifecycle.activate`` / ``.deactivate``)."""
+        with self._lock:
+            caller = Caller(dict(ADMIN_ACTOR), _ADMIN_SESSION)
+            return self.set_app_status(app_id, active, caller)
+
     # --- state for tests -------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:

@@ -639,6 +639,9 @@ def control(org: SandboxOrg, method: str, path: str, body: Any, base: str) -> tu
                 else org.remove_member_behind_the_back
             )
             return 200, {"changed": change(group, user), "members": org.member_logins(group)}
+        case "POST", ["apps", app_id, "lifecycle", ("activate" | "deactivate") as action]:
+            changed = org.set_app_status_behind_the_back(app_id, active=action == "activate")
+            return 200, {"changed": changed, "status": org.app_status(app_id)}
         case "POST", ["apps", app_id, "settings"]:
             return 200, org.set_app_settings(app_id, **body)
         case "POST", ["logs"]:

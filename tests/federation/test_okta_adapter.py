@@ -121,6 +121,23 @@ def test_membership_errors(idp: OktaIdentityProvider, sandbox: SandboxServer) ->
         idp.list_group_members("00gnosuchgroup000001")
 
 
+def test_list_groups_by_name_prefix_with_okta_last_membership_change(
+    idp: OktaIdentityProvider, sandbox: SandboxServer
+) -> None:
+    ro, ops = idp.ensure_group(RO), idp.ensure_group(RO.replace("RO", "Ops"))
+    idp.ensure_group("Engineering")
+    before = {g.name: g.last_membership_updated for g in idp.list_groups("aws#")}
+    assert set(before) == {ro.name, ops.name} and all(before.values())
+    time.sleep(0.01)  # Okta's timestamps have milliseconds
+
+    sandbox.add_member_behind_the_back(RO, "oncall@example.com")
+
+    after = {g.name: g.last_membership_updated for g in idp.list_groups("aws#")}
+    assert after[ops.name] == before[ops.name]
+    assert after[ro.name] > before[ro.name]
+    assert {g.name for g in idp.list_groups("")} >= {ro.name, ops.name, "Engineering"}
+
+
 def test_list_group_members_pages_through_everything(sandbox: SandboxServer) -> None:
     idp = OktaIdentityProvider(page_size=2)
     group = idp.ensure_group(RO)

@@ -445,6 +445,43 @@ def test_control_plane_users_members_logs_state_and_reset(sandbox: SandboxServer
     assert call(base, "GET", "/nothing-here", authorization=None).status == 404
 
 
+def test_changes_behind_the_portals_back_are_logged_as_okta_logs_them(
+    sandbox: SandboxServer, ids: dict[str, str]
+) -> None:
+    """An admin's membership and app changes in the console: the System Log events the
+    portal's reconciler follows (Okta's event types and target shapes)."""
+    base = f"{sandbox.url}/__sandbox__"
+    group = RO_GROUP.replace("#", "%23")
+    call(base, "POST", f"/groups/{group}/users/oncall@example.com", authorization=None)
+    call(base, "DELETE", f"/groups/{group}/users/oncall@example.com", authorization=None)
+    on = call(base, "POST", f"/apps/{ids['app']}/lifecycle/activate", authorization=None)
+    assert on.json == {"changed": True, "status": "ACTIVE"}
+    again = call(base, "POST", f"/apps/{ids['app']}/lifecycle/activate", authorization=None)
+    assert again.json == {"changed": False, "status": "ACTIVE"}
+    off = call(base, "POST", f"/apps/{ids['app']}/lifecycle/deactivate", authorization=None)
+    assert off.json == {"changed": True, "status": "INACTIVE"}
+    assert call(base, "POST", f"/apps/{ids['app']}/lifecycle/delete").status == 404
+
+    events = sandbox.events()
+    assert [e["eventType"] for e in events] == [
+        "group.user_membership.add",
+        "group.user_membership.remove",
+        "application.lifecycle.activate",
+        "application.lifecycle.deactivate",
+    ]
+    assert {e["actor"]["alternateId"] for e in events} == {"okta-admin@example.com"}
+    user, group_target = events[0]["target"]
+    assert (user["type"], user["id"], user["alternateId"]) == (
+        "User", ids["oncall"], "oncall@example.com",
+    )  # fmt: skip
+    assert (group_target["type"], group_target["id"], group_target["displayName"]) == (
+        "UserGroup", ids["ro"], RO_GROUP,
+    )  # fmt: skip
+    (app,) = events[2]["target"]
+    assert (app["type"], app["id"]) == ("AppInstance", ids["app"])
+    assert events[2]["legacyEventType"] == "app.generic.config.app_activated"
+
+
 def test_state_counts_requests_per_path(sandbox: SandboxServer) -> None:
     for _ in range(2):
         call(sandbox.url, "GET", "/api/v1/groups")

@@ -132,6 +132,14 @@ def _inject_events(sandbox: SandboxServer, ids: dict[str, str]) -> None:
     call(sandbox.url, "PUT", f"/api/v1/groups/{ids['ro']}/users/{ids['oncall']}")
 
 
+def _admin_changes(sandbox: SandboxServer, ids: dict[str, str]) -> None:
+    """What an Okta admin does in the console, behind the portal's back."""
+    sandbox.org.add_member_behind_the_back(RO_GROUP, "oncall@example.com")
+    sandbox.org.remove_member_behind_the_back(RO_GROUP, "engineer@example.com")
+    sandbox.org.set_app_status_behind_the_back(ids["app"], active=True)
+    sandbox.org.set_app_status_behind_the_back(ids["app"], active=False)
+
+
 Setup = Callable[[SandboxServer, dict[str, str]], None] | None
 NOPE_USER, NOPE_GROUP, NOPE_APP = "00unope", "00gnope", "0oanope"
 LOG_FILTER = 'eventType eq "user.session.start" or eventType eq "group.user_membership.add"'
@@ -289,6 +297,7 @@ CASES = [
         },
         setup=_inject_events,
     ),
+    case("listLogEvents-admin-changes", "GET /api/v1/logs", 200, setup=_admin_changes),
     case(
         "listLogEvents-bad-filter",
         "GET /api/v1/logs",
