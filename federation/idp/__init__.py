@@ -105,6 +105,26 @@ class IdpRetryableError(IdpError):
         self.retry_after = retry_after
 
 
+class IdpPaused(IdpRetryableError):
+    """Not sent: the portal holds the call back (Okta's circuit is open, or the endpoint
+    family's rate limit is spent until its reset). Not a failure: try again after
+    ``retry_after`` without counting an attempt (docs/reliability.md)."""
+
+
+class IdpUnavailable(IdpPaused):
+    """Okta's circuit is open: Okta has not answered since ``since``."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, since: dt.datetime | None = None
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.since = since
+
+
+class IdpRateLimited(IdpPaused):
+    """The endpoint family's calls for this rate-limit window are spent (paced, not sent)."""
+
+
 class IdpNotFound(IdpError):
     """The user, group or app does not exist (Okta E0000007)."""
 
