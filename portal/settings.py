@@ -627,6 +627,11 @@ CELERY_BEAT_SCHEDULE = {
         # (a worker just back works through the queue in order).
         "options": {"expires": 60.0},
     },
+    "sweep-failover-work": {
+        "task": "federation.sweep_failover_work",
+        "schedule": float(GRANT_SWEEP_SECONDS),
+        "options": {"expires": 60.0},
+    },
     "worker-heartbeat": {
         "task": "portal.worker_heartbeat",
         "schedule": float(WORKER_HEARTBEAT_SECONDS),

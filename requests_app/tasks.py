@@ -12,25 +12,16 @@ from django.utils import timezone
 
 from federation.idp import (
     IdpError,
-    IdpPaused,
     IdpRetryableError,
     IdpUnavailable,
     get_identity_provider,
+    is_pause,
 )
 from portal.celery import OKTA_TASK_POLICY, backoff_seconds
 from requests_app import break_glass, grants, queue, reminders, services
 from requests_app.models import AccessRequest, Status
 
 log = logging.getLogger(__name__)
-
-
-def _paused(exc: IdpError) -> bool:
-    """Work paused, not failed: the call was not sent (Okta's circuit is open, or the rate
-    limit is spent until its reset) or Okta said "wait until the reset" (429). Such a retry
-    does not count against GRANT_TASK_MAX_RETRIES (docs/reliability.md, "Okta down")."""
-    if isinstance(exc, IdpPaused):
-        return True
-    return isinstance(exc, IdpRetryableError) and exc.status == 429 and exc.retry_after is not None
 
 
 def _pause(task: Task[..., None], request_id: int, exc: IdpError, paused: int) -> Any:
@@ -48,7 +39,7 @@ def provision_grant(self: Task[..., None], request_id: int, paused: int = 0) -> 
     except AccessRequest.DoesNotExist:
         log.warning("provision_grant: request %s does not exist; nothing to do", request_id)
     except IdpRetryableError as exc:
-        if _paused(exc):
+        if is_pause(exc):
             if isinstance(exc, IdpUnavailable) and not _said_paused(request_id):
                 said = grants.okta_paused_for_people(request_id, exc)
                 services.record_provisioning_error(
@@ -86,7 +77,7 @@ def deprovision_grant(self: Task[..., None], request_id: int, paused: int = 0) -
     except AccessRequest.DoesNotExist:
         log.warning("deprovision_grant: request %s does not exist; nothing to do", request_id)
     except IdpError as exc:
-        if _paused(exc):
+        if is_pause(exc):
             raise _pause(self, request_id, exc, paused) from exc
         # Removal must happen: retried forever, never given up (backoff capped at
         # GRANT_TASK_BACKOFF_MAX_SECONDS); the reconciler is a backstop besides.

@@ -12,6 +12,7 @@ from federation.sandbox.faults import FaultRule
 from portal.models import AuditEvent, NotificationLog
 from requests_app import services
 from requests_app.models import AccessRequest, Status
+from tests.faults.test_worker_kill import _write_figures
 from tests.faults.world import assert_invariant, file_and_approve, prepare
 from tests.harness import wait_for
 
@@ -102,6 +103,16 @@ def test_okta_outage_then_rate_limits_pause_work_and_everything_completes_within
     assert len(groups) - len(limited) >= REVOCATIONS + OUTAGE_GRANTS
     assert len(limited) <= 4, [(round(c[0] - recovered, 1), c[2], c[3]) for c in limited]
     assert_invariant(okta_org, roles)
+    done = [
+        (removed or at).timestamp() - recovered
+        for at, removed in AccessRequest.objects.values_list(
+            "activated_at", "membership_removed_at"
+        )
+        if (removed or at).timestamp() > recovered
+    ]
+    _write_figures(
+        "okta_outage", done, failed=0, calls_during_outage=len(during), okta_429s=len(limited)
+    )
 
 
 def test_members_added_behind_the_portals_back_are_removed_within_two_reconcile_periods(
