@@ -8,10 +8,12 @@ the next run is the retry.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from federation import queue
 from federation.aws import session_denies
@@ -57,6 +59,18 @@ def activate_federation_app(self: Task[..., None], failover_id: int, paused: int
     services.confirm_app_activated(failover_id)
 
 
+# Closing waits this long at most for the grants' own removals, then removes what is left.
+CLOSE_WAIT_FOR_REMOVALS = dt.timedelta(minutes=10)
+CLOSE_POLL_SECONDS = 3.0
+
+
+def _may_wait(task: Task[..., None], failover: Failover) -> bool:
+    if task.request.is_eager:
+        return False  # run in-process (tests, `celery call --eager`): a countdown means nothing
+    started = failover.close_requested_at or timezone.now()
+    return timezone.now() - started < CLOSE_WAIT_FOR_REMOVALS
+
+
 @shared_task(name="federation.close_federation", **OKTA_TASK_POLICY)
 def close_federation(self: Task[..., None], failover_id: int, paused: int = 0) -> None:
     failover = Failover.objects.filter(pk=failover_id).first()
@@ -64,6 +78,16 @@ def close_federation(self: Task[..., None], failover_id: int, paused: int = 0) -
         return
     idp = get_identity_provider()
     try:
+        if _may_wait(self, failover) and services.removals_pending(failover):
+            # The grants' own removals are running (paced to Okta's rate limit): switch the
+            # app off now, then empty and verify the groups once they are done, instead of
+            # removing every member twice.
+            if paused == 0:
+                idp.deactivate_app(settings.OKTA_AWS_APP_ID)
+            queue.failover_work_due(failover_id, CLOSE_POLL_SECONDS)
+            raise self.retry(
+                countdown=CLOSE_POLL_SECONDS, args=[failover_id], kwargs={"paused": paused + 1}
+            )
         removed, sessions_ended = services.empty_federation(failover, idp)
     except IdpError as exc:
         raise _retry(self, failover_id, exc, paused) from exc
