@@ -44,7 +44,7 @@ def _retry(task: Task[..., None], failover_id: int, exc: IdpError, paused: int) 
         retry_after = exc.retry_after if isinstance(exc, IdpRetryableError) else None
         countdown = backoff_seconds(min(task.request.retries - paused, 10), retry_after)
     queue.failover_work_due(failover_id, countdown)
-    return task.retry(countdown=countdown, args=[failover_id], kwargs={"paused": paused})
+    return task.retry(countdown=countdown, args=(failover_id,), kwargs={"paused": paused})
 
 
 @shared_task(name="federation.activate_federation_app", **OKTA_TASK_POLICY)
@@ -86,7 +86,7 @@ def close_federation(self: Task[..., None], failover_id: int, paused: int = 0) -
                 idp.deactivate_app(settings.OKTA_AWS_APP_ID)
             queue.failover_work_due(failover_id, CLOSE_POLL_SECONDS)
             raise self.retry(
-                countdown=CLOSE_POLL_SECONDS, args=[failover_id], kwargs={"paused": paused + 1}
+                countdown=CLOSE_POLL_SECONDS, args=(failover_id,), kwargs={"paused": paused + 1}
             )
         removed, sessions_ended = services.empty_federation(failover, idp)
     except IdpError as exc:

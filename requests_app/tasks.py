@@ -29,7 +29,7 @@ def _pause(task: Task[..., None], request_id: int, exc: IdpError, paused: int) -
     attempt: the retry carries how many of its retries were pauses."""
     countdown = backoff_seconds(0, getattr(exc, "retry_after", None))
     queue.work_due(request_id, countdown)
-    return task.retry(countdown=countdown, args=[request_id], kwargs={"paused": paused + 1})
+    return task.retry(countdown=countdown, args=(request_id,), kwargs={"paused": paused + 1})
 
 
 @shared_task(name="requests_app.provision_grant", **OKTA_TASK_POLICY)
@@ -57,7 +57,9 @@ def provision_grant(self: Task[..., None], request_id: int, paused: int = 0) -> 
             return
         countdown = backoff_seconds(attempts, exc.retry_after)
         queue.work_due(request_id, countdown)
-        raise self.retry(countdown=countdown, args=[request_id], kwargs={"paused": paused}) from exc
+        raise self.retry(
+            countdown=countdown, args=(request_id,), kwargs={"paused": paused}
+        ) from exc
     except IdpError as exc:
         said = grants.okta_error_for_people(request_id, exc, will_retry=False)
         services.record_provisioning_error(request_id, said, will_retry=False, okta_detail=str(exc))
@@ -92,7 +94,9 @@ def deprovision_grant(self: Task[..., None], request_id: int, paused: int = 0) -
         retry_after = exc.retry_after if isinstance(exc, IdpRetryableError) else None
         countdown = backoff_seconds(min(attempts, 10), retry_after)
         queue.work_due(request_id, countdown)
-        raise self.retry(countdown=countdown, args=[request_id], kwargs={"paused": paused}) from exc
+        raise self.retry(
+            countdown=countdown, args=(request_id,), kwargs={"paused": paused}
+        ) from exc
 
 
 @shared_task(name="requests_app.sweep_grant_work")

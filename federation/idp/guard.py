@@ -98,8 +98,9 @@ class Store:
                     self._local[key] = new
                 return result
         full = self.prefix + key
+        outcome: list[T] = []
 
-        def apply(pipe: Any) -> T:
+        def apply(pipe: Any) -> None:
             raw = pipe.get(full)
             new, result = change(json.loads(raw) if raw else None)
             pipe.multi()
@@ -107,10 +108,10 @@ class Store:
                 pipe.delete(full)
             else:
                 pipe.set(full, json.dumps(new), ex=max(1, int(ttl)))
-            return result
+            outcome[:] = [result]  # the last attempt's (a WATCH conflict runs it again)
 
-        result: T = self._redis.transaction(apply, full, value_from_callable=True)
-        return result
+        self._redis.transaction(apply, full)
+        return outcome[0]
 
     def clear(self) -> None:
         if self._redis is None:
