@@ -15,6 +15,7 @@ from federation.idp import (
     IdpRetryableError,
     IdpUnavailable,
     get_identity_provider,
+    guard,
     is_pause,
 )
 from portal.celery import OKTA_TASK_POLICY, backoff_seconds
@@ -123,7 +124,9 @@ def lapse_unanswered_requests() -> int:
 @shared_task(name="requests_app.reconcile_emergency_groups", acks_late=True)
 def reconcile_emergency_groups() -> dict[str, int]:
     try:
-        report = grants.reconcile_emergency_groups(get_identity_provider())
+        # Background work: it yields Okta's rate limit to grants and removals.
+        with guard.background():
+            report = grants.reconcile_emergency_groups(get_identity_provider())
     except IdpError as exc:
         log.warning("Reconciliation could not finish, next run will: %s", exc)
         return {}

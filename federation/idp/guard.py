@@ -33,7 +33,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -250,8 +252,15 @@ def describe_circuit(state: State | None, now: float, config: CircuitConfig) -> 
 # --- the pacer: pure state machine --------------------------------------------------------
 
 
-def pace_take(state: State | None, now: float, reserve: int = 0) -> tuple[State | None, float]:
-    """Take one call from the family's window: 0 (go now) or the seconds until the reset."""
+def pace_take(
+    state: State | None, now: float, reserve: int = 0, *, background: bool = False
+) -> tuple[State | None, float]:
+    """Take one call from the family's window: 0 (go now) or the seconds until the reset.
+
+    Background work (the reconciler) yields to grant work: it takes no call from a window
+    in which grant work had to wait (nor from the next, which the deferred work fills),
+    nor the second half of any window.
+    """
     if not state:
         return state, 0.0  # nothing known yet: the first answer tells
     state = dict(state)
@@ -259,10 +268,16 @@ def pace_take(state: State | None, now: float, reserve: int = 0) -> tuple[State 
         # The window ended: a fresh one of ``limit`` calls, ending (at the latest) a minute
         # from now; the first answer in it gives its real reset.
         state.update(tokens=int(state["limit"]), reset=now + WINDOW_SECONDS, estimated=True)
-    if int(state["tokens"]) > reserve:
-        state["tokens"] = int(state["tokens"]) - 1
+    tokens, reset = int(state["tokens"]), float(state["reset"])
+    if background:
+        contended = now < float(state.get("contended_until") or 0)
+        if contended or tokens <= max(reserve, int(state["limit"]) // 2):
+            return state, max(reset - now, 0.001)
+    if tokens > reserve:
+        state["tokens"] = tokens - 1
         return state, 0.0
-    return state, float(state["reset"]) - now
+    state["contended_until"] = reset + WINDOW_SECONDS
+    return state, reset - now
 
 
 def pace_observe(
@@ -406,12 +421,35 @@ def _audit(action: str, payload: dict[str, Any]) -> None:
         log.exception("could not record %s in the audit log", action)
 
 
+_background: ContextVar[bool] = ContextVar("okta_background", default=False)
+
+
+@contextmanager
+def background() -> Iterator[None]:
+    """Okta calls made inside are background work (the reconciler): they yield to grants
+    and removals (:func:`pace_take`) and never wait for a window: paced out at once."""
+    token = _background.set(True)
+    try:
+        yield
+    finally:
+        _background.reset(token)
+
+
+def in_background() -> bool:
+    return _background.get()
+
+
 def pace(family: str) -> float:
     """Take a call from ``family``'s budget: 0 to go now, else seconds until the reset."""
     reserve = settings.OKTA_RATE_LIMIT_RESERVE
     now = time.time()
+    quiet = in_background()
     return _safely(
-        "pacer", 0.0, lambda: store().change(f"rate:{family}", lambda s: pace_take(s, now, reserve))
+        "pacer",
+        0.0,
+        lambda: store().change(
+            f"rate:{family}", lambda s: pace_take(s, now, reserve, background=quiet)
+        ),
     )
 
 

@@ -108,7 +108,7 @@ class _PortalRequestExecutor(RequestExecutor):
         # Called once per HTTP request, the SDK's own retries included.
         family = guard.family_of(str(request.get("url", "")))
         while (wait := guard.pace(family)) > 0:
-            if wait > settings.OKTA_PACE_MAX_WAIT_SECONDS:
+            if wait > settings.OKTA_PACE_MAX_WAIT_SECONDS or guard.in_background():
                 raise _PacedOut(family, wait)
             await asyncio.sleep(wait + guard.jitter())
         # The SDK leaves this method unannotated.

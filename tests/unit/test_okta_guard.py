@@ -134,6 +134,26 @@ def test_a_429_empties_the_window_until_its_reset():
     assert guard.pace_take(state, 2.0)[1] == 58.0
 
 
+def test_background_work_yields_the_window_to_grant_work():
+    state, _ = guard.pace_observe(None, 0.0, limit=10, remaining=10, reset=60.0, limited=False)
+    # The reconciler may use the first half of a quiet window only.
+    takes = []
+    for t in range(6):
+        state, wait = guard.pace_take(state, float(t), background=True)
+        takes.append(wait == 0.0)
+    assert takes == [True, True, True, True, True, False]
+    # Grant work spends the rest and has to wait: the window is contended ...
+    for t in range(6, 12):
+        state, wait = guard.pace_take(state, float(t))
+    assert wait == 49.0
+    # ... so background work takes nothing from the next window either (the deferred grant
+    # work fills it), and gets it back in the one after.
+    state, wait = guard.pace_take(state, 61.0, background=True)
+    assert wait > 0 and state["tokens"] == 10
+    state, wait = guard.pace_take(state, 125.0, background=True)
+    assert wait == 0.0
+
+
 def test_answers_from_an_ended_window_are_ignored():
     state, _ = guard.pace_observe(None, 0.0, 100, 0, reset=60.0, limited=False)
     state, _ = guard.pace_take(state, 61.0)  # a new (estimated) window
