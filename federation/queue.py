@@ -36,11 +36,13 @@ def close_federation(failover_id: int) -> None:
     send_on_commit(CLOSE_FEDERATION, [failover_id], on_failure=_left_to_the_sweep)
 
 
-def failover_work_due(failover_id: int, in_seconds: float = 0) -> None:
+def failover_work_due(failover_id: int, in_seconds: float = 0) -> dt.datetime:
     """The failover's Okta work is expected to run by then (now, or after a retry's
-    countdown); the failover sweep re-sends it when that time passed and it is not done."""
+    countdown); the failover sweep re-sends it when that time passed and it is not done.
+    Returns the stamp: a retry carries it, and gives way when the sweep stamped a newer one."""
     at = timezone.now() + dt.timedelta(seconds=in_seconds)
     Failover.objects.filter(pk=failover_id).update(work_due_at=at)
+    return at
 
 
 def _left_to_the_sweep(exc: Exception) -> None:

@@ -43,14 +43,28 @@ def _retry(task: Task[..., None], failover_id: int, exc: IdpError, paused: int) 
         )
         retry_after = exc.retry_after if isinstance(exc, IdpRetryableError) else None
         countdown = backoff_seconds(min(task.request.retries - paused, 10), retry_after)
-    queue.failover_work_due(failover_id, countdown)
-    return task.retry(countdown=countdown, args=(failover_id,), kwargs={"paused": paused})
+    due = queue.failover_work_due(failover_id, countdown)
+    return task.retry(
+        countdown=countdown, args=(failover_id,), kwargs={"paused": paused, "due": due.isoformat()}
+    )
+
+
+def _superseded(failover: Failover, due: str | None) -> bool:
+    """A retry whose stamp is no longer the failover's: the sweep re-sent the work meanwhile
+    (this retry waited too long behind a busy worker); the newer copy carries on alone."""
+    if due is None:
+        return False
+    return failover.work_due_at != dt.datetime.fromisoformat(due)
 
 
 @shared_task(name="federation.activate_federation_app", **OKTA_TASK_POLICY)
-def activate_federation_app(self: Task[..., None], failover_id: int, paused: int = 0) -> None:
+def activate_federation_app(
+    self: Task[..., None], failover_id: int, paused: int = 0, due: str | None = None
+) -> None:
     failover = Failover.objects.filter(pk=failover_id).first()
     if failover is None or failover.status != FailoverStatus.ACTIVE or failover.app_activated_at:
+        return
+    if _superseded(failover, due):
         return
     try:
         get_identity_provider().activate_app(settings.OKTA_AWS_APP_ID)
@@ -72,9 +86,13 @@ def _may_wait(task: Task[..., None], failover: Failover) -> bool:
 
 
 @shared_task(name="federation.close_federation", **OKTA_TASK_POLICY)
-def close_federation(self: Task[..., None], failover_id: int, paused: int = 0) -> None:
+def close_federation(
+    self: Task[..., None], failover_id: int, paused: int = 0, due: str | None = None
+) -> None:
     failover = Failover.objects.filter(pk=failover_id).first()
     if failover is None or failover.status != FailoverStatus.CLOSING:
+        return
+    if _superseded(failover, due):
         return
     idp = get_identity_provider()
     try:
@@ -84,9 +102,11 @@ def close_federation(self: Task[..., None], failover_id: int, paused: int = 0) -
             # removing every member twice.
             if paused == 0:
                 idp.deactivate_app(settings.OKTA_AWS_APP_ID)
-            queue.failover_work_due(failover_id, CLOSE_POLL_SECONDS)
+            stamp = queue.failover_work_due(failover_id, CLOSE_POLL_SECONDS).isoformat()
             raise self.retry(
-                countdown=CLOSE_POLL_SECONDS, args=(failover_id,), kwargs={"paused": paused + 1}
+                countdown=CLOSE_POLL_SECONDS,
+                args=(failover_id,),
+                kwargs={"paused": paused + 1, "due": stamp},
             )
         removed, sessions_ended = services.empty_federation(failover, idp)
     except IdpError as exc:
