@@ -142,12 +142,22 @@ def store() -> Store:
         return _stores[key]
 
 
+# After Redis failed, this process does without the guard for a few seconds rather than
+# paying a connection timeout on every Okta call (Redis lost: docs/reliability.md).
+_REDIS_BACKOFF_SECONDS = 5.0
+_redis_down_until = 0.0
+
+
 def _safely(what: str, default: T, action: Callable[[], T]) -> T:
     """The guard never stops a call because Redis is unreachable: it lets it through."""
+    global _redis_down_until
+    if time.monotonic() < _redis_down_until:
+        return default
     try:
         return action()
     except (redis.RedisError, OSError, ValueError) as exc:
-        log.warning("Okta %s: shared state unavailable (%s); not guarding this call", what, exc)
+        _redis_down_until = time.monotonic() + _REDIS_BACKOFF_SECONDS
+        log.warning("Okta %s: shared state unavailable (%s); not guarding calls for now", what, exc)
         return default
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from email.utils import formatdate
 
 import pytest
@@ -278,3 +279,15 @@ def test_removals_are_retried_past_the_bound(
     approved.refresh_from_db()
     assert approved.membership_removed_at is not None
     assert fake_idp.members_of(approved.role.okta_group_name) == []
+
+
+def test_without_redis_calls_go_through_unguarded_and_fast(settings, monkeypatch):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    monkeypatch.setattr(guard, "_redis_down_until", 0.0)
+    assert guard.before_call().go
+    started = time.monotonic()
+    for _ in range(20):
+        assert guard.pace("groups") == 0.0
+        assert guard.before_call().go
+    assert time.monotonic() - started < 1  # no connection attempt per call
+    assert guard.circuit_state().state == guard.CLOSED
