@@ -326,6 +326,9 @@ class Failover(models.Model):
     groups_emptied_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # When its Okta work (activate the app, or close) was sent or its retry is due: the
+    # failover sweep re-sends it once overdue (a lost task, Redis down at the send).
+    work_due_at = models.DateTimeField(null=True, blank=True)
     # A second, different approver confirmed a proposed real failover.
     confirmed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True

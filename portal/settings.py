@@ -508,6 +508,22 @@ OKTA_SCOPES = env_list(
 OKTA_AWS_APP_ID = required("OKTA_AWS_APP_ID", "0oasandboxawsfed01")
 OKTA_REQUEST_TIMEOUT = env_int("OKTA_REQUEST_TIMEOUT", 10)
 OKTA_SDK_MAX_RETRIES = env_int("OKTA_SDK_MAX_RETRIES", 1)
+# Okta's circuit breaker (federation/idp/guard.py, docs/reliability.md): after this many
+# consecutive calls without an answer (transport failure, timeout, 5xx) Okta work pauses
+# for the cool-down, then one probe call at a time until Okta answers.
+OKTA_CIRCUIT_FAILURES = env_int("OKTA_CIRCUIT_FAILURES", 5)
+OKTA_CIRCUIT_COOLDOWN_SECONDS = env_int("OKTA_CIRCUIT_COOLDOWN_SECONDS", 15)
+# Pacing to Okta's rate limits: a call whose family's budget is spent waits in the process
+# for the reset when it is at most this far away, else its task is deferred to the reset.
+OKTA_PACE_MAX_WAIT_SECONDS = env_int("OKTA_PACE_MAX_WAIT_SECONDS", 5)
+# Calls of each family's window left to others (other apps of the org share the limits).
+OKTA_RATE_LIMIT_RESERVE = env_int("OKTA_RATE_LIMIT_RESERVE", 0)
+# Where their shared state lives in Redis (one state per org URL under this prefix).
+OKTA_GUARD_KEY_PREFIX = env("OKTA_GUARD_KEY_PREFIX", "okta-guard")
+if OKTA_CIRCUIT_FAILURES < 1 or OKTA_CIRCUIT_COOLDOWN_SECONDS < 1:
+    raise ImproperlyConfigured(
+        "OKTA_CIRCUIT_FAILURES and OKTA_CIRCUIT_COOLDOWN_SECONDS must be >= 1"
+    )
 if not (OKTA_API_TOKEN or (OKTA_CLIENT_ID and OKTA_PRIVATE_KEY)):
     raise ImproperlyConfigured("set OKTA_API_TOKEN, or OKTA_CLIENT_ID and OKTA_PRIVATE_KEY")
 _okta = urlparse(OKTA_ORG_URL)
@@ -624,6 +640,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(GRANT_SWEEP_SECONDS),
         # Not kept forever during a long outage; long enough to get through a backlog
         # (a worker just back works through the queue in order).
+        "options": {"expires": 60.0},
+    },
+    "sweep-failover-work": {
+        "task": "federation.sweep_failover_work",
+        "schedule": float(GRANT_SWEEP_SECONDS),
         "options": {"expires": 60.0},
     },
     "worker-heartbeat": {

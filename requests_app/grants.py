@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from federation.evidence_models import OKTA_SYSTEM_LOG, LogCursor
-from federation.idp import IdentityProvider, IdpError, IdpNotFound
+from federation.idp import IdentityProvider, IdpError, IdpNotFound, IdpUnavailable
 from federation.models import EmergencyRole
 from portal import audit
 from portal.core import scheduler
@@ -349,6 +349,21 @@ def reconcile_emergency_groups(idp: IdentityProvider, *, complete: bool = False)
     # A request made while this pass ran stays for the next tick.
     LogCursor.objects.filter(pk=state.pk, after=request).update(after="")
     return report
+
+
+# In a grant's last_error while it waits for Okta to answer again.
+PAUSED_MARK = "Okta is unreachable"
+
+
+def okta_paused_for_people(request_id: int, exc: IdpUnavailable) -> str:
+    """What a grant paused by Okta's open circuit says on the pages."""
+    req = AccessRequest.objects.filter(pk=request_id).first()
+    who = req.okta_login if req else "the requester"
+    since = f" since {exc.since:%H:%M:%S} UTC" if exc.since else ""
+    return (
+        f"{PAUSED_MARK}{since}: adding {who} is paused, not failed. The portal grants it by "
+        "itself as soon as Okta answers again."
+    )
 
 
 def okta_error_for_people(request_id: int, exc: IdpError, *, will_retry: bool) -> str:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from federation.idp import IdpError, IdpRetryableError, get_identity_provider
+from federation.idp import (
+    IdpError,
+    IdpRetryableError,
+    IdpUnavailable,
+    get_identity_provider,
+    guard,
+    is_pause,
+)
 from portal.celery import OKTA_TASK_POLICY, backoff_seconds
 from requests_app import break_glass, grants, queue, reminders, services
 from requests_app.models import AccessRequest, Status
@@ -17,14 +25,30 @@ from requests_app.models import AccessRequest, Status
 log = logging.getLogger(__name__)
 
 
+def _pause(task: Task[..., None], request_id: int, exc: IdpError, paused: int) -> Any:
+    """Retry after Okta's reset or the circuit's cool-down (with jitter), without counting an
+    attempt: the retry carries how many of its retries were pauses."""
+    countdown = backoff_seconds(0, getattr(exc, "retry_after", None))
+    queue.work_due(request_id, countdown)
+    return task.retry(countdown=countdown, args=(request_id,), kwargs={"paused": paused + 1})
+
+
 @shared_task(name="requests_app.provision_grant", **OKTA_TASK_POLICY)
-def provision_grant(self: Task[..., None], request_id: int) -> None:
+def provision_grant(self: Task[..., None], request_id: int, paused: int = 0) -> None:
     try:
         grants.provision_grant(request_id, get_identity_provider())
     except AccessRequest.DoesNotExist:
         log.warning("provision_grant: request %s does not exist; nothing to do", request_id)
     except IdpRetryableError as exc:
-        gives_up = self.request.retries >= settings.GRANT_TASK_MAX_RETRIES
+        if is_pause(exc):
+            if isinstance(exc, IdpUnavailable) and not _said_paused(request_id):
+                said = grants.okta_paused_for_people(request_id, exc)
+                services.record_provisioning_error(
+                    request_id, said, will_retry=True, okta_detail=str(exc)
+                )
+            raise _pause(self, request_id, exc, paused) from exc
+        attempts = self.request.retries - paused
+        gives_up = attempts >= settings.GRANT_TASK_MAX_RETRIES
         said = grants.okta_error_for_people(request_id, exc, will_retry=not gives_up)
         services.record_provisioning_error(
             request_id, said, will_retry=not gives_up, okta_detail=str(exc)
@@ -32,30 +56,48 @@ def provision_grant(self: Task[..., None], request_id: int) -> None:
         if gives_up:
             services.fail(request_id, error=f"Okta kept failing. {said}")
             return
-        countdown = backoff_seconds(self.request.retries, exc.retry_after)
+        countdown = backoff_seconds(attempts, exc.retry_after)
         queue.work_due(request_id, countdown)
-        raise self.retry(countdown=countdown) from exc
+        raise self.retry(
+            countdown=countdown, args=(request_id,), kwargs={"paused": paused}
+        ) from exc
     except IdpError as exc:
         said = grants.okta_error_for_people(request_id, exc, will_retry=False)
         services.record_provisioning_error(request_id, said, will_retry=False, okta_detail=str(exc))
         services.fail(request_id, error=f"Okta refused. {said}")
 
 
+def _said_paused(request_id: int) -> bool:
+    """The grant already says it waits for Okta (once per outage, not at every probe)."""
+    error = AccessRequest.objects.filter(pk=request_id).values_list("last_error", flat=True)
+    return bool(error) and grants.PAUSED_MARK in (error[0] or "")
+
+
 @shared_task(name="requests_app.deprovision_grant", **OKTA_TASK_POLICY)
-def deprovision_grant(self: Task[..., None], request_id: int) -> None:
+def deprovision_grant(self: Task[..., None], request_id: int, paused: int = 0) -> None:
     try:
         grants.deprovision_grant(request_id, get_identity_provider())
     except AccessRequest.DoesNotExist:
         log.warning("deprovision_grant: request %s does not exist; nothing to do", request_id)
     except IdpError as exc:
-        # Removal must happen: keep retrying; the reconciler is the backstop after that.
-        if self.request.retries >= settings.GRANT_TASK_MAX_RETRIES:
-            log.error("Removing the member for request %s keeps failing: %s", request_id, exc)
-            return
+        if is_pause(exc):
+            raise _pause(self, request_id, exc, paused) from exc
+        # Removal must happen: retried forever, never given up (backoff capped at
+        # GRANT_TASK_BACKOFF_MAX_SECONDS); the reconciler is a backstop besides.
+        attempts = self.request.retries - paused
+        if attempts >= settings.GRANT_TASK_MAX_RETRIES:
+            log.error(
+                "Removing the member for request %s keeps failing (attempt %d), retrying: %s",
+                request_id,
+                attempts + 1,
+                exc,
+            )
         retry_after = exc.retry_after if isinstance(exc, IdpRetryableError) else None
-        countdown = backoff_seconds(self.request.retries, retry_after)
+        countdown = backoff_seconds(min(attempts, 10), retry_after)
         queue.work_due(request_id, countdown)
-        raise self.retry(countdown=countdown) from exc
+        raise self.retry(
+            countdown=countdown, args=(request_id,), kwargs={"paused": paused}
+        ) from exc
 
 
 @shared_task(name="requests_app.sweep_grant_work")
@@ -85,10 +127,12 @@ def reconcile_emergency_groups(full: bool = False) -> dict[str, int]:
     emergency group (``full``: after an outage, from the runbook)."""
     idp = get_identity_provider()
     try:
-        if full:
-            report = grants.reconcile_emergency_groups(idp, complete=True)
-        else:
-            report = grants.reconcile(idp)
+        # Background work: it yields Okta's rate limit to grants and removals.
+        with guard.background():
+            if full:
+                report = grants.reconcile_emergency_groups(idp, complete=True)
+            else:
+                report = grants.reconcile(idp)
     except IdpError as exc:
         log.warning("Reconciliation could not finish, next run will: %s", exc)
         return {}

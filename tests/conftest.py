@@ -56,6 +56,13 @@ def _no_shared_audit_checkpoints(settings):
 
 
 @pytest.fixture(autouse=True)
+def _own_okta_circuit(settings):
+    """Okta's circuit and rate-limit budget live in the shared Redis: each test its own, so
+    a test that opens the circuit does not pause the next one's Okta calls."""
+    settings.OKTA_GUARD_KEY_PREFIX = f"okta-guard-test-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # PBKDF2 with its production work factor would dominate every test's set-up.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

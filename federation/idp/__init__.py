@@ -107,6 +107,35 @@ class IdpRetryableError(IdpError):
         self.retry_after = retry_after
 
 
+class IdpPaused(IdpRetryableError):
+    """Not sent: the portal holds the call back (Okta's circuit is open, or the endpoint
+    family's rate limit is spent until its reset). Not a failure: try again after
+    ``retry_after`` without counting an attempt (docs/reliability.md)."""
+
+
+class IdpUnavailable(IdpPaused):
+    """Okta's circuit is open: Okta has not answered since ``since``."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, since: dt.datetime | None = None
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.since = since
+
+
+class IdpRateLimited(IdpPaused):
+    """The endpoint family's calls for this rate-limit window are spent (paced, not sent)."""
+
+
+def is_pause(exc: IdpError) -> bool:
+    """Work paused, not failed: the call was not sent (Okta's circuit is open, or the rate
+    limit is spent until its reset), or Okta said "wait until the reset" (a 429 with its
+    reset). Tasks retry such work after ``retry_after`` without counting an attempt."""
+    if isinstance(exc, IdpPaused):
+        return True
+    return isinstance(exc, IdpRetryableError) and exc.status == 429 and exc.retry_after is not None
+
+
 class IdpNotFound(IdpError):
     """The user, group or app does not exist (Okta E0000007)."""
 

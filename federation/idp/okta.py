@@ -35,10 +35,14 @@ from . import (
     IdpLogEvent,
     IdpLogPage,
     IdpNotFound,
+    IdpPaused,
     IdpPermanentError,
     IdpRateLimit,
+    IdpRateLimited,
     IdpRetryableError,
+    IdpUnavailable,
     IdpUser,
+    guard,
 )
 
 logger = logging.getLogger(__name__)
@@ -75,8 +79,21 @@ class _BackoffTooLong(Exception):
         self.seconds = seconds
 
 
+class _PacedOut(Exception):
+    def __init__(self, family: str, seconds: float) -> None:
+        super().__init__(f"the {family} rate limit is spent for {seconds:.0f} s")
+        self.family = family
+        self.seconds = seconds
+
+
 class _PortalRequestExecutor(RequestExecutor):
-    """The SDK's executor with two failure paths made explicit.
+    """The SDK's executor, paced to Okta's rate limits, with two failure paths made explicit.
+
+    * Every HTTP request first takes a call from its endpoint family's budget
+      (:func:`guard.pace`, shared by all processes); with the budget spent it waits for
+      the window's reset here when that is near (``OKTA_PACE_MAX_WAIT_SECONDS``), else
+      gives up at once (the task is deferred to the reset). Every answer's
+      ``X-Rate-Limit-*`` headers correct the budget (:func:`guard.observe`).
 
     * On a transport failure the generated API methods dereference the missing
       response and raise ``AttributeError``, losing the cause; raise it instead.
@@ -84,6 +101,24 @@ class _PortalRequestExecutor(RequestExecutor):
       then compares with ``requestTimeout``: a reset a minute away would hold a
       worker for a minute. Give up at once; the portal's own retry waits.
     """
+
+    async def fire_request_helper(
+        self, request: dict[str, Any], attempts: int, request_start_time: float
+    ) -> tuple[Any, ...]:
+        # Called once per HTTP request, the SDK's own retries included.
+        family = guard.family_of(str(request.get("url", "")))
+        while (wait := guard.pace(family)) > 0:
+            if wait > settings.OKTA_PACE_MAX_WAIT_SECONDS or guard.in_background():
+                raise _PacedOut(family, wait)
+            await asyncio.sleep(wait + guard.jitter())
+        # The SDK leaves this method unannotated.
+        result: tuple[Any, ...] = await super().fire_request_helper(  # type: ignore[no-untyped-call]
+            request, attempts, request_start_time
+        )
+        response = result[1]
+        if response is not None:
+            guard.observe(family, getattr(response, "status", None), _headers_of(response))
+        return result
 
     async def fire_request(self, request: dict[str, Any]) -> tuple[Any, ...]:
         sent, response, body, error = await super().fire_request(request)
@@ -128,6 +163,10 @@ def _retry_after(headers: Mapping[str, str] | None) -> float | None:
         return max(0.0, float(reset) - parsedate_to_datetime(date).timestamp())
     except (TypeError, ValueError):
         return None
+
+
+def _when(epoch: float | None) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC) if epoch is not None else None
 
 
 def _status_of(response: Any) -> int | None:
@@ -291,6 +330,45 @@ class OktaIdentityProvider:
         return config
 
     def _run(self, what: str, call: SdkCall) -> tuple[Any, Any]:
+        """One SDK call through Okta's circuit breaker (docs/reliability.md, "Okta down").
+
+        While the circuit is open the call is not sent: :class:`IdpUnavailable` (work paused,
+        retried after the cool-down). A call without a usable answer (transport failure,
+        timeout, 5xx) counts towards opening it; any answer from Okta closes it.
+        """
+        decision = guard.before_call()
+        if not decision.go:
+            since = _when(decision.since)
+            when = f" since {since:%Y-%m-%d %H:%M:%S} UTC" if since else ""
+            raise IdpUnavailable(
+                f"{what}: Okta unreachable{when}; paused until it answers again (circuit open)",
+                retry_after=decision.retry_after,
+                since=since,
+            )
+        try:
+            result = self._call(what, call)
+        except IdpPaused:
+            raise  # not sent: says nothing about Okta
+        except IdpRetryableError as exc:
+            if exc.status is None or exc.status >= 500:
+                guard.record_failure(what, str(exc))
+                if decision.probe:
+                    # The circuit stays open: still paused, not a failed attempt of the work.
+                    raise IdpUnavailable(
+                        f"{what}: Okta still unreachable (probe: {exc})",
+                        retry_after=float(settings.OKTA_CIRCUIT_COOLDOWN_SECONDS),
+                        since=_when(decision.since),
+                    ) from exc
+            else:
+                guard.record_success(decision)  # a 429 is an answer: Okta is there
+            raise
+        except IdpError:
+            guard.record_success(decision)
+            raise
+        guard.record_success(decision)
+        return result
+
+    def _call(self, what: str, call: SdkCall) -> tuple[Any, Any]:
         """Run one SDK call on a fresh event loop; return ``(data, response)`` or raise."""
 
         async def on_a_fresh_loop() -> tuple[Any, ...]:
@@ -305,6 +383,11 @@ class OktaIdentityProvider:
                 # fetches a new one (once; a second 401 is a real refusal).
                 _clients.by_config = {}
                 result = asyncio.run(on_a_fresh_loop())
+        except _PacedOut as exc:
+            raise IdpRateLimited(
+                f"{what}: paced to Okta's rate limit ({exc})",
+                retry_after=exc.seconds + guard.jitter(),
+            ) from exc
         except _BackoffTooLong as exc:
             raise IdpRetryableError(
                 f"{what}: rate limited", status=429, code="E0000047", retry_after=exc.seconds

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from federation.idp import guard
 from federation.monitor import messages
 from portal.models import Heartbeat
 
@@ -89,8 +90,34 @@ def check_heartbeats(now: dt.datetime | None = None) -> list[Component]:
     return out
 
 
-def check_okta() -> Component:
-    """Okta answers HTTP at all (any status below 500 counts: the API token is not used)."""
+def okta_unreachable(now: dt.datetime | None = None) -> str:
+    """ "Okta unreachable since <time>" while Okta's circuit is open (shared by every
+    process, federation/idp/guard.py), else ""."""
+    circuit = guard.circuit_state(now.timestamp() if now else None)
+    if not circuit.is_open:
+        return ""
+    since = circuit.since or circuit.opened_at
+    when = f" since {since:%Y-%m-%d %H:%M:%S} UTC" if since else ""
+    return (
+        f"Okta unreachable{when} (circuit {circuit.state} after {circuit.failures} failed "
+        "calls): grants and removals are paused and resume by themselves when Okta answers"
+    )
+
+
+def check_okta(now: dt.datetime | None = None) -> Component:
+    """Okta's circuit (closed, or open since when) and whether Okta answers HTTP at all
+    (any status below 500 counts: the API token is not used)."""
+    now = now or timezone.now()
+    unreachable = okta_unreachable(now)
+    if unreachable:
+        circuit = guard.circuit_state(now.timestamp())
+        return Component(
+            "okta",
+            False,
+            unreachable,
+            _age(circuit.since or circuit.opened_at, now),
+            warning=f"last error: {circuit.last_error}"[:300] if circuit.last_error else "",
+        )
     url = settings.OKTA_ORG_URL.rstrip("/") + "/.well-known/okta-organization"
     try:
         # OKTA_ORG_URL is https (or loopback http): settings refuse anything else.
@@ -102,7 +129,7 @@ def check_okta() -> Component:
         return Component("okta", False, f"unreachable: {exc}"[:200])
     if status >= 500:
         return Component("okta", False, f"answers {status}")
-    return Component("okta", True, "reachable")
+    return Component("okta", True, "reachable; circuit closed")
 
 
 def components(*, okta: bool = True) -> list[Component]:
@@ -120,12 +147,16 @@ def silent_processes(now: dt.datetime | None = None) -> list[Component]:
 
 
 def banner(now: dt.datetime | None = None) -> str:
-    """The approvers' red banner text, or "" while the worker and beat are alive."""
+    """The approvers' red banner text, or "" while the worker, beat and Okta work."""
     silent = silent_processes(now)
-    if not silent:
-        return ""
-    what = "; ".join(f"the {c.name} is {c.detail}" for c in silent)
-    return f"Grants are not being processed: {what}."
+    parts = []
+    if silent:
+        what = "; ".join(f"the {c.name} is {c.detail}" for c in silent)
+        parts.append(f"Grants are not being processed: {what}.")
+    unreachable = okta_unreachable(now)
+    if unreachable:
+        parts.append(unreachable[0].upper() + unreachable[1:] + ".")
+    return " ".join(parts)
 
 
 def check_and_alert(now: dt.datetime | None = None) -> list[str]:

@@ -145,9 +145,13 @@ def test_okta_error_then_success(okta_status, integration, prepared_plan, engine
     services.approve(req, actor=approver)
     wait_for(lambda: status_of(req) == Status.ACTIVE, what="the grant after one Okta error")
     req.refresh_from_db()
-    assert req.provisioning_attempts == 1
     errors = [e for e in events_for(req) if e.action == "request.okta_error"]
-    assert len(errors) == 1 and errors[0].payload["retry"] is True
+    if okta_status == 429:
+        # Rate limited is not a failure: the grant waited for the reset (paced), no error.
+        assert req.provisioning_attempts == 0 and errors == []
+    else:
+        assert req.provisioning_attempts == 1
+        assert len(errors) == 1 and errors[0].payload["retry"] is True
     assert members(sandbox, ro.okta_group_name) == {"engineer@example.com"}
 
 

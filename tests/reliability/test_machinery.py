@@ -12,20 +12,30 @@ from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from federation.idp import guard
 from federation.monitor import machinery
 from portal import notify as notify_module
 from portal.core import scheduler
-from portal.models import Heartbeat, NotificationLog
+from portal.models import AuditEvent, Heartbeat, NotificationLog
 from portal.notify import notify_now
 from tests.web.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
 
+REAL_CHECK_OKTA = machinery.check_okta
+
+
 @pytest.fixture(autouse=True)
 def _okta_not_checked(monkeypatch):
-    # No Okta org in unit tests: reachable, as far as these tests are concerned.
-    monkeypatch.setattr(machinery, "check_okta", lambda: machinery.Component("okta", True, "ok"))
+    # No Okta org in unit tests: reachable, as far as these tests are concerned (its circuit
+    # is still read: an open one says so without asking Okta).
+    def circuit_only(now=None):
+        if machinery.okta_unreachable(now):
+            return REAL_CHECK_OKTA(now)
+        return machinery.Component("okta", True, "ok")
+
+    monkeypatch.setattr(machinery, "check_okta", circuit_only)
 
 
 def _alive(*names: str, age: float = 1) -> None:
@@ -182,3 +192,22 @@ def test_the_silent_worker_alert_leaves_after_the_heartbeat_row_is_released(
     assert machinery.check_and_alert() == ["worker"]
     assert in_transaction == [False]
     assert "The worker is down" in mail.outbox[0].subject
+
+
+def test_an_open_okta_circuit_shows_on_the_dashboard_readyz_and_doctor(
+    approver, settings, client, capsys
+):
+    settings.OKTA_CIRCUIT_FAILURES = 2
+    _alive("worker", "beat")
+    for _ in range(2):
+        guard.record_failure("add eng to aws#...", "no answer from Okta (ClientConnectorError)")
+    content = signed_in(approver).get(reverse("dashboard")).content.decode()
+    assert "Okta unreachable since " in content
+    assert "grants and removals are paused and resume by themselves" in content
+    okta = machinery.check_okta()
+    assert not okta.ok and okta.detail.startswith("Okta unreachable since ")
+    assert "ClientConnectorError" in okta.warning and okta.age_seconds is not None
+    with pytest.raises(CommandError, match="not ready: okta"):
+        call_command("doctor", "--check", "okta")
+    assert "Okta unreachable since" in capsys.readouterr().out
+    assert AuditEvent.objects.filter(action="okta.circuit_opened").count() == 1
