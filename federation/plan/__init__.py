@@ -933,6 +933,7 @@ _OPTIONAL_DEFAULTS: dict[str, Any] = {
     "break_glass": None,
     "break_glass_after_minutes": BREAK_GLASS_AFTER_MINUTES,
     "break_glass_max_minutes": BREAK_GLASS_MAX_MINUTES,
+    "oncall_schedule": None,
     "oncall_escalation_level": 1,
 }
 
