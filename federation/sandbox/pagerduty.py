@@ -501,15 +501,22 @@ def main(argv: list[str] | None = None) -> None:
         "--cert-dir", type=Path, required=True, help="where its certificate (the CA) is written"
     )
     parser.add_argument(
-        "--oncall", action="append", default=[], metavar="EMAIL",
-        help="on call at level 1 of the approvers' schedule (repeatable)",
+        "--oncall", action="append", default=[], metavar="EMAIL[:LEVEL]",
+        help="on call in the approvers' schedule at LEVEL (default 1); repeatable",
     )  # fmt: skip
     args = parser.parse_args(argv)
     server = serve(
         args.host, args.port, token=args.token, routing_key=args.routing_key, cert_dir=args.cert_dir
     )
     if args.oncall:
-        server.state.set_oncall([{"email": email} for email in args.oncall])
+        entries = [entry.rpartition(":") if ":" in entry else ("", "", entry)
+                   for entry in args.oncall]  # fmt: skip
+        server.state.set_oncall(
+            [
+                {"email": email or level, "escalation_level": int(level) if email else 1}
+                for email, _, level in entries
+            ]
+        )
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
