@@ -36,6 +36,7 @@ import ssl
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -439,6 +440,33 @@ def console(state: PagerDutyState) -> str:
 <th>level</th><th>schedule</th><th>shift</th></tr>{who}</table>
 <h2>Events received</h2><table id="events"><tr><th>received</th><th>action</th>
 <th>dedup key</th><th>summary</th></tr>{log}</table></body></html>"""
+
+
+# --- the demo's side of the control plane (portal/demo_views.py) -------------------------
+
+
+class SandboxUnavailable(Exception):
+    """The sandbox PagerDuty did not answer (or is not a sandbox on this machine)."""
+
+
+def call_control(base_url: str, ca_path: str, method: str, what: str, body: Any = None) -> Any:
+    """``/__sandbox__/<what>`` of the sandbox PagerDuty at ``base_url`` (https, loopback)."""
+    if not base_url.startswith("https://127.0.0.1:"):
+        raise SandboxUnavailable("the demo controls only talk to a sandbox PagerDuty here")
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(  # noqa: S310 - https on loopback, checked above
+        f"{base_url}/__sandbox__/{what}", data=data, method=method,
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        tls = ssl.create_default_context(cafile=ca_path)
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=tls)
+        )
+        with opener.open(request, timeout=3) as response:
+            return json.loads(response.read() or b"null")
+    except (OSError, ValueError) as exc:
+        raise SandboxUnavailable(str(exc)) from exc
 
 
 class PagerDutySandbox:
