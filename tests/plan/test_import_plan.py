@@ -189,7 +189,11 @@ def test_second_import_changes_nothing():
 
 def as_demo_file(plan) -> None:
     """The demo file adds to the shared `plan` fixture what the demo shows (issue 14):
-    Ops requested by the sre group only, and PagerDuty's on-call rule."""
+    Ops requested by the sre group only, PagerDuty's on-call rule, a short break-glass
+    wait on RO."""
+    ro = plan.levels["RO"]
+    ro.break_glass_after_minutes = 2
+    ro.save()
     ops = plan.levels["Ops"]
     ops.requesters, ops.oncall_schedule = ["sre"], "PSCHED1"
     ops.save()
