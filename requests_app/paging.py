@@ -146,10 +146,10 @@ def _summary(page: ApproverPage) -> tuple[str, dict[str, Any]]:
     failover = page.failover
     pending = AccessRequest.objects.filter(failover=failover, status=Status.PENDING)
     count = pending.count()
-    kind = "drill" if failover.is_drill else "failover"
+    kind = "drill" if failover.is_drill else "Identity Center disrupted"
     summary = (
         f"Emergency access: {count} request{'s' if count != 1 else ''} waiting for approval "
-        f"({kind} #{failover.pk}, Identity Center disrupted)"
+        f"(failover #{failover.pk}, {kind})"
     )
     details = {
         "waiting": count,
