@@ -153,7 +153,9 @@ class AccessRequest(models.Model):
         return self.status in OPEN_STATUSES
 
     def approvals_needed(self) -> int:
-        return max(0, self.role.level.approvals_required - len(self.approvals.all()))
+        # The on-call rule's approval (OnCallCheck) counts too: one request's page only.
+        given = len(self.approvals.all()) + oncall_approvals(self.pk)
+        return max(0, self.role.level.approvals_required - given)
 
     # "How long was access held": the one definition the auditor's history, its exports,
     # the failover report and its API answer all use.

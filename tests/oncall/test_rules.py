@@ -160,3 +160,17 @@ def test_a_failover_returning_to_normal_resolves_the_page(
     type(open_failover).objects.filter(pk=open_failover.pk).update(status=FailoverStatus.RETURNING)
     assert paging.check() == [f"resolve emergency-access-failover-{open_failover.pk}"]
     assert ApproverPage.objects.get().status == PageStatus.RESOLVED
+
+
+def test_the_on_call_approval_counts_in_what_is_still_needed(
+    fake_idp, open_failover, engineer, plan, pd, queued
+):
+    ops = plan.levels["Ops"]
+    ops.oncall_schedule = "PSCHED1"
+    ops.save()
+    pd.state.set_oncall([{"email": "engineer@example.com"}])
+    req = file(engineer, plan.roles[("prod-payments", "Ops")])
+    assert req.approvals_needed() == 2
+    oncall.check(req.pk)
+    req = AccessRequest.objects.get(pk=req.pk)
+    assert (req.status, req.approvals_needed()) == (Status.PENDING, 1)
