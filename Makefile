@@ -1,5 +1,6 @@
 # make demo   the whole portal on this machine (SQLite, sandbox Okta org, Celery);
 #             other ports: make demo PORT=8001 OKTA_PORT=8101 AWS_PORT=8201 (moto)
+#             PAGERDUTY_PORT=8301 (the sandbox PagerDuty, https)
 # make test   lint + the test suite, as CI runs it (.ci/test)
 # make lint   ruff check + ruff format --check + import-linter + mypy
 # make bench  every benchmark at full size on the production stack (docs/performance.md)
@@ -9,6 +10,7 @@ VENV := .venv
 PORT ?= 8000
 OKTA_PORT ?= 8100
 AWS_PORT ?= 8200
+PAGERDUTY_PORT ?= 8300
 # Touched after each install: pip runs again only when its requirements file is newer.
 # The demo needs only the runtime requirements; tests and tools add requirements-dev.txt
 # (which includes the runtime file, so installing it also satisfies the runtime stamp).
@@ -19,7 +21,7 @@ PIP := $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check
 .PHONY: demo test lint venv dev-venv bench bench-quick
 
 demo: venv
-	$(VENV)/bin/python manage.py run_demo --port $(PORT) --okta-port $(OKTA_PORT) --aws-port $(AWS_PORT)
+	$(VENV)/bin/python manage.py run_demo --port $(PORT) --okta-port $(OKTA_PORT) --aws-port $(AWS_PORT) --pagerduty-port $(PAGERDUTY_PORT)
 
 test: dev-venv
 	PY=$(VENV)/bin/python bash .ci/test

@@ -38,6 +38,12 @@ READ_ONLY_POLICIES = frozenset(
 )
 
 
+# A PagerDuty object id (schedule, escalation policy), e.g. PSCHED1 or P1B2C3D.
+pagerduty_id_validator = RegexValidator(
+    r"^[A-Z0-9]{2,20}$", "A PagerDuty id is upper-case letters and digits, e.g. P1B2C3D."
+)
+
+
 def default_break_glass(name: str, policy_arn: str) -> bool:
     """On for a read-only level (RO, or an AWS read-only policy), off otherwise (Ops)."""
     return name.upper() == "RO" or policy_arn in READ_ONLY_POLICIES
@@ -206,6 +212,20 @@ class Level(models.Model):
         default=BREAK_GLASS_MAX_MINUTES,
         validators=[MinValueValidator(1)],
         help_text="The longest a break-glass grant lasts.",
+    )
+    # The on-call rule (requests_app/oncall.py): a requester on call in PagerDuty for this
+    # schedule, at this escalation level or a lower one, counts as one approval.
+    oncall_schedule = models.CharField(
+        max_length=20,
+        blank=True,
+        validators=[pagerduty_id_validator],
+        help_text="PagerDuty schedule id whose on-call requester counts as one approval; "
+        "empty = no on-call rule.",
+    )
+    oncall_escalation_level = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text="The highest escalation level (tier) of the schedule that counts.",
     )
 
     class Meta:

@@ -473,6 +473,24 @@ RUNBOOK_TICK_SECONDS = env_int("RUNBOOK_TICK_SECONDS", 30)
 # once a day while it is overdue.
 DRILL_INTERVAL_DAYS = env_int("DRILL_INTERVAL_DAYS", 90)
 
+# --- PagerDuty (optional): paging the approvers, on-call approval -----------------------
+# federation/pagerduty.py, requests_app/paging.py, requests_app/oncall.py, docs/pagerduty.md.
+# The REST API (GET /oncalls, GET /users) answers the on-call rule of a level; the Events
+# API v2 pages the approvers' service (its integration's routing key, which belongs to the
+# approvers' escalation policy). Both https (the client refuses anything else); the demo's
+# and the tests' sandbox PagerDuty has its own certificate: PAGERDUTY_CA_BUNDLE.
+PAGERDUTY_API_URL = env("PAGERDUTY_API_URL", "https://api.pagerduty.com")
+PAGERDUTY_API_TOKEN = env("PAGERDUTY_API_TOKEN", "")
+PAGERDUTY_EVENTS_URL = env("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com")
+PAGERDUTY_ROUTING_KEY = env("PAGERDUTY_ROUTING_KEY", "")
+PAGERDUTY_CA_BUNDLE = env("PAGERDUTY_CA_BUNDLE", "")
+# A lookup slower than this falls back to human approval (audited); never retried inline.
+PAGERDUTY_TIMEOUT_SECONDS = env_int("PAGERDUTY_TIMEOUT_SECONDS", 5)
+# A request pending this long pages the approvers (once per failover: one dedup key).
+PAGERDUTY_PAGE_AFTER_MINUTES = env_int("PAGERDUTY_PAGE_AFTER_MINUTES", 10)
+# How often beat looks for waiting requests (and resolves the page once none wait).
+PAGERDUTY_CHECK_SECONDS = env_int("PAGERDUTY_CHECK_SECONDS", 60)
+
 # --- Slack (optional) ---------------------------------------------------------------
 # An incoming webhook URL: every notification is also posted to its channel.
 SLACK_WEBHOOK_URL = env("SLACK_WEBHOOK_URL", "")
@@ -673,6 +691,12 @@ CELERY_BEAT_SCHEDULE = {
     "escalate-break-glass-reviews": {
         "task": "requests_app.escalate_break_glass_reviews",
         "schedule": 300.0,
+    },
+    # PagerDuty: page the approvers once per failover while a request waits, resolve it
+    # once none does (requests_app/paging.py; does nothing without a routing key).
+    "page-approvers": {
+        "task": "requests_app.page_approvers",
+        "schedule": float(PAGERDUTY_CHECK_SECONDS),
     },
     # The failover: the return to normal's scheduled deactivation and reminders, drills.
     "return-to-normal-tick": {

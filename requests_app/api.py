@@ -17,7 +17,7 @@ from ninja.responses import Status
 from federation.models import EmergencyRole
 from portal.core.schemas import ERRORS, ErrorOut, PathId
 from portal.core.types import ApiRequest
-from requests_app import break_glass, extensions, services
+from requests_app import break_glass, eligibility, extensions, services
 from requests_app.evidence import sign_out_status
 from requests_app.models import AccessRequest, BreakGlassReview, Extension
 from requests_app.schemas import (
@@ -46,8 +46,10 @@ router = Router()
 
 @router.get("/roles", response={200: list[RoleOut], 401: ErrorOut}, tags=["roles"])
 def list_roles(request: ApiRequest) -> QuerySet[EmergencyRole]:
-    """The emergency roles that can be requested."""
-    return EmergencyRole.objects.requestable()
+    """The emergency roles the caller may request: the plan's eligibility, as on the
+    new-request page (an auditor may request none)."""
+    roles: QuerySet[EmergencyRole] = eligibility.requestable_roles(request.auth)
+    return roles
 
 
 # --- Access requests -------------------------------------------------------------------

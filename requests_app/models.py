@@ -153,7 +153,9 @@ class AccessRequest(models.Model):
         return self.status in OPEN_STATUSES
 
     def approvals_needed(self) -> int:
-        return max(0, self.role.level.approvals_required - len(self.approvals.all()))
+        # The on-call rule's approval (OnCallCheck) counts too: one request's page only.
+        given = len(self.approvals.all()) + oncall_approvals(self.pk)
+        return max(0, self.role.level.approvals_required - given)
 
     # "How long was access held": the one definition the auditor's history, its exports,
     # the failover report and its API answer all use.
@@ -348,3 +350,69 @@ class ReviewVerdict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reviewer} {self.verdict} review #{self.review_id}"
+
+
+# --- PagerDuty: the on-call rule and the approvers' page (requests_app/oncall.py, paging.py)
+
+
+class OnCallOutcome(models.TextChoices):
+    ON_CALL = "on_call", "On call: counts as one approval"
+    NOT_ON_CALL = "not_on_call", "Not on call"
+    FAILED = "failed", "Lookup failed: human approval"
+
+
+class OnCallCheck(models.Model):
+    """The one on-call lookup of a request whose level has the on-call rule. ``ON_CALL``
+    counts as one approval (``oncall_approvals``); the evidence is PagerDuty's entry."""
+
+    request = models.OneToOneField(
+        AccessRequest, on_delete=models.CASCADE, related_name="oncall_check"
+    )
+    outcome = models.CharField(max_length=16, choices=OnCallOutcome.choices)
+    # schedule, escalation_policy, escalation_level, user, email, start, end (or the error)
+    evidence = models.JSONField(default=dict, blank=True)
+    checked_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"On-call check of #{self.request_id}: {self.outcome}"
+
+
+def oncall_approvals(request_id: int) -> int:
+    """1 when the on-call rule approved the request, else 0: added to the approvers' count."""
+    return OnCallCheck.objects.filter(request_id=request_id, outcome=OnCallOutcome.ON_CALL).count()
+
+
+class PageStatus(models.TextChoices):
+    TRIGGERED = "triggered", "Approvers paged"
+    RESOLVED = "resolved", "Resolved"
+
+
+# The approvers' page of a failover: name -> (sources, target, audit action), applied by
+# ``requests_app.paging._move``; the audit event is on the failover.
+PAGE_TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
+    "trigger": (frozenset({PageStatus.RESOLVED}), PageStatus.TRIGGERED, "pagerduty.paged"),
+    "resolve": (frozenset({PageStatus.TRIGGERED}), PageStatus.RESOLVED, "pagerduty.resolved"),
+}
+
+
+class ApproverPage(models.Model):
+    """PagerDuty's incident for a failover whose requests wait: one dedup key per
+    failover, so however many requests wait, the approvers get one page."""
+
+    failover = models.OneToOneField(
+        "federation.Failover", on_delete=models.CASCADE, related_name="approver_page"
+    )
+    dedup_key = models.CharField(max_length=64, unique=True)
+    status = models.CharField(
+        max_length=16, choices=PageStatus.choices, default=PageStatus.RESOLVED
+    )
+    triggers = models.PositiveIntegerField(default=0)
+    triggered_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    # What PagerDuty last confirmed (the send task: trigger / resolve); empty = not yet.
+    sent_action = models.CharField(max_length=16, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"Page {self.dedup_key} ({self.status})"

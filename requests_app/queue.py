@@ -41,3 +41,30 @@ def _left_to_the_sweep(exc: Exception) -> None:
 
 # Run by beat (portal/settings.py CELERY_BEAT_SCHEDULE), never queued by a service.
 ESCALATE_BREAK_GLASS_REVIEWS = "requests_app.escalate_break_glass_reviews"
+
+
+# PagerDuty (requests_app/oncall.py, requests_app/paging.py).
+CHECK_ONCALL = "requests_app.check_oncall"
+SEND_PAGE = "requests_app.send_page"
+# Run by beat: page the approvers while requests wait, resolve once none does.
+PAGE_APPROVERS = "requests_app.page_approvers"
+
+
+def check_oncall(request_id: int) -> None:
+    """Ask PagerDuty whether the requester is on call (the level's on-call rule)."""
+    send_on_commit(CHECK_ONCALL, [request_id], on_failure=_left_to_humans)
+
+
+def send_page(page_id: int) -> None:
+    """Tell PagerDuty what the approvers' page should be now (trigger or resolve)."""
+    send_on_commit(SEND_PAGE, [page_id], on_failure=_left_to_the_next_check)
+
+
+def _left_to_humans(exc: Exception) -> None:
+    # The broker is unreachable: the request simply waits for human approvers.
+    pass
+
+
+def _left_to_the_next_check(exc: Exception) -> None:
+    # The periodic check (page_approvers) re-sends a page PagerDuty has not confirmed.
+    pass

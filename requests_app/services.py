@@ -35,6 +35,7 @@ from requests_app.models import (
     AccessRequest,
     Approval,
     Status,
+    oncall_approvals,
 )
 
 log = logging.getLogger(__name__)
@@ -263,6 +264,8 @@ def _file(
                 payload["batch"] = str(batch)
             audit.record("request.filed", req, actor=requester, payload=payload)
             messages.request_filed(req)
+            if role.level.oncall_schedule:  # the on-call rule (requests_app/oncall.py)
+                queue.check_oncall(req.pk)
             filed.append(req)
     return filed
 
@@ -298,7 +301,7 @@ def approve(req: AccessRequest, *, actor: User, comment: str = "") -> AccessRequ
             raise NotAllowed("You have already approved this request; it needs another approver.")
         Approval.objects.create(request=req, approver=actor, comment=comment)
         # Counted at decision time: only people who may still approve.
-        count = current_approvals(req).count()
+        count = current_approvals(req).count() + oncall_approvals(req.pk)
         required = req.role.level.approvals_required
         audit.record(
             "request.approval_added",

@@ -18,9 +18,10 @@ from federation.idp import (
     guard,
     is_pause,
 )
+from federation.pagerduty import PagerDutyError
 from portal.celery import OKTA_TASK_POLICY, backoff_seconds
-from requests_app import break_glass, grants, queue, reminders, services
-from requests_app.models import AccessRequest, Status
+from requests_app import break_glass, grants, oncall, paging, queue, reminders, services
+from requests_app.models import AccessRequest, ApproverPage, Status
 
 log = logging.getLogger(__name__)
 
@@ -155,3 +156,37 @@ def warn_ending_grants() -> int:
 @shared_task(name="requests_app.escalate_break_glass_reviews")
 def escalate_break_glass_reviews() -> int:
     return len(break_glass.escalate_overdue())
+
+
+# --- PagerDuty -------------------------------------------------------------------------
+
+
+@shared_task(name="requests_app.check_oncall", acks_late=True, reject_on_worker_lost=True)
+def check_oncall(request_id: int) -> str:
+    """The on-call rule: one lookup; any failure falls back to human approval (audited)."""
+    try:
+        found = oncall.check(request_id)
+    except AccessRequest.DoesNotExist:
+        return ""
+    return found.outcome if found else ""
+
+
+@shared_task(name="requests_app.page_approvers")
+def page_approvers() -> list[str]:
+    """Beat: page the approvers once per failover while requests wait; resolve after."""
+    return paging.check()
+
+
+@shared_task(name="requests_app.send_page", bind=True, acks_late=True, reject_on_worker_lost=True)
+def send_page(self: Task[..., str], page_id: int) -> str:
+    try:
+        return paging.send(page_id)
+    except ApproverPage.DoesNotExist:
+        return ""
+    except PagerDutyError as exc:
+        final = self.request.retries >= settings.GRANT_TASK_MAX_RETRIES
+        paging.send_failed(page_id, str(exc), final=final)
+        if final:
+            log.error("PagerDuty kept refusing page %s: %s", page_id, exc)
+            return ""
+        raise self.retry(countdown=backoff_seconds(self.request.retries)) from exc

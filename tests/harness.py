@@ -62,6 +62,33 @@ def sandbox_org() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
+def sandbox_pagerduty() -> Iterator[Any]:
+    """The sandbox PagerDuty, serving https on a free loopback port (its certificate is
+    ``.ca_path``); the worker's PAGERDUTY_* settings point at it."""
+    from federation.sandbox import pagerduty
+
+    server = pagerduty.serve(host="127.0.0.1", port=0)
+    yield server
+    server.shutdown()
+
+
+def pagerduty_env(server: Any) -> dict[str, str]:
+    """The PAGERDUTY_* settings of a process that talks to the sandbox PagerDuty."""
+    from federation.sandbox import pagerduty
+
+    return {
+        "PAGERDUTY_API_URL": server.url,
+        "PAGERDUTY_EVENTS_URL": server.url,
+        "PAGERDUTY_API_TOKEN": pagerduty.DEFAULT_TOKEN,
+        "PAGERDUTY_ROUTING_KEY": pagerduty.DEFAULT_ROUTING_KEY,
+        "PAGERDUTY_CA_BUNDLE": str(server.ca_path),
+        "PAGERDUTY_TIMEOUT_SECONDS": "2",
+        # Tests send the paging check when they need it: a timed run would race them.
+        "PAGERDUTY_CHECK_SECONDS": "86400",
+    }
+
+
+@pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A moto server for AWS (IAM, STS) over HTTP, shared with the worker process.
 
@@ -82,7 +109,12 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def celery_worker_process(
-    django_db_setup, django_db_blocker, sandbox_org, moto_endpoint, tmp_path_factory
+    django_db_setup,
+    django_db_blocker,
+    sandbox_org,
+    moto_endpoint,
+    sandbox_pagerduty,
+    tmp_path_factory,
 ) -> Iterator[subprocess.Popen]:
     """A real `celery worker -B` process on Redis, pointed at the test database."""
     with django_db_blocker.unblock():
@@ -91,7 +123,9 @@ def celery_worker_process(
 
     redis.Redis.from_url(broker).flushdb()
     var_dir = tmp_path_factory.mktemp("worker-var")
-    env = worker_env(db_url, broker, sandbox_org.url, moto_endpoint, var_dir)
+    env = worker_env(
+        db_url, broker, sandbox_org.url, moto_endpoint, var_dir, **pagerduty_env(sandbox_pagerduty)
+    )
     proc = start_celery(["worker", "-B"], env, var_dir, name="worker")
     try:
         wait_until_ready(proc)

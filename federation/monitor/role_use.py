@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -304,3 +305,40 @@ def uses_in(failover: Failover) -> list[AwsRoleUse]:
     if failover.closed_at is not None:
         window &= Q(at__lte=failover.closed_at)
     return list(AwsRoleUse.objects.filter(Q(failover=failover) | window).order_by("at", "pk"))
+
+
+def simulated_record(role: EmergencyRole, login: str, event: str) -> dict[str, Any]:
+    """A made-up CloudTrail record of ``login`` using ``role`` (demo and drills without AWS):
+    what EventBridge would deliver."""
+    account = role.emergency_account.account_id
+    session = f"arn:aws:sts::{account}:assumed-role/{role.role_name}/{login}"
+    record: dict[str, Any] = {
+        "eventID": f"simulated-{uuid.uuid4()}",
+        "eventName": event,
+        "eventTime": timezone.now(),
+        "awsRegion": "us-east-1",
+        "recipientAccountId": account,
+        "sourceIPAddress": "192.0.2.1",
+    }
+    if event == "ConsoleLogin":
+        record["userIdentity"] = {"type": "AssumedRole", "arn": session, "accountId": account}
+        record["responseElements"] = {"ConsoleLogin": "Success"}
+    else:
+        record["userIdentity"] = {"type": "SAMLUser", "userName": login}
+        record["requestParameters"] = {"roleArn": role.role_arn, "roleSessionName": login}
+        record["responseElements"] = {
+            "assumedRoleUser": {"arn": session},
+            "sourceIdentity": login,
+        }
+    return record
+
+
+def simulate(role: EmergencyRole, login: str, event: str = "AssumeRoleWithSAML") -> AwsRoleUse:
+    """Record a simulated use, through the same path as an EventBridge delivery."""
+    use = from_cloudtrail(simulated_record(role, login, event))
+    if use is None:  # pragma: no cover - the record above is always a use
+        raise ValueError("the simulated record is not a role use")
+    row = record_use(use, source="simulated", detail={"simulated": True})
+    if row is None:  # pragma: no cover - a fresh uuid
+        raise ValueError("already recorded")
+    return row

@@ -25,6 +25,8 @@ The file (see ``plans/demo.toml``)::
     break_glass = true             # default: true for RO / read-only, false otherwise
     break_glass_after_minutes = 30
     break_glass_max_minutes = 60
+    oncall_schedule = "P1B2C3D"    # PagerDuty: a requester on call counts as one approval
+    oncall_escalation_level = 1    # ... at this escalation level (tier) or a lower one
 
     [okta_groups]                  # an Okta sign-in's groups claim fills portal groups
     "okta-sre" = "sre"
@@ -78,6 +80,7 @@ from federation.models import (
     default_saml_audiences,
     level_name_validator,
     managed_policy_validator,
+    pagerduty_id_validator,
     portal_group_validator,
 )
 from portal import audit
@@ -193,6 +196,14 @@ PolicyArn = Annotated[
     ),
 ]
 Minutes = Annotated[int, _count("a positive integer (minutes)", MAX_DURATION_MINUTES)]
+PagerDutyId = Annotated[
+    str,
+    _text(
+        'a PagerDuty schedule id in quotes, e.g. "P1B2C3D"',
+        _django_rule(pagerduty_id_validator),
+    ),
+]
+EscalationLevel = Annotated[int, _count("an escalation level (1 = the first tier)", 20)]
 TrustForm = Annotated[
     str,
     _text(
@@ -309,6 +320,9 @@ class LevelSpec(_Table):
     break_glass: Flag | None = None
     break_glass_after_minutes: Minutes = BREAK_GLASS_AFTER_MINUTES
     break_glass_max_minutes: Minutes = BREAK_GLASS_MAX_MINUTES
+    # The on-call rule (docs/plan.md): a requester on call counts as one approval.
+    oncall_schedule: PagerDutyId | None = None
+    oncall_escalation_level: EscalationLevel = 1
 
     @property
     def break_glass_on(self) -> bool:
@@ -585,6 +599,8 @@ class _Reconciliation:
             "break_glass": wanted.break_glass_on,
             "break_glass_after_minutes": wanted.break_glass_after_minutes,
             "break_glass_max_minutes": wanted.break_glass_max_minutes,
+            "oncall_schedule": wanted.oncall_schedule or "",
+            "oncall_escalation_level": wanted.oncall_escalation_level,
         }
 
     @staticmethod
@@ -901,7 +917,10 @@ def _level_data(level: Level) -> dict[str, Any]:
         "approvers": level.approvers,
         "break_glass_after_minutes": level.break_glass_after_minutes,
         "break_glass_max_minutes": level.break_glass_max_minutes,
+        "oncall_escalation_level": level.oncall_escalation_level,
     }
+    if level.oncall_schedule:
+        data["oncall_schedule"] = level.oncall_schedule
     if level.break_glass != default_break_glass(level.name, level.policy_arn):
         data["break_glass"] = level.break_glass
     return data
@@ -914,6 +933,8 @@ _OPTIONAL_DEFAULTS: dict[str, Any] = {
     "break_glass": None,
     "break_glass_after_minutes": BREAK_GLASS_AFTER_MINUTES,
     "break_glass_max_minutes": BREAK_GLASS_MAX_MINUTES,
+    "oncall_schedule": None,
+    "oncall_escalation_level": 1,
 }
 
 

@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from federation import queue
+from federation import pagerduty, queue
 from federation.idp import (
     IdentityProvider,
     IdpError,
@@ -62,6 +62,7 @@ AREA_EMERGENCY = "AWS emergency account"
 AREA_WORKLOAD = "AWS workload account"
 AREA_OKTA = "Okta"
 AREA_PLAN = "Plan"
+AREA_PAGERDUTY = "PagerDuty"
 
 
 @dataclass(frozen=True)
@@ -967,6 +968,71 @@ def check_eligibility(run: Run) -> None:
     )
 
 
+def check_pagerduty(run: Run) -> None:
+    """PagerDuty, when the portal is set up to use it (a routing key, an API token or an
+    on-call rule in the plan): the token works, each rule's schedule has someone on call
+    now, the approvers can be paged. Nothing configured: nothing to say."""
+    schedules = sorted({lv.oncall_schedule for lv in Level.objects.all() if lv.oncall_schedule})
+    if not (schedules or pagerduty.rest_configured() or pagerduty.events_configured()):
+        return
+    fix = "Set PAGERDUTY_API_TOKEN (a read-only REST API key) and PAGERDUTY_ROUTING_KEY."
+    if not pagerduty.rest_configured():
+        run.add(
+            "pagerduty.credentials",
+            FAIL if schedules else WARN,
+            "no PAGERDUTY_API_TOKEN: the on-call rule cannot look anyone up (every lookup "
+            "falls back to human approval)",
+            fix,
+            area=AREA_PAGERDUTY,
+        )
+    else:
+        try:
+            pagerduty.check_credentials()
+        except pagerduty.PagerDutyError as exc:
+            run.add("pagerduty.credentials", UNKNOWN, f"could not check: {exc}", fix,
+                    area=AREA_PAGERDUTY)  # fmt: skip
+            schedules = []
+        else:
+            run.add("pagerduty.credentials", PASS, "the REST API answers the token",
+                    area=AREA_PAGERDUTY)  # fmt: skip
+        for schedule in schedules:
+            try:
+                on_call = pagerduty.oncalls(schedule_ids=[schedule])
+            except pagerduty.PagerDutyError as exc:
+                run.add("pagerduty.schedule", UNKNOWN, f"could not check: {exc}",
+                        area=AREA_PAGERDUTY, subject=schedule)  # fmt: skip
+                continue
+            if on_call:
+                run.add("pagerduty.schedule", PASS, f"{len(on_call)} on call now",
+                        area=AREA_PAGERDUTY, subject=schedule)  # fmt: skip
+            else:
+                run.add(
+                    "pagerduty.schedule",
+                    WARN,
+                    "nobody is on call in it now (or it does not exist): the on-call rule "
+                    "approves nobody",
+                    "Check the schedule id in the plan's oncall_schedule.",
+                    area=AREA_PAGERDUTY,
+                    subject=schedule,
+                )
+    if pagerduty.events_configured():
+        run.add(
+            "pagerduty.paging",
+            PASS,
+            f"approvers are paged after {settings.PAGERDUTY_PAGE_AFTER_MINUTES} min of waiting",
+            area=AREA_PAGERDUTY,
+        )
+    else:
+        run.add(
+            "pagerduty.paging",
+            WARN,
+            "no PAGERDUTY_ROUTING_KEY: nobody is paged when requests wait",
+            "Set PAGERDUTY_ROUTING_KEY to the Events API v2 integration key of the "
+            "approvers' service.",
+            area=AREA_PAGERDUTY,
+        )
+
+
 def run_checks(
     *, aws: bool = True, okta: bool = True, plan: iam.RenderedPlan | None = None
 ) -> list[CheckResult]:
@@ -992,7 +1058,7 @@ def run_checks(
     steps: list[Callable[[Run], None]] = []
     if aws and okta:
         # The plan's own completeness: part of a full run, not of one side's.
-        steps.append(check_eligibility)
+        steps += [check_eligibility, check_pagerduty]
     if aws:
         steps += [check_emergency_account, check_workload_accounts]
     if okta:

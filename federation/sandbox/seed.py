@@ -35,6 +35,8 @@ _DEMO_USERS = [
     ("approver2@example.com", "Abe", "Approver"),
     ("auditor@example.com", "Avery", "Auditor"),
     ("oncall@example.com", "Omar", "Oncall"),
+    # The demo's person whom the plan does not let request Ops (not in the sre group).
+    ("contractor@example.com", "Casey", "Contractor"),
 ]
 
 

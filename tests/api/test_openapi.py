@@ -69,6 +69,11 @@ ADDED_SINCE_RESTRUCTURE: dict[str, set[str]] = {
 }
 
 
+# Operations whose description changed since the snapshot (what they do, not their shape):
+# issue 14: GET /roles lists only the roles the caller is eligible to request.
+REDESCRIBED_SINCE_RESTRUCTURE = {"/api/v1/roles"}
+
+
 def _without_added_properties(name: str, schema: dict) -> dict:
     added = {
         p.split(".", 1)[1]
@@ -159,7 +164,12 @@ def test_the_restructure_kept_every_path_operation_and_schema(document):
     added_paths = set(document["paths"]) - set(before["paths"])
     assert added_paths <= ADDED_SINCE_RESTRUCTURE["paths"]
     for path, operations in before["paths"].items():
-        assert _same_operation(document["paths"][path], operations), path
+        now = document["paths"][path]
+        if path in REDESCRIBED_SINCE_RESTRUCTURE:
+            now = {
+                m: {**op, "description": operations[m].get("description")} for m, op in now.items()
+            }
+        assert _same_operation(now, operations), path
     added_schemas = set(document["components"]["schemas"]) - set(before["components"]["schemas"])
     assert added_schemas <= ADDED_SINCE_RESTRUCTURE["schemas"]
     for name, schema in before["components"]["schemas"].items():

@@ -25,7 +25,7 @@ def run(*args: str) -> str:
 def test_seed_gives_every_demo_account_a_totp_and_the_command_prints_its_code():
     run("seed_demo", "--no-okta")
     run("seed_demo", "--no-okta")  # idempotent: one authenticator each
-    assert Authenticator.objects.filter(type="totp").count() == 5
+    assert Authenticator.objects.filter(type="totp").count() == 7  # every demo user
 
     out = run("demo_totp", "approver1")
 

@@ -129,14 +129,18 @@ def make_dry_run(*args: str) -> list[str]:
 
 
 def test_make_demo_installs_the_runtime_file_and_moto_and_passes_the_ports():
-    commands = make_dry_run("demo", "PORT=8123", "OKTA_PORT=8124", "AWS_PORT=8125")
+    commands = make_dry_run(
+        "demo", "PORT=8123", "OKTA_PORT=8124", "AWS_PORT=8125", "PAGERDUTY_PORT=8126"
+    )
 
     installs = [line for line in commands if "pip install" in line]
     assert len(installs) == 1 and installs[0].endswith("-r requirements-demo.txt")
     demo = (ROOT / "requirements-demo.txt").read_text().splitlines()
     assert "-r requirements.txt" in demo
     assert requirement_names(ROOT / "requirements-demo.txt") == ["moto"]
-    assert commands[-1].endswith("manage.py run_demo --port 8123 --okta-port 8124 --aws-port 8125")
+    assert commands[-1].endswith(
+        "manage.py run_demo --port 8123 --okta-port 8124 --aws-port 8125 --pagerduty-port 8126"
+    )
 
 
 def test_make_test_installs_the_dev_file():

@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -23,6 +24,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+
+from portal.management.commands.run_demo import Command as RunDemo
 
 ROOT = Path(settings.BASE_DIR)
 SANDBOX_TOKEN = "sandbox-api-token"
@@ -79,6 +82,7 @@ class Demo:
     proc: subprocess.Popen
     port: int
     okta_port: int
+    pagerduty_port: int
     var_dir: Path
     log: Path
     seen: set[int] = field(default_factory=set)
@@ -125,15 +129,15 @@ def demo_env(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Demo]:
     env = demo_env(tmp_path)
-    port, okta_port = free_port(), free_port()
+    port, okta_port, pagerduty_port = free_port(), free_port(), free_port()
     log = tmp_path / "run_demo.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "manage.py", "run_demo", "--port", str(port),
-             "--okta-port", str(okta_port)],
+             "--okta-port", str(okta_port), "--pagerduty-port", str(pagerduty_port)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-    running = Demo(proc, port, okta_port, tmp_path / "var", log)
+    running = Demo(proc, port, okta_port, pagerduty_port, tmp_path / "var", log)
     try:
         yield running
     finally:
@@ -159,12 +163,30 @@ def test_run_demo_brings_everything_up_and_sigterm_stops_it_all(demo: Demo):
     # kombu's filesystem-broker tables too, never a control/ folder in the checkout.
     assert (demo.var_dir / "celery-queue" / "control" / "celery.exchange").is_file()
     assert not (ROOT / "control").exists()
+    # The sandbox PagerDuty answers over https with its own certificate, Omar on call.
+    tls = ssl.create_default_context(cafile=demo.var_dir / "pagerduty" / "pagerduty-cert.pem")
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=tls)
+    )
+    with opener.open(
+        urllib.request.Request(
+            f"https://127.0.0.1:{demo.pagerduty_port}/oncalls?include[]=users",
+            headers={"Authorization": "Token token=sandbox-pagerduty-token"},
+        ),
+        timeout=5,
+    ) as response:
+        oncalls = json.loads(response.read())["oncalls"]
+    assert [(o["user"]["email"], o["escalation_level"]) for o in oncalls] == [
+        ("oncall@example.com", 1),
+        ("approver1@example.com", 2),
+    ]
     output = demo.output()
-    for name in ("migrate", "okta", "seed", "worker", "beat", "web"):
+    assert f"pagerduty https://127.0.0.1:{demo.pagerduty_port}/" in output
+    for name in ("migrate", "okta", "pagerduty", "seed", "worker", "beat", "web"):
         assert re.search(rf"^{name}\s*\| started \(pid \d+\)", output, re.MULTILINE), name
     assert "The Emergency Access Portal demo is running" in output
     children = descendants(demo.proc.pid)
-    assert len(children) >= 5  # okta, worker (+ its pool), beat, web
+    assert len(children) >= 6  # okta, pagerduty, worker (+ its pool), beat, web
 
     demo.proc.send_signal(signal.SIGTERM)
 
@@ -218,6 +240,26 @@ def test_run_demo_refuses_a_busy_port():
 
         with pytest.raises(CommandError, match=rf"127\.0\.0\.1:{port} is already in use"):
             call_command("run_demo", "--port", str(free_port()), "--okta-port", str(port))
+
+
+def test_run_demo_refuses_a_busy_pagerduty_port():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+
+        with pytest.raises(CommandError, match=rf"127\.0\.0\.1:{port} is already in use"):
+            call_command(
+                "run_demo", "--port", str(free_port()), "--okta-port", str(free_port()),
+                "--pagerduty-port", str(port),
+            )  # fmt: skip
+
+
+def test_the_children_talk_to_the_sandbox_pagerduty():
+    env = RunDemo._child_env(8711, 8712, 0, 8714)
+    assert env["PAGERDUTY_API_URL"] == env["PAGERDUTY_EVENTS_URL"] == "https://127.0.0.1:8714"
+    assert env["PAGERDUTY_CA_BUNDLE"].endswith("pagerduty/pagerduty-cert.pem")
+    assert env["PAGERDUTY_ROUTING_KEY"] and env["PAGERDUTY_API_TOKEN"]
 
 
 def test_run_demo_refuses_the_same_port_twice():

@@ -18,7 +18,9 @@ from portal.models import AuditEvent
 pytestmark = pytest.mark.django_db
 
 USERS = {
-    "engineer": ("engineer@example.com", set()),
+    "engineer": ("engineer@example.com", {"sre"}),
+    "oncall": ("oncall@example.com", {"sre"}),
+    "contractor": ("contractor@example.com", set()),
     "approver1": ("approver1@example.com", {"approvers"}),
     "approver2": ("approver2@example.com", {"approvers"}),
     "auditor": ("auditor@example.com", {"auditors"}),
@@ -99,7 +101,7 @@ def test_seed_demo_repairs_drifted_users():
     engineer.refresh_from_db()
     assert engineer.email == "engineer@example.com"
     assert engineer.is_active
-    assert not engineer.groups.exists()
+    assert set(engineer.groups.values_list("name", flat=True)) == {"sre"}  # approvers gone
     assert engineer.check_password("another-password-456")
     assert EmailAddress.objects.get(user=engineer, email="engineer@example.com").verified
     assert EmailAddress.objects.get(user=engineer, email="engineer@example.com").primary

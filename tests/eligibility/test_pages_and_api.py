@@ -107,3 +107,20 @@ def test_api_decisions_outside_eligibility_are_403_and_write_nothing(
         assert f"not eligible to {action}" in response.json()["detail"]
     written.assert_nothing()
     assert AccessRequest.objects.get(pk=req.pk).status == Status.PENDING
+
+
+def test_api_roles_lists_only_what_the_caller_may_request(restricted, engineer, auditor):
+    """GET /roles offers what the new-request page offers: the plan's eligibility."""
+    as_engineer = as_user(engineer)
+    listed = {r["id"] for r in as_engineer.get("/roles").json()}
+    assert listed == {
+        restricted.roles[("prod-data", "RO")].pk,
+        restricted.roles[("prod-data", "Ops")].pk,
+    }
+    join(engineer, "sre")
+    listed = {r["id"] for r in as_engineer.get("/roles").json()}
+    assert listed == {role.pk for role in restricted.roles.values()}
+    # An auditor may request nothing, so nothing is listed (still 200: reading is allowed).
+    response = as_user(auditor).get("/roles")
+    assert response.status_code == 200
+    assert response.json() == []

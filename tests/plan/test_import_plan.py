@@ -187,8 +187,21 @@ def test_second_import_changes_nothing():
     assert snapshot() == before  # same rows, same ids, no second audit event
 
 
+def as_demo_file(plan) -> None:
+    """The demo file adds to the shared `plan` fixture what the demo shows (issue 14):
+    Ops requested by the sre group only, PagerDuty's on-call rule, a short break-glass
+    wait on RO."""
+    ro = plan.levels["RO"]
+    ro.break_glass_after_minutes = 2
+    ro.save()
+    ops = plan.levels["Ops"]
+    ops.requesters, ops.oncall_schedule = ["sre"], "PSCHED1"
+    ops.save()
+
+
 def test_import_matches_the_fixture_plan(plan):
     """The shared `plan` fixture and the demo file describe the same plan."""
+    as_demo_file(plan)
     before = snapshot()
 
     assert "unchanged" in run("import_plan", str(DEMO))
@@ -317,6 +330,7 @@ def test_import_is_refused_while_a_failover_is_open(open_failover, tmp_path):
 
 def test_unchanged_plan_is_accepted_while_a_failover_is_open(plan, open_failover):
     """Nothing would change, so there is nothing to refuse (seed_demo re-runs mid-drill)."""
+    as_demo_file(plan)
     assert "unchanged" in run("import_plan", str(DEMO))
 
 

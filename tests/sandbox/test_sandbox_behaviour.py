@@ -46,7 +46,7 @@ def test_pages_link_self_before_next_and_walk_every_item(sandbox: SandboxServer)
         if after is None:
             break
     assert pages == 3
-    assert len(logins) == len(set(logins)) == 5
+    assert len(logins) == len(set(logins)) == 6
 
 
 def test_next_link_keeps_the_query_and_points_at_this_server(sandbox: SandboxServer) -> None:
@@ -511,6 +511,7 @@ def test_default_seed_is_the_demo_org() -> None:
         "approver2@example.com",
         "auditor@example.com",
         "oncall@example.com",
+        "contractor@example.com",
     ]
     assert state["groups"] == []
     assert state["apps"] == [

@@ -3,11 +3,9 @@ an emergency role (demo and drills without AWS): the same path as an EventBridge
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 from federation.models import EmergencyRole
 from federation.monitor import role_use
@@ -35,35 +33,10 @@ class Command(BaseCommand):
         if role is None:
             raise CommandError("No such emergency role (import the access plan first?).")
         login: str = options["login"]
-        account = role.emergency_account.account_id
-        session = f"arn:aws:sts::{account}:assumed-role/{role.role_name}/{login}"
-        record: dict[str, Any] = {
-            "eventID": f"simulated-{uuid.uuid4()}",
-            "eventName": options["event"],
-            "eventTime": timezone.now(),
-            "awsRegion": "us-east-1",
-            "recipientAccountId": account,
-            "sourceIPAddress": "192.0.2.1",
-        }
-        if options["event"] == "ConsoleLogin":
-            record["userIdentity"] = {"type": "AssumedRole", "arn": session, "accountId": account}
-            record["responseElements"] = {"ConsoleLogin": "Success"}
-        else:
-            record["userIdentity"] = {"type": "SAMLUser", "userName": login}
-            record["requestParameters"] = {"roleArn": role.role_arn, "roleSessionName": login}
-            record["responseElements"] = {
-                "assumedRoleUser": {"arn": session},
-                "sourceIdentity": login,
-            }
-        use = role_use.from_cloudtrail(record)
-        if use is None:  # pragma: no cover - the record above is always a use
-            raise CommandError("The simulated record is not a role use.")
-        row = role_use.record_use(use, source="simulated", detail={"simulated": True})
-        if row is None:  # pragma: no cover - a fresh uuid
-            raise CommandError("Already recorded.")
+        row = role_use.simulate(role, login, options["event"])
         if row.alert:
             self.stdout.write(
-                f"ALERT ({row.get_alert_display()}): {use.event_name} of {use.role_arn} by {login}"
+                f"ALERT ({row.get_alert_display()}): {row.event_name} of {row.role_arn} by {login}"
             )
         else:
-            self.stdout.write(f"Matched grant #{row.grant_id}: {use.event_name} of {use.role_arn}")
+            self.stdout.write(f"Matched grant #{row.grant_id}: {row.event_name} of {row.role_arn}")

@@ -1,15 +1,16 @@
 """``manage.py run_demo``: the whole portal on this machine, from nothing, in one command.
 
 Migrates the database (SQLite under PORTAL_VAR_DIR unless DATABASE_URL says
-otherwise), starts the web server and the sandbox Okta org, seeds the demo, then
+otherwise), starts the web server, the sandbox Okta org and the sandbox PagerDuty
+(https, on call: the demo's Omar Oncall), seeds the demo, then
 runs a real Celery worker and Celery beat, each a child process whose output is
 shown with its name in front; the banner says when all of it is up. Ctrl-C (or
 SIGTERM) stops them all; if one of them dies, the others are stopped too and the
 command fails.
 
 Every child gets this process's environment, so with REDIS_URL / DATABASE_URL
-set the same command runs on Redis and PostgreSQL. Only the Okta settings are
-pinned, to the sandbox org this command starts.
+set the same command runs on Redis and PostgreSQL. Only the Okta and PagerDuty settings
+are pinned, to the sandboxes this command starts.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from federation.aws import demo_world
 from federation.sandbox import oidc
+from federation.sandbox import pagerduty as sandbox_pagerduty
 from federation.sandbox.seed import DEFAULT_APP_ID, DEFAULT_TOKEN
 from portal.management.commands.seed_demo import DEFAULT_PASSWORD, DEMO_USERS
 
@@ -42,7 +44,9 @@ START_TIMEOUT = 60.0
 # How often a set-up step's exit and a service's port are checked: each check is cheap,
 # and every step waits on the one before.
 POLL_INTERVAL = 0.05
-_COLORS = {"migrate": 36, "okta": 35, "seed": 36, "worker": 33, "beat": 34, "web": 32}
+_COLORS = {
+    "migrate": 36, "okta": 35, "pagerduty": 31, "seed": 36, "worker": 33, "beat": 34, "web": 32,
+}  # fmt: skip
 # The okta SDK adapter reads these; the demo's children must use the sandbox instead.
 _OKTA_CREDENTIALS = ("OKTA_CLIENT_ID", "OKTA_PRIVATE_KEY", "OKTA_KEY_ID")
 
@@ -59,6 +63,22 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
     return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# Who is on call in the sandbox PagerDuty's approvers' schedule when the demo starts: Omar
+# (level 1: his Ops requests get one approval from the on-call rule), then approver1.
+DEMO_ONCALL = ("oncall@example.com:1", "approver1@example.com:2")
+
+
+def pagerduty_cert_dir() -> Path:
+    return Path(settings.VAR_DIR) / "pagerduty"
 
 
 def port_answers(port: int, host: str = "127.0.0.1") -> bool:
@@ -189,6 +209,12 @@ class Command(BaseCommand):
             help="a moto server on this port holds the demo plan's AWS set-up, so the "
             "readiness checks pass (make demo: 8200; default 0: no AWS)",
         )
+        parser.add_argument(
+            "--pagerduty-port",
+            type=int,
+            default=0,
+            help="the sandbox PagerDuty's https port (make demo: 8300; default 0: a free one)",
+        )
 
     def handle(self, *args: Any, port: int, okta_port: int, password: str, **opts: Any) -> None:
         if settings.PRODUCTION:
@@ -200,11 +226,21 @@ class Command(BaseCommand):
                 raise CommandError("--aws-port must differ from --port and --okta-port")
             if not port_is_free(self.aws_port):
                 raise CommandError(f"127.0.0.1:{self.aws_port} is already in use: pass --aws-port")
+        self.pagerduty_port = opts.get("pagerduty_port") or 0
+        if self.pagerduty_port:
+            if self.pagerduty_port in {port, okta_port, self.aws_port}:
+                raise CommandError("--pagerduty-port must differ from the other ports")
+            if not port_is_free(self.pagerduty_port):
+                raise CommandError(
+                    f"127.0.0.1:{self.pagerduty_port} is already in use: pass --pagerduty-port"
+                )
+        else:
+            self.pagerduty_port = free_port()
         self._make_var_dirs()
         self.stop_requested = threading.Event()
         self.supervisor = Supervisor(
             write=self.stdout.write,
-            env=self._child_env(port, okta_port, self.aws_port),
+            env=self._child_env(port, okta_port, self.aws_port, self.pagerduty_port),
             cwd=Path(settings.BASE_DIR),
             color=self.stdout.isatty() and "NO_COLOR" not in os.environ,
         )
@@ -254,7 +290,9 @@ class Command(BaseCommand):
                 Path(options[key]).mkdir(parents=True, exist_ok=True)
 
     @staticmethod
-    def _child_env(port: int, okta_port: int, aws_port: int = 0) -> dict[str, str]:
+    def _child_env(
+        port: int, okta_port: int, aws_port: int = 0, pagerduty_port: int = 0
+    ) -> dict[str, str]:
         env = dict(os.environ)
         for name in _OKTA_CREDENTIALS:
             env.pop(name, None)
@@ -280,6 +318,19 @@ class Command(BaseCommand):
         )
         env.setdefault("HEALTH_POLL_SECONDS", "10")
         env.setdefault("HEALTH_FAILURES_FOR_DISRUPTED", "2")
+        if pagerduty_port:
+            # PagerDuty is the sandbox this command starts (https, its own certificate).
+            pd_url = f"https://127.0.0.1:{pagerduty_port}"
+            env.update(
+                PAGERDUTY_API_URL=pd_url,
+                PAGERDUTY_EVENTS_URL=pd_url,
+                PAGERDUTY_API_TOKEN=sandbox_pagerduty.DEFAULT_TOKEN,
+                PAGERDUTY_ROUTING_KEY=sandbox_pagerduty.DEFAULT_ROUTING_KEY,
+                PAGERDUTY_CA_BUNDLE=str(pagerduty_cert_dir() / "pagerduty-cert.pem"),
+            )
+            # A request waiting one minute pages the approvers (checked every 15 s).
+            env.setdefault("PAGERDUTY_PAGE_AFTER_MINUTES", "1")
+            env.setdefault("PAGERDUTY_CHECK_SECONDS", "15")
         if aws_port:
             # Every AWS call of the portal (readiness) goes to the demo's moto server.
             env.update(
@@ -313,6 +364,17 @@ class Command(BaseCommand):
              "--token", DEFAULT_TOKEN],
         )  # fmt: skip
         if not self._wait(lambda: port_answers(okta_port), okta, "the sandbox Okta org"):
+            return False
+        oncall = [arg for entry in DEMO_ONCALL for arg in ("--oncall", entry)]
+        pager = sup.start(
+            "pagerduty",
+            [python, "-m", "federation.sandbox.pagerduty", "--host", "127.0.0.1",
+             "--port", str(self.pagerduty_port), "--cert-dir", str(pagerduty_cert_dir()),
+             *oncall],
+        )  # fmt: skip
+        if not self._wait(
+            lambda: port_answers(self.pagerduty_port), pager, "the sandbox PagerDuty"
+        ):
             return False
         if not self._step("seed", [python, manage, "seed_demo", "--password", password]):
             return False
@@ -373,6 +435,8 @@ class Command(BaseCommand):
             "The Emergency Access Portal demo is running:",
             f"  portal    {url}/   (Django admin: {url}/admin/ as admin)",
             f"  okta      http://127.0.0.1:{okta_port}   (sandbox org, in memory)",
+            f"  pagerduty https://127.0.0.1:{self.pagerduty_port}/   (sandbox PagerDuty: pages, "
+            "who is on call; its own certificate)",
             *(
                 [f"  aws       http://127.0.0.1:{self.aws_port}   (moto, the demo plan's roles)"]
                 if self.aws_port

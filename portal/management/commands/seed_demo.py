@@ -37,8 +37,17 @@ class DemoUser:
     superuser: bool = False
 
 
+# plans/demo.toml: only the sre portal group may request Ops.
+SRE = "sre"
+
 DEMO_USERS = (
-    DemoUser("engineer", "engineer@example.com", (), "requests emergency access"),
+    DemoUser("engineer", "engineer@example.com", (SRE,), "requests emergency access"),
+    DemoUser(
+        "oncall", "oncall@example.com", (SRE,), "on call in PagerDuty: counts as one approval"
+    ),
+    DemoUser(
+        "contractor", "contractor@example.com", (), "may request RO only (the plan: Ops is sre's)"
+    ),
     DemoUser("approver1", "approver1@example.com", (APPROVERS,), "approves, runs failovers"),
     DemoUser("approver2", "approver2@example.com", (APPROVERS,), "the second Ops approval"),
     DemoUser("auditor", "auditor@example.com", (AUDITORS,), "reads everything, changes nothing"),
@@ -92,7 +101,8 @@ class Command(BaseCommand):
     def _users(self, password: str) -> list[str]:
         self.stdout.write("Demo users:")
         done = []
-        groups = {name: Group.objects.get_or_create(name=name)[0] for name in (APPROVERS, AUDITORS)}
+        names = (APPROVERS, AUDITORS, SRE)
+        groups = {name: Group.objects.get_or_create(name=name)[0] for name in names}
         user_model = get_user_model()
         for demo in DEMO_USERS:
             user, created = user_model.objects.get_or_create(
