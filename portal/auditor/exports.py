@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import CharField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Cast
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from federation.models import EmergencyRole
 from portal.audit import CHAIN_COLUMNS, row_fields
 from portal.models import AuditEvent
-from requests_app.models import AccessRequest
+from requests_app.models import AccessRequest, Approval
 
 CHUNK = 2000
 # Spreadsheets run cells that start with these as formulas (CSV injection).
@@ -132,9 +136,141 @@ def request_csv_row(row: dict[str, Any]) -> list[Any]:
     return [row[column] for column in REQUEST_CSV_COLUMNS]
 
 
+# The columns the export reads, one flat row per request: no model instances, no query
+# per row. Roles (a small table) are looked up in a dict; approvals and the chain anchor's
+# hash and action come with one query per chunk of rows.
+_REQUEST_VALUES = (
+    "pk",
+    "created_at",
+    "requester__username",
+    "requester__email",
+    "okta_login",
+    "role_id",
+    "status",
+    "failover_id",
+    "failover__is_drill",
+    "ticket",
+    "justification",
+    "duration_minutes",
+    "decided_at",
+    "decided_by__username",
+    "decision_comment",
+    "activated_at",
+    "expires_at",
+    "ended_at",
+    "ended_by__username",
+    "end_reason",
+    "membership_removed_at",
+    "last_event_seq",
+)
+
+
+def _last_event_seq() -> Subquery:
+    """The request's newest audit event (an index-only scan of (target_type, target_id, seq))."""
+    events = AuditEvent.objects.filter(
+        target_type=AccessRequest._meta.model_name,
+        target_id=Cast(OuterRef("pk"), output_field=CharField()),
+    ).order_by("-seq")
+    return Subquery(events.values("seq")[:1])
+
+
+def _roles() -> dict[int, tuple[str, str, str, str, str]]:
+    roles = EmergencyRole.objects.values_list(
+        "pk",
+        "workload_account__name",
+        "workload_account__account_id",
+        "level__name",
+        "role_name",
+        "okta_group_name",
+    )
+    return {pk: rest for pk, *rest in roles}  # type: ignore[misc]
+
+
+def _approvals(ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    found: dict[int, list[dict[str, Any]]] = {}
+    rows = (
+        Approval.objects.filter(request_id__in=ids)
+        .order_by("request_id", "created_at", "pk")
+        .values_list("request_id", "approver__username", "created_at", "comment")
+    )
+    for request_id, approver, at, comment in rows:
+        found.setdefault(request_id, []).append(
+            {"approver": approver, "at": _iso(at), "comment": comment}
+        )
+    return found
+
+
+def _anchors(seqs: list[int]) -> dict[int, tuple[str, str]]:
+    events = AuditEvent.objects.filter(seq__in=seqs).values_list("seq", "hash", "action")
+    return {seq: (digest, action) for seq, digest, action in events}
+
+
+def _chunks(rows: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
+    rows = iter(rows)
+    while chunk := list(islice(rows, size)):
+        yield chunk
+
+
 def request_rows(requests: QuerySet[AccessRequest]) -> Iterator[dict[str, Any]]:
-    for req in requests.iterator(chunk_size=CHUNK):
-        yield request_row(req)
+    """Every request of ``requests`` as ``request_row`` gives it, from one server-side cursor
+    over flat rows, in chunks of ``CHUNK`` (memory stays flat whatever the number of rows)."""
+    roles = _roles()
+    now = timezone.now()
+    rows = (
+        requests.annotate(last_event_seq=_last_event_seq())
+        .values_list(*_REQUEST_VALUES)
+        .iterator(chunk_size=CHUNK)
+    )
+    for chunk in _chunks(rows, CHUNK):
+        approvals = _approvals([row[0] for row in chunk])
+        anchors = _anchors([row[-1] for row in chunk if row[-1] is not None])
+        for (
+            pk, created_at, requester, requester_email, okta_login, role_id, status,
+            failover_id, drill, ticket, justification, duration_minutes, decided_at,
+            decided_by, decision_comment, activated_at, expires_at, ended_at, ended_by,
+            end_reason, membership_removed_at, last_seq,
+        ) in chunk:  # fmt: skip
+            account, account_id, level, role_name, group = roles[role_id]
+            held_until = (membership_removed_at or ended_at) if activated_at else None
+            held_minutes = (
+                max(0, round(((held_until or now) - activated_at).total_seconds() / 60))
+                if activated_at
+                else None
+            )
+            anchor_hash, anchor_action = anchors.get(last_seq, (None, None))
+            yield {
+                "id": pk,
+                "created_at": _iso(created_at),
+                "requester": requester,
+                "requester_email": requester_email,
+                "okta_login": okta_login,
+                "account": account,
+                "account_id": account_id,
+                "level": level,
+                "role": role_name,
+                "okta_group": group,
+                "status": status,
+                "failover_id": failover_id,
+                "drill": drill,
+                "ticket": ticket,
+                "justification": justification,
+                "duration_minutes": duration_minutes,
+                "approvals": approvals.get(pk, []),
+                "decided_at": _iso(decided_at),
+                "decided_by": decided_by,
+                "decision_comment": decision_comment,
+                "activated_at": _iso(activated_at),
+                "expires_at": _iso(expires_at),
+                "ended_at": _iso(ended_at),
+                "ended_by": ended_by,
+                "end_reason": end_reason,
+                "membership_removed_at": _iso(membership_removed_at),
+                "held_until": _iso(held_until),
+                "held_minutes": held_minutes,
+                "last_event_seq": last_seq,
+                "last_event_action": anchor_action,
+                "last_event_hash": anchor_hash,
+            }
 
 
 # --- Audit events ---------------------------------------------------------------------------
@@ -169,17 +305,15 @@ def event_csv_row(row: dict[str, Any]) -> list[Any]:
 # --- Writing ---------------------------------------------------------------------------------
 
 
-class _Line:
-    """A file-like object csv.writer writes one line into, handed straight back."""
-
-    def write(self, value: str) -> str:
-        return value
+# Rows are sent in pieces of about this many characters: one write to the socket per
+# piece, not per row (a write per row costs more than producing the row).
+PIECE = 64 * 1024
 
 
 def _safe_cell(value: Any) -> Any:
     if value is None:
         return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if value.__class__ is str and value and value[0] in _FORMULA_START:
         return "'" + value
     return value
 
@@ -187,15 +321,37 @@ def _safe_cell(value: Any) -> Any:
 def csv_lines(
     header: list[str], rows: Iterable[dict[str, Any]], to_row: Callable[[dict[str, Any]], list[Any]]
 ) -> Iterator[str]:
-    writer = csv.writer(_Line())
-    yield writer.writerow(header)
+    """The CSV text, header first, in pieces of about ``PIECE`` characters."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
     for row in rows:
-        yield writer.writerow([_safe_cell(cell) for cell in to_row(row)])
+        writer.writerow([_safe_cell(cell) for cell in to_row(row)])
+        if buffer.tell() >= PIECE:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+_json = DjangoJSONEncoder(sort_keys=True, ensure_ascii=False).encode
 
 
 def jsonl_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """One JSON object per line, in pieces of about ``PIECE`` characters."""
+    piece: list[str] = []
+    size = 0
     for row in rows:
-        yield json.dumps(row, sort_keys=True, ensure_ascii=False, cls=DjangoJSONEncoder) + "\n"
+        line = _json(row)
+        piece.append(line)
+        size += len(line) + 1
+        if size >= PIECE:
+            piece.append("")
+            yield "\n".join(piece)
+            piece, size = [], 0
+    if piece:
+        piece.append("")
+        yield "\n".join(piece)
 
 
 def _in_one_snapshot(lines: Callable[[], Iterator[str]]) -> Iterator[str]:

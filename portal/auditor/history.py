@@ -13,12 +13,10 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
-from django.db.models import CharField, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Cast
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from federation.models import EmergencyRole, Failover, Level, WorkloadAccount
-from portal.models import AuditEvent
 from requests_app.models import AccessRequest, Status
 
 # sort key in the URL -> columns (the id breaks ties, so pages never overlap).
@@ -200,16 +198,3 @@ def for_display(requests: QuerySet[AccessRequest]) -> QuerySet[AccessRequest]:
         "decided_by",
         "ended_by",
     ).prefetch_related("approvals__approver")
-
-
-def with_last_event(requests: QuerySet[AccessRequest]) -> QuerySet[AccessRequest]:
-    """Each request's newest audit event (seq, hash, action): anchors an export row in the chain."""
-    events = AuditEvent.objects.filter(
-        target_type=AccessRequest._meta.model_name,
-        target_id=Cast(OuterRef("pk"), output_field=CharField()),
-    ).order_by("-seq")
-    return requests.annotate(
-        last_event_seq=Subquery(events.values("seq")[:1]),
-        last_event_hash=Subquery(events.values("hash")[:1]),
-        last_event_action=Subquery(events.values("action")[:1]),
-    )

@@ -141,7 +141,7 @@ def request_history_export(request: SignedInRequest, fmt: str) -> HttpResponseBa
     _, data = _history_form(request)
     if data is None:
         return HttpResponseBadRequest("Invalid filters: open the history page to see why.")
-    requests = history.with_last_event(history.for_display(history.filtered(data)))
+    requests = history.filtered(data)
     if fmt == "csv":
         lines = lambda: exports.csv_lines(  # noqa: E731
             exports.REQUEST_CSV_COLUMNS, exports.request_rows(requests), exports.request_csv_row
