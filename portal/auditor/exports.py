@@ -436,7 +436,9 @@ def _copy(select: str, options: str, first: bytes = b"") -> Iterator[bytes]:
 
 def _sql_of(queryset: QuerySet[Any]) -> str:
     sql, params = queryset.query.sql_with_params()
-    return connection.ops.compose_sql(sql, params)
+    # PostgreSQL's operations (the only caller) bind the parameters client-side.
+    composed: str = connection.ops.compose_sql(sql, params)  # type: ignore[attr-defined]
+    return composed
 
 
 def _table(model: Any) -> str:
@@ -448,7 +450,7 @@ def _request_select(requests: QuerySet[AccessRequest], fmt: str) -> str:
     # The filtered requests' ids, numbered in their order: the query below joins the rest.
     keys = (
         requests.order_by()
-        .annotate(_n=Window(RowNumber(), order_by=list(requests.query.order_by)))
+        .annotate(_n=Window(RowNumber(), order_by=list(requests.query.order_by)))  # type: ignore[arg-type]
         .values_list("pk", "_n")
     )
     user = _table(get_user_model())
