@@ -17,7 +17,7 @@ from django.db.models import F, Q, QuerySet
 from django.forms.utils import flatatt
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 
 from federation.models import EmergencyRole, Failover, Level, WorkloadAccount
 from portal.core.web import CappedPaginator
@@ -44,9 +44,11 @@ class QuickSelect(forms.Select):
     template, which made the filter form (a failover list that grows with every drill)
     the costliest part of the history page."""
 
-    def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> str:
+    def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> SafeString:
         widget = self.get_context(name, value, attrs)["widget"]
-        parts = [format_html('<select name="{}"{}>', widget["name"], flatatt(widget["attrs"]))]
+        parts: list[str] = [
+            format_html('<select name="{}"{}>', widget["name"], flatatt(widget["attrs"]))
+        ]
         for _group, options, _index in widget["optgroups"]:
             parts += [
                 format_html(
