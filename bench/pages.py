@@ -123,6 +123,18 @@ def _load(pages: dict[str, tuple[Person, str]], seconds: float) -> dict[str, lis
     return timings
 
 
+def _alone(pages: dict[str, tuple[Person, str]], times: int) -> dict[str, list[float]]:
+    """Each page ``times`` times, one request at a time (no concurrency): its own cost."""
+    timings: dict[str, list[float]] = {label: [] for label in pages}
+    for _ in range(times):
+        for label, (person, url) in pages.items():
+            started = time.perf_counter()
+            reply = person.page(url)
+            timings[label].append((time.perf_counter() - started) * 1000)
+            assert reply.status_code == 200 and not reply.history, (label, reply.url)
+    return timings
+
+
 def _rss_kb(pid: int) -> int:
     status = Path(f"/proc/{pid}/status")
     if not status.exists():  # a worker gunicorn replaced
@@ -221,6 +233,8 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
                 reply = person.page(url)
                 # The page itself, not a sign-in or second-factor page it redirected to.
                 assert reply.status_code == 200 and not reply.history, (label, reply.url)
+        # One person at a time first: what a page costs on its own at this size.
+        alone = _alone(pages, 5 if quick else 15)
         timings = _load(pages, seconds)
         web = next(c for c in stack.children if c.name == "web")
         kids = subprocess.run(
@@ -239,6 +253,7 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
         incremental = _verify()
         counts = {"requests": AccessRequest.objects.count(), "events": AuditEvent.objects.count()}
     page_figures = {label: report.spread(values) for label, values in timings.items()}
+    alone_figures = {label: report.spread(values) for label, values in alone.items()}
     result = {
         "requests": counts["requests"],
         "audit_events": counts["events"],
@@ -247,6 +262,7 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
         "think_seconds": THINK_SECONDS,
         "load_seconds": seconds,
         "pages_ms": page_figures,
+        "pages_alone_ms": alone_figures,
         "exports": exports,
         "verify_audit": {
             "events": events,
@@ -261,15 +277,16 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     rows = [
-        (label, str(f["n"]), report.fmt(f["median"]), report.fmt(f["p95"]), report.fmt(f["max"]))
+        (label, str(f["n"]), report.fmt(f["median"]), report.fmt(f["p95"]), report.fmt(f["max"]),
+         report.fmt(alone_figures[label]["median"]), report.fmt(alone_figures[label]["p95"]))
         for label, f in page_figures.items()
-    ]
+    ]  # fmt: skip
     print(
         report.table(
             f"pages: {counts['requests']} requests, {counts['events']} audit events, "
             f"{USERS} concurrent users, {THINK_SECONDS:.0f} s between pages (target p95 < 100 ms)",
             rows,
-            ("page", "n", "median ms", "p95 ms", "max ms"),
+            ("page", "n", "median ms", "p95 ms", "max ms", "alone median", "alone p95"),
         )
     )
     for label, e in exports.items():
