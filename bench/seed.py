@@ -10,6 +10,8 @@ from typing import Any
 
 import django
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 EMERGENCY_ACCOUNT = "123456789012"
 
@@ -36,6 +38,10 @@ class Person:
         """A keep-alive HTTP session with the token (API) and the session cookie (pages)."""
         if self._http is None:
             self._http = requests.Session()
+            # A kept-alive connection the server closes as a request goes out is reset:
+            # browsers retry such a GET, and so does this client (gthread keeps alive).
+            retry = Retry(total=2, connect=2, read=2, status=0, allowed_methods={"GET"})
+            self._http.mount("http://", HTTPAdapter(max_retries=retry))
             self._http.headers["Authorization"] = f"Bearer {self.token}"
             if self.session_key:
                 self._http.cookies.set("sessionid", self.session_key)

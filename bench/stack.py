@@ -1,6 +1,6 @@
 """The production stack on this machine, one process each, for a benchmark run.
 
-gunicorn (``portal.wsgi``, 3 sync workers as in the Dockerfile), a Celery worker
+gunicorn (the Dockerfile's CMD: ``portal.wsgi``, 3 gthread workers), a Celery worker
 (concurrency 4, as in docker-compose) and Celery beat, a private ``redis-server``
 on a free port, a database of its own on the shared PostgreSQL (copied from a
 migrated template, dropped afterwards), and the sandbox Okta org
@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -108,6 +109,22 @@ def migrated_template() -> str:
     return name
 
 
+def web_command(port: int, workers: int) -> list[str]:
+    """The Dockerfile's gunicorn CMD (worker class, threads, ...) on a loopback port."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", "")
+    found = re.search(r"^CMD (\[.*?\])", text, re.M | re.S)
+    if found is None:
+        raise RuntimeError("the Dockerfile has no CMD")
+    command = json.loads(found.group(1))
+    command = [c.replace("0.0.0.0:8000", f"127.0.0.1:{port}") for c in command]
+    command[command.index("--workers") + 1] = str(workers)
+    # The access log would fill the benchmark's web.log with one line per page.
+    if "--access-logfile" in command:
+        at = command.index("--access-logfile")
+        del command[at : at + 2]
+    return [PYTHON, "-m", *command]
+
+
 @dataclass
 class Child:
     name: str
@@ -170,11 +187,7 @@ class Stack:
         wait_until(lambda: self._redis_ping(redis_port), "redis")
         os.environ.update(self.portal_env())
         self.web_url = f"http://127.0.0.1:{web_port}"
-        self._spawn(
-            "web",
-            [PYTHON, "-m", "gunicorn", "portal.wsgi:application", "--bind",
-             f"127.0.0.1:{web_port}", "--workers", str(self.web_workers)],
-        )  # fmt: skip
+        self._spawn("web", web_command(web_port, self.web_workers))
         worker = self._spawn(
             "worker",
             [PYTHON, "-m", "celery", "-A", "portal", "worker", "-l", "info",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import ipaddress
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -167,9 +168,13 @@ def row_fields(row: tuple[Any, ...]) -> tuple[dict[str, Any], str]:
     return canonical_fields(**fields), row[-1]
 
 
-def chain_rows(chunk_size: int = 5000) -> Iterator[tuple[Any, ...]]:
-    """Every event as a tuple of CHAIN_COLUMNS, in sequence order, without model instances."""
-    return AuditEvent.objects.order_by("seq").values_list(*CHAIN_COLUMNS).iterator(chunk_size)
+def chain_rows(chunk_size: int = 5000, from_seq: int = 1) -> Iterator[tuple[Any, ...]]:
+    """Every event (from ``from_seq`` on) as a tuple of CHAIN_COLUMNS, in sequence order,
+    without model instances."""
+    events = AuditEvent.objects.order_by("seq")
+    if from_seq > 1:
+        events = events.filter(seq__gte=from_seq)
+    return events.values_list(*CHAIN_COLUMNS).iterator(chunk_size)
 
 
 def _short(digest: str) -> str:
@@ -180,19 +185,55 @@ def iter_chain_breaks(
     events: Iterable[AuditEvent] | None = None,
     *,
     stats: dict[str, Any] | None = None,
+    anchor: tuple[int, str] | None = None,
 ) -> Iterator[ChainBreak]:
     """Yield every place the chain does not hold, in sequence order.
 
     ``events`` defaults to the whole log. ``stats`` (if given) receives the number
     of events read and the last one's seq and hash, for the caller's report.
+
+    ``anchor`` (seq, hash): an event an earlier verification found intact. The walk then
+    starts there instead of at genesis: the anchor must still be in the log with that
+    hash (a history rewritten and re-hashed up to or past it shows there), and every
+    event after it must link and hash. What lies before it is not read again (a full
+    walk covers that).
     """
     rows: Iterable[tuple[dict[str, Any], str]]
+    anchor_seq, anchor_hash = anchor if anchor and anchor[0] > 0 else (0, GENESIS_HASH)
     if events is None:
-        rows = (row_fields(row) for row in chain_rows())
+        rows = (row_fields(row) for row in chain_rows(from_seq=max(anchor_seq, 1)))
     else:
         rows = ((event.canonical_fields(), event.hash) for event in events)
     expected_seq, expected_prev = 1, GENESIS_HASH
     count = 0
+    if anchor_seq:
+        rows = iter(rows)
+        first = next(rows, None)
+        if first is None or first[0]["seq"] != anchor_seq:
+            yield ChainBreak(
+                anchor_seq,
+                f"the event the last verification ended at is missing (deleted, or the log "
+                f"was truncated): expected #{anchor_seq} with hash {_short(anchor_hash)}",
+            )
+            if first is not None:
+                rows = itertools.chain([first], rows)
+                expected_seq = first[0]["seq"]
+                expected_prev = first[0]["prev_hash"]
+        else:
+            count += 1
+            fields, stored_hash = first
+            if stored_hash != anchor_hash:
+                yield ChainBreak(
+                    anchor_seq,
+                    f"hash differs from the last verification's ({_short(anchor_hash)}): the "
+                    "log was rewritten at or before this event",
+                )
+            if hashlib.sha256(canonical_json(fields)).hexdigest() != stored_hash:
+                yield ChainBreak(
+                    anchor_seq,
+                    "content does not match its hash: the event was altered after it was written",
+                )
+            expected_seq, expected_prev = anchor_seq + 1, stored_hash
     for fields, stored_hash in rows:
         count += 1
         seq = fields["seq"]

@@ -39,6 +39,8 @@ class Result:
     checkpoints_checked: int = 0
     latest_checkpoint: checkpoints.Checkpoint | None = None
     problems: list[audit.ChainBreak] = field(default_factory=list)
+    # An incremental run: the (seq, hash) of the last intact verification it started from.
+    anchor: tuple[int, str] | None = None
 
     @property
     def intact(self) -> bool:
@@ -49,14 +51,42 @@ class Result:
         return min(self.problems, key=lambda p: p.seq, default=None)
 
 
-def check(*, use_checkpoints: bool = True, s3_client: Any = None) -> Result:
-    """The chain from genesis to head, then every checkpoint against it."""
+def last_verified() -> tuple[int, str] | None:
+    """The head (seq, hash) the newest verification reached, if it found the record intact.
+
+    None when there is none, or when the newest found it broken: a break once found is
+    never verified away by a walk that starts after it (only a full run speaks then).
+    """
+    run = (
+        ChainVerification.objects.filter(
+            outcome__in=[ChainVerification.Outcome.INTACT, ChainVerification.Outcome.BROKEN],
+            finished_at__isnull=False,
+        )
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+    if run is None or run.outcome != ChainVerification.Outcome.INTACT:
+        return None
+    return (run.head_seq, run.head_hash) if run.head_seq and run.head_hash else None
+
+
+def check(*, use_checkpoints: bool = True, s3_client: Any = None, full: bool = True) -> Result:
+    """The chain, then every checkpoint against it.
+
+    ``full``: from genesis. Otherwise incremental: from the head the last intact
+    verification reached (that event must still hold the same hash), through every
+    newer event; every signed checkpoint is checked either way. An incremental run does
+    not re-read older events: an edit there that was not re-hashed, or a deleted older
+    event, is found by the next full run (the beat's, daily) -- or, if the history was
+    re-hashed to hide it, by the anchor's hash and the signed checkpoints right away.
+    """
     result = Result()
     loaded = checkpoints.load(s3_client=s3_client) if use_checkpoints else None
     stats: dict[str, Any] = {}
     # One snapshot for the walk (and no WITH HOLD cursor materialising the table).
     with transaction.atomic():
-        result.problems = list(audit.iter_chain_breaks(stats=stats))
+        result.anchor = None if full else last_verified()
+        result.problems = list(audit.iter_chain_breaks(stats=stats, anchor=result.anchor))
         result.events = stats["events"]
         result.head_seq, result.head_hash = stats["head_seq"], stats["head_hash"]
         if loaded is not None:
@@ -74,10 +104,12 @@ def run(
     run_id: int | None = None,
     use_checkpoints: bool = True,
     s3_client: Any = None,
+    full: bool = True,
 ) -> Result:
     """Verify and store the outcome (``trigger`` says who asked: beat, command, page).
 
     ``run_id`` is the row ``request_verification`` created when "verify now" was pressed.
+    ``full=False`` verifies incrementally (see ``check``).
     """
     run = ChainVerification.objects.filter(pk=run_id).first() if run_id else None
     if run is None:
@@ -86,7 +118,7 @@ def run(
         run.started_at = timezone.now()
         run.save(update_fields=["started_at"])
     try:
-        result = check(use_checkpoints=use_checkpoints, s3_client=s3_client)
+        result = check(use_checkpoints=use_checkpoints, s3_client=s3_client, full=full)
     except Exception as exc:
         run.outcome = ChainVerification.Outcome.ERROR
         run.error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -97,6 +129,8 @@ def run(
     run.outcome = (
         ChainVerification.Outcome.INTACT if result.intact else ChainVerification.Outcome.BROKEN
     )
+    if result.anchor is not None:
+        run.trigger = f"{run.trigger} (incremental from #{result.anchor[0]})"[:128]
     run.finished_at = timezone.now()
     run.events_checked = result.events
     run.head_seq = result.head_seq
@@ -107,6 +141,7 @@ def run(
     run.problems = [{"seq": p.seq, "reason": p.reason} for p in result.problems[:STORED_PROBLEMS]]
     run.save(
         update_fields=[
+            "trigger",
             "outcome",
             "finished_at",
             "events_checked",

@@ -12,13 +12,15 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.core.paginator import Page, Paginator
-from django.db.models import CharField, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Cast
+from django.core.paginator import Page
+from django.db.models import F, Q, QuerySet
+from django.forms.utils import flatatt
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from federation.models import EmergencyRole, Failover, Level, WorkloadAccount
-from portal.models import AuditEvent
+from portal.core.web import CappedPaginator
 from requests_app.models import AccessRequest, Status
 
 # sort key in the URL -> columns (the id breaks ties, so pages never overlap).
@@ -37,6 +39,34 @@ SORT_CHOICES = [(key, key) for name in SORTS for key in (name, f"-{name}")]
 MAX_PEOPLE = 500
 
 
+class QuickSelect(forms.Select):
+    """A <select> written in Python: Django's widget renders every option through its own
+    template, which made the filter form (a failover list that grows with every drill)
+    the costliest part of the history page."""
+
+    def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> SafeString:
+        widget = self.get_context(name, value, attrs)["widget"]
+        parts: list[str] = [
+            format_html('<select name="{}"{}>', widget["name"], flatatt(widget["attrs"]))
+        ]
+        for _group, options, _index in widget["optgroups"]:
+            parts += [
+                format_html(
+                    '<option value="{}"{}>{}</option>',
+                    option["value"],
+                    mark_safe(" selected") if option["selected"] else "",
+                    option["label"],
+                )
+                for option in options
+            ]
+        parts.append("</select>")
+        return mark_safe("".join(parts))  # noqa: S308 -- every part escaped by format_html
+
+
+class QuickSelectMultiple(QuickSelect, forms.SelectMultiple):
+    pass
+
+
 class HistoryFilter(forms.Form):
     person = forms.CharField(
         required=False,
@@ -45,21 +75,30 @@ class HistoryFilter(forms.Form):
         help_text="Username or email, or how it starts.",
     )
     account = forms.ModelChoiceField(
-        WorkloadAccount.objects.order_by("number"), required=False, empty_label="Any account"
+        WorkloadAccount.objects.order_by("number"),
+        required=False,
+        empty_label="Any account",
+        widget=QuickSelect,
     )
-    level = forms.ModelChoiceField(Level.objects.all(), required=False, empty_label="Any level")
+    level = forms.ModelChoiceField(
+        Level.objects.all(), required=False, empty_label="Any level", widget=QuickSelect
+    )
     status = forms.MultipleChoiceField(
         choices=Status.choices,
         required=False,
-        widget=forms.SelectMultiple(attrs={"size": 3}),
+        widget=QuickSelectMultiple(attrs={"size": 3}),
         help_text="Ctrl/⌘-click to pick several.",
     )
     failover = forms.ModelChoiceField(
-        Failover.objects.order_by("-opened_at"), required=False, empty_label="Any failover"
+        Failover.objects.order_by("-opened_at"),
+        required=False,
+        empty_label="Any failover",
+        widget=QuickSelect,
     )
     kind = forms.ChoiceField(
         choices=[("", "Real and drills"), ("real", "Real failovers"), ("drill", "Drills")],
         required=False,
+        widget=QuickSelect,
         label="Failover kind",
     )
     date_from = forms.DateField(
@@ -71,6 +110,7 @@ class HistoryFilter(forms.Form):
     dates = forms.ChoiceField(
         choices=[("filed", "Filed in these dates"), ("held", "Held access in these dates")],
         required=False,
+        widget=QuickSelect,
         label="Dates apply to",
     )
     q = forms.CharField(
@@ -78,7 +118,7 @@ class HistoryFilter(forms.Form):
         max_length=200,
         label="Justification or ticket contains",
     )
-    sort = forms.ChoiceField(choices=SORT_CHOICES, required=False)
+    sort = forms.ChoiceField(choices=SORT_CHOICES, required=False, widget=QuickSelect)
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -184,7 +224,8 @@ def page_of(requests: QuerySet[AccessRequest], number: Any, size: int) -> Page[A
     keeps the sort by person or account, and deep pages, cheap on 100,000 rows.
     """
     # A page counted on ids whose object_list becomes the requests they name.
-    page: Page[Any] = Paginator(requests.values_list("pk", flat=True), size).get_page(number)
+    pks = requests.values_list("pk", flat=True)
+    page: Page[Any] = CappedPaginator(pks, size).get_page(number)
     ids = list(page.object_list)
     loaded = {req.pk: req for req in for_display(AccessRequest.objects.filter(pk__in=ids))}
     page.object_list = [loaded[pk] for pk in ids if pk in loaded]
@@ -200,16 +241,3 @@ def for_display(requests: QuerySet[AccessRequest]) -> QuerySet[AccessRequest]:
         "decided_by",
         "ended_by",
     ).prefetch_related("approvals__approver")
-
-
-def with_last_event(requests: QuerySet[AccessRequest]) -> QuerySet[AccessRequest]:
-    """Each request's newest audit event (seq, hash, action): anchors an export row in the chain."""
-    events = AuditEvent.objects.filter(
-        target_type=AccessRequest._meta.model_name,
-        target_id=Cast(OuterRef("pk"), output_field=CharField()),
-    ).order_by("-seq")
-    return requests.annotate(
-        last_event_seq=Subquery(events.values("seq")[:1]),
-        last_event_hash=Subquery(events.values("hash")[:1]),
-        last_event_action=Subquery(events.values("action")[:1]),
-    )

@@ -141,14 +141,8 @@ def request_history_export(request: SignedInRequest, fmt: str) -> HttpResponseBa
     _, data = _history_form(request)
     if data is None:
         return HttpResponseBadRequest("Invalid filters: open the history page to see why.")
-    requests = history.with_last_event(history.for_display(history.filtered(data)))
-    if fmt == "csv":
-        lines = lambda: exports.csv_lines(  # noqa: E731
-            exports.REQUEST_CSV_COLUMNS, exports.request_rows(requests), exports.request_csv_row
-        )
-    else:
-        lines = lambda: exports.jsonl_lines(exports.request_rows(requests))  # noqa: E731
-    return exports.stream("access-requests", fmt, lines)
+    requests = history.filtered(data)
+    return exports.stream("access-requests", fmt, lambda: exports.request_lines(requests, fmt))
 
 
 # --- One request, one person, one account -------------------------------------------------
@@ -270,15 +264,9 @@ def audit_export(request: SignedInRequest, fmt: str) -> HttpResponseBase:
         return HttpResponseBadRequest(f"Invalid filters: {form.errors.as_text()}")
     events = audit_events(form.cleaned_data)
     partial = bool(form.cleaned_data.get("action") or form.cleaned_data.get("target"))
-    if fmt == "csv":
-        lines = lambda: exports.csv_lines(  # noqa: E731
-            exports.EVENT_CSV_COLUMNS, exports.event_rows(events), exports.event_csv_row
-        )
-    else:
-        lines = lambda: exports.jsonl_lines(exports.event_rows(events))  # noqa: E731
     # Say in the response whether the export is a contiguous stretch of the chain.
     meta = {"Selection": "filtered" if partial else "contiguous"}
-    return exports.stream("audit-log", fmt, lines, meta=meta)
+    return exports.stream("audit-log", fmt, lambda: exports.event_lines(events, fmt), meta=meta)
 
 
 @auditor_page

@@ -10,9 +10,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render, resolve_url
+from django.utils.functional import cached_property
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
@@ -82,3 +84,21 @@ def signed_in_user(request: HttpRequest) -> User:
     if not isinstance(request.user, User):
         raise PermissionDenied
     return request.user
+
+
+class CappedPaginator(Paginator):  # type: ignore[type-arg]
+    """A paginator that counts at most ``CAP`` rows (``count(*)`` over a LIMIT): on a big
+    table a full count per page view costs more than the page. Past the cap the page
+    says "more than CAP" (``capped``) and offers that many rows' worth of pages."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        rows: Any = self.object_list  # a QuerySet
+        counted: int = rows.order_by()[: self.CAP + 1].count()
+        return counted
+
+    @property
+    def capped(self) -> bool:
+        return self.count > self.CAP

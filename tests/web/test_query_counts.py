@@ -60,3 +60,47 @@ def test_the_requesters_live_status(
     assert _queries(as_engineer, url, headers=HTMX) == small
     with django_assert_max_num_queries(20):
         as_engineer.get(url, headers=HTMX)
+
+
+def test_the_request_page_and_the_dashboard(
+    as_approver, approver, file_request, django_assert_max_num_queries
+):
+    """Issue 13: the request page and the dashboard do not grow with the history."""
+    Group.objects.get_or_create(name=APPROVERS)
+    req, held = _file_many(file_request, 2, 300)
+    services.approve(held, actor=approver)  # the lists are not empty to begin with
+    detail, dashboard = reverse("request-detail", args=[req.pk]), reverse("dashboard")
+    small = (_queries(as_approver, detail), _queries(as_approver, dashboard))
+    for other in _file_many(file_request, 20, 400)[:10]:
+        services.approve(other, actor=approver)
+    assert (_queries(as_approver, detail), _queries(as_approver, dashboard)) == small
+
+
+def test_the_audit_log_counts_by_its_head_not_by_count(as_auditor, approver, file_request):
+    from portal import audit
+    from portal.views import known_actions
+
+    _file_many(file_request, 3, 500)
+    with CaptureQueriesContext(connection) as captured:
+        response = as_auditor.get(reverse("audit-log"))
+    assert response.context["page_obj"].paginator.count == audit.head()[0]
+    sql = " ".join(q["sql"] for q in captured).upper()
+    assert 'COUNT(*) AS "__COUNT" FROM "PORTAL_AUDITEVENT"' not in sql
+    assert "SELECT DISTINCT" not in sql
+    from portal.models import AuditEvent
+
+    expected = sorted(set(AuditEvent.objects.values_list("action", flat=True)))
+    assert known_actions() == expected and expected
+
+
+def test_a_long_filtered_list_is_counted_only_so_far(as_auditor, archive, monkeypatch):
+    from portal.core.web import CappedPaginator
+
+    monkeypatch.setattr(CappedPaginator, "CAP", 3)
+    response = as_auditor.get(reverse("auditor-history"))
+    paginator = response.context["page_obj"].paginator
+    assert paginator.capped and paginator.count == 4  # CAP + 1: "more than 3"
+    assert "more than 3: narrow the filter" not in response.content.decode()  # one page
+    monkeypatch.setattr("portal.auditor.views.PAGE_SIZE", 2)
+    content = as_auditor.get(reverse("auditor-history")).content.decode()
+    assert "more than 3: narrow the filter" in content

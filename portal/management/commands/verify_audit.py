@@ -1,4 +1,8 @@
-"""``manage.py verify_audit``: re-hash the whole audit log and check it against the checkpoints.
+"""``manage.py verify_audit``: re-hash the audit log and check it against the checkpoints.
+
+Incremental by default: from the head the last intact verification reached (which must
+still hold the same hash) to today's head, plus every signed checkpoint. ``--full``
+re-hashes from genesis (the beat's daily run and "verify now" always do).
 
 Exit status 0 when the record is intact, 1 when it is not (the first bad event is
 named on stderr; ``--all`` lists every problem). The run is stored, so the
@@ -23,6 +27,12 @@ class Command(BaseCommand):
             "--all", action="store_true", help="List every problem, not only the first."
         )
         parser.add_argument(
+            "--full",
+            action="store_true",
+            help="Re-hash every event from genesis, not only those after the last "
+            "intact verification.",
+        )
+        parser.add_argument(
             "--no-checkpoints",
             action="store_true",
             help="Check the chain only (a truncated tail then goes unnoticed).",
@@ -30,7 +40,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         result = integrity.run(
-            "manage.py verify_audit", use_checkpoints=not options["no_checkpoints"]
+            "manage.py verify_audit",
+            use_checkpoints=not options["no_checkpoints"],
+            full=options["full"],
+        )
+        since = (
+            f" (incremental: from #{result.anchor[0]}, the last intact verification's head; "
+            "--full re-reads from genesis)"
+            if result.anchor
+            else ""
         )
         checkpoint = result.latest_checkpoint
         reached = (
@@ -41,7 +59,8 @@ class Command(BaseCommand):
         if result.intact:
             self.stdout.write(
                 f"Audit log intact: {result.events} events, head #{result.head_seq} "
-                f"{result.head_hash}, {result.checkpoints_checked} checkpoints checked{reached}."
+                f"{result.head_hash}, {result.checkpoints_checked} checkpoints checked{reached}"
+                f"{since}."
             )
             return
         first = result.first
@@ -55,5 +74,5 @@ class Command(BaseCommand):
             self.stderr.write(
                 f"  … and {len(result.problems) - 1} more problems (--all lists them)"
             )
-        self.stderr.write(f"Read {result.events} events up to #{result.head_seq}{reached}.")
+        self.stderr.write(f"Read {result.events} events up to #{result.head_seq}{reached}{since}.")
         sys.exit(1)
