@@ -12,6 +12,7 @@ the same database) and drives the portal over HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -185,8 +186,12 @@ class Stack:
             [PYTHON, "-m", "celery", "-A", "portal", "beat", "-l", "info",
              "--schedule", str(self.var / "celerybeat-schedule")],
         )  # fmt: skip
-        wait_until(lambda: _answers(f"{self.web_url}/healthz"), "gunicorn")
-        wait_until(lambda: self._alive() and "ready." in worker.log.read_text(), "the worker")
+        # Each process imports the Okta SDK before it serves (portal.core.preload): minutes
+        # on a loaded two-core machine, not seconds.
+        wait_until(lambda: _answers(f"{self.web_url}/healthz"), "gunicorn", timeout=300)
+        wait_until(
+            lambda: self._alive() and "ready." in worker.log.read_text(), "the worker", timeout=300
+        )
 
     def stop(self) -> None:
         for child in reversed(self.children):
@@ -198,6 +203,10 @@ class Stack:
             except subprocess.TimeoutExpired:
                 child.proc.kill()
                 child.proc.wait()
+            # Its own children too (gunicorn's workers, the pool): a master killed while
+            # they still import would leave them running, orphaned.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.proc.pid, signal.SIGKILL)
         self.children.clear()
         if getattr(self, "_database_created", False):
             try:
@@ -243,7 +252,14 @@ class Stack:
         log = self.var / f"{name}.log"
         env = {**os.environ, **(self.portal_env() if name in {"web", "worker", "beat"} else {})}
         with open(log, "w") as out:
-            proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                args,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a process group of its own: stop() ends all of it
+            )
         child = Child(name, proc, log)
         self.children.append(child)
         return child
@@ -274,6 +290,10 @@ class Stack:
             "rate_limits": rate_limits if rate_limits is not None else self.rate_limits,
         }
         requests.post(f"{self.okta_url}/__sandbox__/faults", json=body, timeout=10)
+
+    def clear_okta_windows(self) -> None:
+        """Fresh rate-limit windows in every family (and no faults; set_okta sets them)."""
+        requests.delete(f"{self.okta_url}/__sandbox__/faults", timeout=10).raise_for_status()
 
     def okta_calls(self, since: float = 0.0) -> list[list[Any]]:
         """[received, answered, method, path, status] of each API call the org answered."""

@@ -232,11 +232,17 @@ def begin_closing(
         close_requested_at=timezone.now(),
     )
     why = "The failover was closed."
+    # The app is switched off first (its task is sent first on commit): no new sign-ins.
+    queue.close_federation(failover.pk)
     for req in failover.requests.filter(status=Status.PENDING):
         request_services.lapse(req.pk, reason=why, actor=actor)
-    for req in failover.requests.filter(status__in=HOLDING_STATUSES):
-        request_services.revoke(req, actor=actor, reason=why)
-    queue.close_federation(failover.pk)
+    # Every live grant revoked in one pass (one row-lock query, one audit insert, each
+    # grant still its own event and its own removal task): 500 one by one took 20 s of
+    # the approver's request, and Okta's first call waited for all of it.
+    holding = failover.requests.filter(status__in=HOLDING_STATUSES)
+    request_services.revoke_many(
+        list(holding.values_list("pk", flat=True)), actor=actor, reason=why
+    )
 
 
 def confirm_closed(
