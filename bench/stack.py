@@ -1,7 +1,7 @@
 """The production stack on this machine, one process each, for a benchmark run.
 
 gunicorn (``portal.wsgi``, 3 sync workers as in the Dockerfile), a Celery worker
-(concurrency 4, as in docker-compose) and Celery beat, a private ``redis-server``
+(concurrency 8, as in docker-compose) and Celery beat, a private ``redis-server``
 on a free port, a database of its own on the shared PostgreSQL (copied from a
 migrated template, dropped afterwards), and the sandbox Okta org
 (``python -m federation.sandbox``) with latency and per-family rate limits.
@@ -125,7 +125,7 @@ class Stack:
     rate_limits: dict[str, int] = field(default_factory=dict)
     users: Iterable[str] = ()  # Okta logins the sandbox org knows, besides its demo users
     web_workers: int = 3
-    worker_concurrency: int = 4
+    worker_concurrency: int = 8
     env: dict[str, str] = field(default_factory=dict)  # portal settings for every process
 
     def __post_init__(self) -> None:

@@ -392,11 +392,17 @@ def revoke(req: AccessRequest, *, actor: User, reason: str) -> AccessRequest:
     return req
 
 
-def revoke_many(ids: list[int], *, actor: User, reason: str) -> list[AccessRequest]:
+def revoke_many(
+    ids: list[int], *, actor: User, reason: str, due_every: float = 0.0
+) -> list[AccessRequest]:
     """Revoke many grants at once, in the caller's transaction (closing a failover
     revokes every live grant): each is checked, moved and audited as ``revoke`` would
     (its own ``request.revoked`` event, its own removal task, its requester told), but
     with one row-lock query, one update and one audit insert for all of them.
+
+    ``due_every``: the removals cannot all run at once (Okta's rate limit, the worker's
+    pace), so the n-th grant's work is due ``n * due_every`` seconds from now: the grant
+    sweep re-sends a removal only once it is overdue, not every queued one of a big close.
 
     Returns the grants revoked (those no longer revocable by now are left alone)."""
     if not is_approver(actor):
@@ -416,11 +422,13 @@ def revoke_many(ids: list[int], *, actor: User, reason: str) -> list[AccessReque
     previous = {req.pk: req.status for req in locked}
     fields = {"ended_at": now, "ended_by": actor, "end_reason": reason}
     target = TRANSITIONS["revoke"][1]
-    AccessRequest.objects.filter(pk__in=previous).update(status=target, work_due_at=now, **fields)
-    for req in locked:
+    AccessRequest.objects.filter(pk__in=previous).update(status=target, **fields)
+    for n, req in enumerate(locked):
         req.status = target
         for name, value in fields.items():
             setattr(req, name, value)
+        req.work_due_at = now + dt.timedelta(seconds=n * due_every)
+    AccessRequest.objects.bulk_update(locked, ["work_due_at"], batch_size=500)
     audit.record_many(
         TRANSITION_ACTIONS.get("revoke", f"request.{target}"),
         [(req, {"from": previous[req.pk], "reason": reason}) for req in locked],
