@@ -419,5 +419,10 @@ def test_closing_revokes_every_grant_in_one_pass_each_audited_on_its_own(
         assert event.actor == approver
         assert event.payload == {"from": "active", "reason": "The failover was closed."}
     assert verify_chain() is None
+    # Due one after another at the pace Okta allows: the grant sweep re-sends a removal
+    # only once it is overdue, not every queued removal of a big close.
+    dues = [r.work_due_at for r in sorted(reqs, key=lambda r: r.pk)]
+    spacing = dt.timedelta(seconds=services.removal_spacing())
+    assert all(later - earlier == spacing for earlier, later in zip(dues, dues[1:]))
     # Closing again finds nothing left to revoke.
     assert request_services.revoke_many([r.pk for r in reqs], actor=approver, reason="x") == []
