@@ -4,6 +4,7 @@ waiting for sign-outs, closing now / scheduled / forced, reminders, and the clos
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from urllib.parse import urlsplit
 
 import pytest
@@ -423,6 +424,6 @@ def test_closing_revokes_every_grant_in_one_pass_each_audited_on_its_own(
     # only once it is overdue, not every queued removal of a big close.
     dues = [r.work_due_at for r in sorted(reqs, key=lambda r: r.pk)]
     spacing = dt.timedelta(seconds=services.removal_spacing())
-    assert all(later - earlier == spacing for earlier, later in zip(dues, dues[1:]))
+    assert all(later - earlier == spacing for earlier, later in itertools.pairwise(dues))
     # Closing again finds nothing left to revoke.
     assert request_services.revoke_many([r.pk for r in reqs], actor=approver, reason="x") == []
