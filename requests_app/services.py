@@ -409,37 +409,39 @@ def revoke_many(
         raise NotAllowed("Only approvers can revoke access.")
     reason = _required_reason("revoke", reason)
     audit.lock_chain()  # the lock order: the audit chain, then rows
-    sources = TRANSITIONS["revoke"][0]
-    locked = list(
-        AccessRequest.objects.select_for_update(of=("self",))
-        .select_related("role__level", "role__workload_account", "requester")
+    # The "revoke" row of TRANSITIONS, applied to all at once the race-safe way: lock the
+    # rows still in a source state, move exactly those (``_move`` does it one by one).
+    sources, target = TRANSITIONS["revoke"]
+    previous = dict(
+        AccessRequest.objects.select_for_update()
         .filter(pk__in=ids, status__in=sources)
-        .order_by("pk")
+        .values_list("pk", "status")
     )
-    if not locked:
+    if not previous:
         return []
     now = timezone.now()
-    previous = {req.pk: req.status for req in locked}
-    fields = {"ended_at": now, "ended_by": actor, "end_reason": reason}
-    target = TRANSITIONS["revoke"][1]
-    AccessRequest.objects.filter(pk__in=previous).update(status=target, **fields)
-    for n, req in enumerate(locked):
-        req.status = target
-        for name, value in fields.items():
-            setattr(req, name, value)
+    AccessRequest.objects.filter(pk__in=previous, status__in=sources).update(
+        status=target, ended_at=now, ended_by=actor, end_reason=reason
+    )
+    revoked = list(
+        AccessRequest.objects.select_related("role__level", "role__workload_account", "requester")
+        .filter(pk__in=previous)
+        .order_by("pk")
+    )
+    for n, req in enumerate(revoked):
         req.work_due_at = now + dt.timedelta(seconds=n * due_every)
-    AccessRequest.objects.bulk_update(locked, ["work_due_at"], batch_size=500)
+    AccessRequest.objects.bulk_update(revoked, ["work_due_at"], batch_size=500)
     audit.record_many(
         TRANSITION_ACTIONS.get("revoke", f"request.{target}"),
-        [(req, {"from": previous[req.pk], "reason": reason}) for req in locked],
+        [(req, {"from": previous[req.pk], "reason": reason}) for req in revoked],
         actor=actor,
     )
     # Okta's work is sent first (on commit, in this order), the requesters' messages after.
-    for req in locked:
+    for req in revoked:
         queue.send_deprovision(req.pk)
-    for req in locked:
+    for req in revoked:
         messages.grant_ended(req)
-    return locked
+    return revoked
 
 
 # --- The worker's side: Okta confirmed ---------------------------------------------
