@@ -1,7 +1,7 @@
 """The production stack on this machine, one process each, for a benchmark run.
 
 gunicorn (the Dockerfile's CMD: ``portal.wsgi``, 3 gthread workers), a Celery worker
-(concurrency 4, as in docker-compose) and Celery beat, a private ``redis-server``
+(concurrency 8, as in docker-compose) and Celery beat, a private ``redis-server``
 on a free port, a database of its own on the shared PostgreSQL (copied from a
 migrated template, dropped afterwards), and the sandbox Okta org
 (``python -m federation.sandbox``) with latency and per-family rate limits.
@@ -12,6 +12,7 @@ the same database) and drives the portal over HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -141,7 +142,7 @@ class Stack:
     rate_limits: dict[str, int] = field(default_factory=dict)
     users: Iterable[str] = ()  # Okta logins the sandbox org knows, besides its demo users
     web_workers: int = 3
-    worker_concurrency: int = 4
+    worker_concurrency: int = 8
     env: dict[str, str] = field(default_factory=dict)  # portal settings for every process
 
     def __post_init__(self) -> None:
@@ -198,8 +199,12 @@ class Stack:
             [PYTHON, "-m", "celery", "-A", "portal", "beat", "-l", "info",
              "--schedule", str(self.var / "celerybeat-schedule")],
         )  # fmt: skip
-        wait_until(lambda: _answers(f"{self.web_url}/healthz"), "gunicorn")
-        wait_until(lambda: self._alive() and "ready." in worker.log.read_text(), "the worker")
+        # Each process imports the Okta SDK before it serves (portal.core.preload): minutes
+        # on a loaded two-core machine, not seconds.
+        wait_until(lambda: _answers(f"{self.web_url}/healthz"), "gunicorn", timeout=300)
+        wait_until(
+            lambda: self._alive() and "ready." in worker.log.read_text(), "the worker", timeout=300
+        )
 
     def stop(self) -> None:
         for child in reversed(self.children):
@@ -211,6 +216,10 @@ class Stack:
             except subprocess.TimeoutExpired:
                 child.proc.kill()
                 child.proc.wait()
+            # Its own children too (gunicorn's workers, the pool): a master killed while
+            # they still import would leave them running, orphaned.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.proc.pid, signal.SIGKILL)
         self.children.clear()
         if getattr(self, "_database_created", False):
             try:
@@ -256,7 +265,14 @@ class Stack:
         log = self.var / f"{name}.log"
         env = {**os.environ, **(self.portal_env() if name in {"web", "worker", "beat"} else {})}
         with open(log, "w") as out:
-            proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                args,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a process group of its own: stop() ends all of it
+            )
         child = Child(name, proc, log)
         self.children.append(child)
         return child
@@ -287,6 +303,10 @@ class Stack:
             "rate_limits": rate_limits if rate_limits is not None else self.rate_limits,
         }
         requests.post(f"{self.okta_url}/__sandbox__/faults", json=body, timeout=10)
+
+    def clear_okta_windows(self) -> None:
+        """Fresh rate-limit windows in every family (and no faults; set_okta sets them)."""
+        requests.delete(f"{self.okta_url}/__sandbox__/faults", timeout=10).raise_for_status()
 
     def okta_calls(self, since: float = 0.0) -> list[list[Any]]:
         """[received, answered, method, path, status] of each API call the org answered."""

@@ -23,6 +23,11 @@ def provision_grant(request_id: int) -> None:
 def deprovision_grant(request_id: int) -> None:
     """Remove the member from the Okta group (unless another live grant needs it)."""
     work_due(request_id)
+    send_deprovision(request_id)
+
+
+def send_deprovision(request_id: int) -> None:
+    """``deprovision_grant`` for a grant whose ``work_due_at`` the caller already set."""
     send_on_commit(DEPROVISION_GRANT, [request_id], on_failure=_left_to_the_sweep)
 
 

@@ -395,6 +395,58 @@ def revoke(req: AccessRequest, *, actor: User, reason: str) -> AccessRequest:
     return req
 
 
+def revoke_many(
+    ids: list[int], *, actor: User, reason: str, due_every: float = 0.0
+) -> list[AccessRequest]:
+    """Revoke many grants at once, in the caller's transaction (closing a failover
+    revokes every live grant): each is checked, moved and audited as ``revoke`` would
+    (its own ``request.revoked`` event, its own removal task, its requester told), but
+    with one row-lock query, one update and one audit insert for all of them.
+
+    ``due_every``: the removals cannot all run at once (Okta's rate limit, the worker's
+    pace), so the n-th grant's work is due ``n * due_every`` seconds from now: the grant
+    sweep re-sends a removal only once it is overdue, not every queued one of a big close.
+
+    Returns the grants revoked (those no longer revocable by now are left alone)."""
+    if not is_approver(actor):
+        raise NotAllowed("Only approvers can revoke access.")
+    reason = _required_reason("revoke", reason)
+    audit.lock_chain()  # the lock order: the audit chain, then rows
+    # The "revoke" row of TRANSITIONS, applied to all at once the race-safe way: lock the
+    # rows still in a source state, move exactly those (``_move`` does it one by one).
+    sources, target = TRANSITIONS["revoke"]
+    previous = dict(
+        AccessRequest.objects.select_for_update()
+        .filter(pk__in=ids, status__in=sources)
+        .values_list("pk", "status")
+    )
+    if not previous:
+        return []
+    now = timezone.now()
+    AccessRequest.objects.filter(pk__in=previous, status__in=sources).update(
+        status=target, ended_at=now, ended_by=actor, end_reason=reason
+    )
+    revoked = list(
+        AccessRequest.objects.select_related("role__level", "role__workload_account", "requester")
+        .filter(pk__in=previous)
+        .order_by("pk")
+    )
+    for n, req in enumerate(revoked):
+        req.work_due_at = now + dt.timedelta(seconds=n * due_every)
+    AccessRequest.objects.bulk_update(revoked, ["work_due_at"], batch_size=500)
+    audit.record_many(
+        TRANSITION_ACTIONS.get("revoke", f"request.{target}"),
+        [(req, {"from": previous[req.pk], "reason": reason}) for req in revoked],
+        actor=actor,
+    )
+    # Okta's work is sent first (on commit, in this order), the requesters' messages after.
+    for req in revoked:
+        queue.send_deprovision(req.pk)
+    for req in revoked:
+        messages.grant_ended(req)
+    return revoked
+
+
 # --- The worker's side: Okta confirmed ---------------------------------------------
 
 

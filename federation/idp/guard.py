@@ -463,6 +463,16 @@ def pace(family: str) -> float:
     )
 
 
+def family_limit(family: str) -> int | None:
+    """The family's calls per minute as Okta's last answer said (None: not known)."""
+
+    def read() -> int | None:
+        state = store().get(f"rate:{family}")
+        return int(state["limit"]) if state and state.get("limit") else None
+
+    return _safely("pacer", None, read)
+
+
 def observe(family: str, status: int | None, headers: Mapping[str, str] | None) -> None:
     now = time.time()
     seen = rate_headers(headers, now)

@@ -105,6 +105,45 @@ def record(
     return event
 
 
+def record_many(
+    action: str,
+    entries: Iterable[tuple[models.Model | tuple[str, Any], dict[str, Any] | None]],
+    *,
+    actor: User | None = None,
+    system: str = "system",
+) -> list[AuditEvent]:
+    """Append one event per (target, payload), in order, in the current transaction: the
+    same events ``record`` would append one by one (each its own seq, linked to the one
+    before), written with one insert. For a decision over many rows at once (closing a
+    failover revokes every grant): each row still gets its own event."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit.record_many must run inside the state change's transaction")
+    lock_chain()
+    last_seq, last_hash = head()
+    label = actor_label(actor, system)[:254]
+    ip = clean_client_ip(client_ip_var.get())
+    events = []
+    for target, payload in entries:
+        target_type, target_id = target_of(target)
+        event = AuditEvent(
+            seq=last_seq + 1,
+            created_at=timezone.now(),
+            actor=actor if actor is not None and actor.pk else None,
+            actor_label=label,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            payload=json_safe(payload),
+            client_ip=ip,
+            prev_hash=last_hash,
+        )
+        event.hash = event.compute_hash()
+        last_seq, last_hash = event.seq, event.hash
+        events.append(event)
+    AuditEvent.objects.bulk_create(events, batch_size=500)
+    return events
+
+
 def events_for(target: models.Model | tuple[str, Any]) -> models.QuerySet[AuditEvent]:
     target_type, target_id = target_of(target)
     return AuditEvent.objects.filter(target_type=target_type, target_id=target_id).select_related(

@@ -204,3 +204,23 @@ class TestVerifyAuditCommand:
         assert badge.state == "intact"
         assert badge.last.trigger == "manage.py verify_audit"
         assert badge.last.head_seq == AuditEvent.objects.count()
+
+
+def test_record_many_appends_one_linked_event_per_target_in_order(history):
+    """A decision over many rows (closing revokes every grant) appends the same events
+    ``record`` would, one per row, with one insert; the chain still verifies."""
+    before = AuditEvent.objects.count()
+    head_seq, head_hash = audit.head()
+    with transaction.atomic():
+        events = audit.record_many(
+            "test.bulk", [(("thing", n), {"n": n}) for n in range(3)], system="tests"
+        )
+    assert [e.seq for e in events] == [head_seq + 1, head_seq + 2, head_seq + 3]
+    assert events[0].prev_hash == head_hash
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
+    stored = list(AuditEvent.objects.filter(action="test.bulk").order_by("seq"))
+    assert [(e.target_id, e.payload, e.actor_label) for e in stored] == [
+        (str(n), {"n": n}, "tests") for n in range(3)
+    ]
+    assert AuditEvent.objects.count() == before + 3
+    assert verify_chain() is None

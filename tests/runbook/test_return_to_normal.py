@@ -4,6 +4,7 @@ waiting for sign-outs, closing now / scheduled / forced, reminders, and the clos
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from urllib.parse import urlsplit
 
 import pytest
@@ -386,3 +387,43 @@ def test_the_sign_out_email_links_to_a_page_the_engineer_may_open(
         page = client.get(urlsplit(link).path)
         assert page.status_code == 200
         assert "I have signed out of AWS" in page.content.decode()
+
+
+def test_closing_revokes_every_grant_in_one_pass_each_audited_on_its_own(
+    approver, engineer, grant, healthy, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Closing revokes all live grants at once (issue 13, return to normal at scale): each
+    grant still gets its own ``request.revoked`` event in the chain, its own removal task
+    and its own message, and the app's task is sent first."""
+    reqs = [
+        grant(engineer, "prod-payments", "RO"),
+        grant(engineer, "prod-payments", "Ops"),
+        grant(engineer, "prod-data", "RO"),
+    ]
+    start(approver, django_capture_on_commit_callbacks)
+    sent: list[tuple[str, list]] = []
+    monkeypatch.setattr(
+        "portal.celery.app.send_task", lambda name, args=None, **kw: sent.append((name, args))
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.close_failover(actor=approver, force=True, reason="all back on IdC")
+    names = [name for name, _ in sent]
+    assert names[0] == "federation.close_federation"
+    removals = sorted(args[0] for name, args in sent if name == "requests_app.deprovision_grant")
+    assert removals == sorted(r.pk for r in reqs)
+    for req in reqs:
+        req.refresh_from_db()
+        assert req.status == Status.REVOKED
+        assert req.ended_by == approver and req.end_reason == "The failover was closed."
+        assert req.work_due_at is not None  # the grant sweep re-sends a lost removal
+        (event,) = events_for(req).filter(action="request.revoked")
+        assert event.actor == approver
+        assert event.payload == {"from": "active", "reason": "The failover was closed."}
+    assert verify_chain() is None
+    # Due one after another at the pace Okta allows: the grant sweep re-sends a removal
+    # only once it is overdue, not every queued removal of a big close.
+    dues = [r.work_due_at for r in sorted(reqs, key=lambda r: r.pk)]
+    spacing = dt.timedelta(seconds=services.removal_spacing())
+    assert all(later - earlier == spacing for earlier, later in itertools.pairwise(dues))
+    # Closing again finds nothing left to revoke.
+    assert request_services.revoke_many([r.pk for r in reqs], actor=approver, reason="x") == []

@@ -291,3 +291,16 @@ def test_without_redis_calls_go_through_unguarded_and_fast(settings, monkeypatch
         assert guard.before_call().go
     assert time.monotonic() - started < 1  # no connection attempt per call
     assert guard.circuit_state().state == guard.CLOSED
+
+
+def test_family_limit_is_what_okta_last_said(redis_store, monkeypatch):
+    monkeypatch.setattr(guard, "store", lambda: redis_store)
+    assert guard.family_limit("groups") is None  # nothing heard from Okta yet
+    guard.observe(
+        "groups",
+        204,
+        {"X-Rate-Limit-Limit": "250", "X-Rate-Limit-Remaining": "249",
+         "X-Rate-Limit-Reset": str(int(time.time()) + 60)},
+    )  # fmt: skip
+    assert guard.family_limit("groups") == 250
+    assert guard.family_limit("users") is None
