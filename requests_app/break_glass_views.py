@@ -13,7 +13,7 @@ from portal.accounts.stepup import step_up
 from portal.core import access
 from portal.core.errors import DomainError, NotAllowed
 from portal.core.types import SignedInRequest
-from portal.core.web import page, refused, require
+from portal.core.web import add_service_error, page, refused, require
 from requests_app import break_glass
 from requests_app.models import ReviewStatus
 from requests_app.views import visible_request
@@ -48,8 +48,7 @@ def request_break_glass(request: SignedInRequest, pk: int) -> HttpResponse:
         try:
             break_glass.activate(req, actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_service_error(form, exc)
         except NotAllowed as exc:
             return refused(request, str(exc))
         except DomainError as exc:

@@ -17,7 +17,7 @@ from portal.accounts.stepup import step_up
 from portal.core import access
 from portal.core.errors import DomainError, NotAllowed
 from portal.core.types import SignedInRequest
-from portal.core.web import page, refused, require
+from portal.core.web import add_service_error, page, refused, require
 from requests_app import extensions
 from requests_app.forms import ActionForm, ExtensionForm
 from requests_app.models import Extension, ExtensionStatus
@@ -43,8 +43,7 @@ def request_extend(request: SignedInRequest, pk: int) -> HttpResponse:
         try:
             ext = extensions.request_extension(req, actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_service_error(form, exc)
         except NotAllowed as exc:
             return refused(request, str(exc))
         except DomainError as exc:

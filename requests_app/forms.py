@@ -11,6 +11,7 @@ from django.forms.models import ModelChoiceIterator
 
 from federation.models import EmergencyRole, Level
 from portal.core.errors import DomainError
+from portal.core.web import add_service_error
 from requests_app.services import MIN_JUSTIFICATION_WORDS
 
 
@@ -141,13 +142,7 @@ class AccessRequestForm(forms.Form):
 
     def add_service_error(self, exc: ValidationError | DomainError) -> None:
         """Show what the service refused: its field errors on the fields, the rest on top."""
-        if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-            for field, errors in exc.error_dict.items():
-                self.add_error(field if field in self.fields else None, errors)
-        elif isinstance(exc, ValidationError):
-            self.add_error(None, exc.messages)
-        else:
-            self.add_error(None, str(exc))
+        add_service_error(self, exc)
 
 
 class ActionForm(forms.Form):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django import forms
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse
@@ -25,7 +24,7 @@ from federation.models import Failover, FailoverStatus
 from portal.accounts.stepup import step_up
 from portal.core import access
 from portal.core.types import SignedInRequest
-from portal.core.web import carry_out, page, require
+from portal.core.web import add_service_error, carry_out, page, require
 
 ONLY_APPROVERS = "Only approvers can run the return to normal."
 READERS = "Only approvers and auditors can see the return to normal."
@@ -82,12 +81,6 @@ def return_page(request: SignedInRequest) -> HttpResponse:
     return render(request, "federation/return.html#live", context)
 
 
-def _add_errors(form: forms.Form, exc: ValidationError) -> None:
-    """A service's refusal shown on the form: on its field when the form has one."""
-    for field, errors in exc.message_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
-
-
 @require_POST
 @page
 @require(access.can_run_failover, ONLY_APPROVERS)
@@ -110,7 +103,7 @@ def return_start(request: SignedInRequest) -> HttpResponse:
     try:
         return carry_out(request, "failover-return", start)
     except ValidationError as exc:
-        _add_errors(form, exc)
+        add_service_error(form, exc)
         return _wizard(request, 400, start_form=form)
 
 
@@ -156,7 +149,7 @@ def return_close(request: SignedInRequest) -> HttpResponse:
     try:
         return carry_out(request, "failover-return", close)
     except ValidationError as exc:
-        _add_errors(form, exc)
+        add_service_error(form, exc)
         return _wizard(request, 400, close_form=form)
 
 

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
@@ -77,6 +78,18 @@ def carry_out(request: HttpRequest, to: str, action: Callable[[], str]) -> HttpR
     else:
         messages.success(request, done)
     return redirect(to)
+
+
+def add_service_error(form: forms.Form, exc: ValidationError | DomainError) -> None:
+    """Show what a service refused on the form: its field errors on the fields the form
+    has, the rest on top."""
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    elif isinstance(exc, ValidationError):
+        form.add_error(None, exc.messages)
+    else:
+        form.add_error(None, str(exc))
 
 
 def signed_in_user(request: HttpRequest) -> User:
