@@ -129,7 +129,7 @@ def _seed_grants(stack: Stack, engineers: list, roles: list, failover_id: int) -
 def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
     # Full size: an hour of the real schedule per window (four full passes, one of them
     # complete: it lists every group).
-    window = 12.0 if quick else 4.0 * FULL_PASS_SECONDS
+    window = 6.0 if quick else 4.0 * FULL_PASS_SECONDS
     members = 20
     logins = [f"eng{i:03d}@example.com" for i in range(members + 1)]
     env = {

@@ -30,6 +30,19 @@ from portal.core.access import APPROVERS, AUDITORS
 
 pytest_plugins = ["tests.harness", "tests.web.auditor_fixtures"]
 
+# The fixtures that start the portal's real processes on the shared broker: a test that
+# uses one is an integration test, whatever its marks say (.ci/test runs those alone, after
+# the rest has run on both cores).
+REAL_PROCESS_FIXTURES = {"celery_worker_process", "processes"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if REAL_PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 DEMO_LOGINS = [
     "engineer@example.com",
     "approver1@example.com",
