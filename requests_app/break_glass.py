@@ -41,7 +41,7 @@ from requests_app.models import (
     Status,
     Verdict,
 )
-from requests_app.services import _check_source, _locked, _move
+from requests_app.services import apply_transition, check_source, lock_request
 
 # What the requester types: the words make them stop and read what they are doing.
 CONFIRMATION_PHRASE = "break glass"
@@ -96,10 +96,10 @@ def activate(
 ) -> AccessRequest:
     """The requester activates their own pending request; a review opens."""
     with transaction.atomic():
-        req = _locked(req.pk)
+        req = lock_request(req.pk)
         if not can_write(actor) or req.requester_id != actor.pk:
             raise NotAllowed("Only the requester can break the glass on their own request.")
-        _check_source(req, "break_glass")
+        check_source(req, "break_glass")
         rule = eligibility.check_request(actor, req.role)
         now = now or timezone.now()
         state = availability(req, now)
@@ -115,7 +115,7 @@ def activate(
         level = req.role.level
         minutes = min(req.duration_minutes, level.break_glass_max_minutes)
         waited = round((now - req.created_at).total_seconds() / 60)
-        _move(
+        apply_transition(
             req,
             "break_glass",
             actor=actor,
@@ -190,7 +190,7 @@ def review(req: AccessRequest, *, actor: User, verdict: str, comment: str = "") 
     if verdict not in Verdict.values:
         raise ValidationError({"verdict": ['Say "accept" or "flag".']})
     with transaction.atomic():
-        req = _locked(req.pk)
+        req = lock_request(req.pk)
         found = BreakGlassReview.objects.select_for_update().filter(request=req).first()
         if found is None:
             raise InvalidTransition(f"Request #{req.pk} was not a break-glass grant.")

@@ -34,7 +34,7 @@ from requests_app.models import (
     ExtensionStatus,
     Status,
 )
-from requests_app.services import MIN_JUSTIFICATION_WORDS, _locked
+from requests_app.services import MIN_JUSTIFICATION_WORDS, lock_request
 
 EXTENSION_APPROVALS_REQUIRED = 1
 
@@ -53,7 +53,7 @@ def remaining_minutes(req: AccessRequest) -> int:
 def _locked_extension(ext_id: int) -> tuple[Extension, AccessRequest]:
     # The request first, always: expiry and revocation lock it too.
     request_id = Extension.objects.values_list("request_id", flat=True).get(pk=ext_id)
-    req = _locked(request_id)
+    req = lock_request(request_id)
     audit.lock_chain()  # the lock order: the audit chain, then rows
     ext = Extension.objects.select_for_update().select_related("requested_by").get(pk=ext_id)
     return ext, req
@@ -102,7 +102,7 @@ def request_extension(
     """The requester asks for ``minutes`` more on their active grant."""
     justification = justification.strip()
     with transaction.atomic():
-        req = _locked(req.pk)
+        req = lock_request(req.pk)
         if not can_write(actor) or req.requester_id != actor.pk:
             raise NotAllowed("Only the requester can ask to extend their access.")
         if req.status != Status.ACTIVE:

@@ -35,7 +35,7 @@ from requests_app.models import (
     OnCallOutcome,
     Status,
 )
-from requests_app.services import _locked, _move, _refuse_if_lapsed
+from requests_app.services import apply_transition, lock_request, refuse_if_lapsed
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def check(request_id: int) -> OnCallCheck | None:
         return None
     outcome, evidence = lookup(req)
     with transaction.atomic():
-        req = _locked(request_id)
+        req = lock_request(request_id)
         if req.status != Status.PENDING or _checked(request_id):
             return None
         level = req.role.level
@@ -126,11 +126,11 @@ def _checked(request_id: int) -> bool:
 
 def _approve(req: AccessRequest, evidence: dict[str, Any], level: Any) -> None:
     try:
-        _refuse_if_lapsed(req)
+        refuse_if_lapsed(req)
     except Conflict:
         log.info("on-call approval of #%s came after it lapsed", req.pk)
         return
-    _move(
+    apply_transition(
         req,
         "approve",
         system="oncall",

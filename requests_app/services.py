@@ -58,7 +58,7 @@ def _required_reason(transition: str, reason: str) -> str:
     return reason
 
 
-def _locked(request_id: int) -> AccessRequest:
+def lock_request(request_id: int) -> AccessRequest:
     # The portal's lock order (docs/reliability.md): the audit chain first, then rows.
     audit.lock_chain()
     return (
@@ -68,7 +68,7 @@ def _locked(request_id: int) -> AccessRequest:
     )
 
 
-def _check_source(req: AccessRequest, transition: str) -> None:
+def check_source(req: AccessRequest, transition: str) -> None:
     """Refuse ``transition`` unless the request is in one of the states it starts from."""
     sources, target = TRANSITIONS[transition]
     if req.status not in sources:
@@ -77,7 +77,7 @@ def _check_source(req: AccessRequest, transition: str) -> None:
         )
 
 
-def _move(
+def apply_transition(
     req: AccessRequest,
     transition: str,
     *,
@@ -87,7 +87,7 @@ def _move(
     **fields: Any,
 ) -> AccessRequest:
     """Apply one row of TRANSITIONS to a locked request and record it."""
-    _check_source(req, transition)
+    check_source(req, transition)
     target = TRANSITIONS[transition][1]
     previous = req.status
     req.status = target
@@ -273,7 +273,7 @@ def _file(
 # --- Decisions -----------------------------------------------------------------------
 
 
-def _refuse_if_lapsed(req: AccessRequest) -> None:
+def refuse_if_lapsed(req: AccessRequest) -> None:
     """A decision comes in time or not at all: the lapse sweep may not have run yet."""
     minutes = settings.REQUEST_LAPSE_MINUTES
     if req.status == Status.PENDING and timezone.now() >= req.created_at + dt.timedelta(
@@ -289,14 +289,14 @@ def _refuse_if_lapsed(req: AccessRequest) -> None:
 def approve(req: AccessRequest, *, actor: User, comment: str = "") -> AccessRequest:
     """Add the actor's approval; the request is approved once enough distinct people agree."""
     with transaction.atomic():
-        req = _locked(req.pk)
+        req = lock_request(req.pk)
         if not is_approver(actor):
             raise NotAllowed("Only approvers can approve requests.")
         if req.requester_id == actor.pk:
             raise NotAllowed("Nobody can approve their own request.")
         rule = eligibility.check_decide(actor, req.role, "approve")
-        _check_source(req, "approve")
-        _refuse_if_lapsed(req)
+        check_source(req, "approve")
+        refuse_if_lapsed(req)
         if req.approvals.filter(approver=actor).exists():
             raise NotAllowed("You have already approved this request; it needs another approver.")
         Approval.objects.create(request=req, approver=actor, comment=comment)
@@ -315,7 +315,7 @@ def approve(req: AccessRequest, *, actor: User, comment: str = "") -> AccessRequ
             },
         )
         if count >= required:
-            _move(
+            apply_transition(
                 req,
                 "approve",
                 actor=actor,
@@ -332,16 +332,16 @@ def approve(req: AccessRequest, *, actor: User, comment: str = "") -> AccessRequ
 @retry_on_conflict
 def deny(req: AccessRequest, *, actor: User, reason: str) -> AccessRequest:
     with transaction.atomic():
-        req = _locked(req.pk)
+        req = lock_request(req.pk)
         if not is_approver(actor):
             raise NotAllowed("Only approvers can deny requests.")
         if req.requester_id == actor.pk:
             raise NotAllowed("Nobody can deny their own request; cancel it instead.")
-        _refuse_if_lapsed(req)
+        refuse_if_lapsed(req)
         rule = eligibility.check_decide(actor, req.role, "deny")
-        _check_source(req, "deny")
+        check_source(req, "deny")
         reason = _required_reason("deny", reason)
-        _move(
+        apply_transition(
             req,
             "deny",
             actor=actor,
@@ -357,10 +357,10 @@ def deny(req: AccessRequest, *, actor: User, reason: str) -> AccessRequest:
 @retry_on_conflict
 def cancel(req: AccessRequest, *, actor: User, reason: str = "") -> AccessRequest:
     with transaction.atomic():
-        req = _locked(req.pk)
+        req = lock_request(req.pk)
         if req.requester_id != actor.pk:
             raise NotAllowed("Only the requester can cancel a request.")
-        _move(
+        apply_transition(
             req,
             "cancel",
             actor=actor,
@@ -376,12 +376,12 @@ def cancel(req: AccessRequest, *, actor: User, reason: str = "") -> AccessReques
 def revoke(req: AccessRequest, *, actor: User, reason: str) -> AccessRequest:
     """End a granted (or being granted) access early; the member is removed from Okta."""
     with transaction.atomic():
-        req = _locked(req.pk)
+        req = lock_request(req.pk)
         if not is_approver(actor):
             raise NotAllowed("Only approvers can revoke access.")
-        _check_source(req, "revoke")
+        check_source(req, "revoke")
         reason = _required_reason("revoke", reason)
-        _move(
+        apply_transition(
             req,
             "revoke",
             actor=actor,
@@ -413,7 +413,7 @@ def revoke_many(
     reason = _required_reason("revoke", reason)
     audit.lock_chain()  # the lock order: the audit chain, then rows
     # The "revoke" row of TRANSITIONS, applied to all at once the race-safe way: lock the
-    # rows still in a source state, move exactly those (``_move`` does it one by one).
+    # rows still in a source state, move exactly those (``apply_transition`` does it one by one).
     sources, target = TRANSITIONS["revoke"]
     previous = dict(
         AccessRequest.objects.select_for_update()
@@ -454,11 +454,11 @@ def revoke_many(
 def activate(request_id: int, *, okta_user_id: str) -> AccessRequest | None:
     """Okta confirmed the membership: the grant clock starts now."""
     with transaction.atomic():
-        req = _locked(request_id)
+        req = lock_request(request_id)
         if req.status != Status.APPROVED:
             return None
         now = timezone.now()
-        _move(
+        apply_transition(
             req,
             "activate",
             system="worker",
@@ -478,7 +478,7 @@ def record_provisioning_error(
     """``error`` is what people read; ``okta_detail`` (Okta's own words, with its ids)
     goes to the audit log only."""
     with transaction.atomic():
-        req = _locked(request_id)
+        req = lock_request(request_id)
         req.provisioning_attempts += 1
         req.last_error = error[:2000]
         req.save(update_fields=["provisioning_attempts", "last_error"])
@@ -499,10 +499,10 @@ def record_provisioning_error(
 def fail(request_id: int, *, error: str) -> AccessRequest | None:
     """Provisioning gave up: show approvers; make sure no membership is left behind."""
     with transaction.atomic():
-        req = _locked(request_id)
+        req = lock_request(request_id)
         if req.status != Status.APPROVED:
             return None
-        _move(
+        apply_transition(
             req,
             "fail",
             system="worker",
@@ -521,10 +521,10 @@ def expire(request_id: int, *, now: dt.datetime | None = None) -> AccessRequest 
     """End an active grant whose time is up (no-op if it is not due or not active)."""
     now = now or timezone.now()
     with transaction.atomic():
-        req = _locked(request_id)
+        req = lock_request(request_id)
         if req.status != Status.ACTIVE or req.expires_at is None or req.expires_at > now:
             return None
-        _move(
+        apply_transition(
             req,
             "expire",
             system="expiry",
@@ -539,10 +539,10 @@ def expire(request_id: int, *, now: dt.datetime | None = None) -> AccessRequest 
 @retry_on_conflict
 def lapse(request_id: int, *, reason: str, actor: User | None = None) -> AccessRequest | None:
     with transaction.atomic():
-        req = _locked(request_id)
+        req = lock_request(request_id)
         if req.status != Status.PENDING:
             return None
-        _move(
+        apply_transition(
             req,
             "lapse",
             actor=actor,
@@ -557,7 +557,7 @@ def lapse(request_id: int, *, reason: str, actor: User | None = None) -> AccessR
 @retry_on_conflict
 def confirm_membership_removed(request_id: int, *, detail: str) -> None:
     with transaction.atomic():
-        req = _locked(request_id)
+        req = lock_request(request_id)
         if req.membership_removed_at is not None:
             return
         req.membership_removed_at = timezone.now()
@@ -578,7 +578,7 @@ def confirm_signed_out(req: AccessRequest, actor: User) -> AccessRequest:
     while already signed out by their own word (no sign-in seen since) is a no-op.
     """
     with transaction.atomic():
-        req = _locked(req.pk)
+        req = lock_request(req.pk)
         if req.requester_id != actor.pk or not can_write(actor):
             raise NotAllowed("Only the person who held the access can say they signed out.")
         # permissions.can_confirm_signed_out shows the button on the same two conditions.
@@ -616,10 +616,10 @@ def end_own_grant(req: AccessRequest, *, actor: User, reason: str = "") -> Acces
     """The requester ends their own access early ("End my access now"): like a revoke,
     the Okta membership is removed and their sessions are ended."""
     with transaction.atomic():
-        req = _locked(req.pk)
+        req = lock_request(req.pk)
         if req.requester_id != actor.pk or not can_request(actor):
             raise NotAllowed("Only the person who holds the access can end it early.")
-        _move(
+        apply_transition(
             req,
             "end",
             actor=actor,
