@@ -206,18 +206,39 @@ def _finish_ended_grants(idp: IdentityProvider) -> None:
         deprovision_grant(req_id, idp)
 
 
-def membership_explained(role: EmergencyRole, *, login: str, user_id: str, added: bool) -> bool:
-    """Does the database explain a membership change Okta reported for ``role``'s group?
+def membership_explained(
+    role: EmergencyRole,
+    *,
+    login: str,
+    user_id: str,
+    added: bool,
+    at: dt.datetime | None = None,
+) -> bool:
+    """Does the database explain a membership change Okta reported for ``role``'s group
+    (at ``at``, Okta's time of the event)?
 
-    An add is explained by a grant that holds (or is being given) the membership; a removal
-    by the absence of an active grant. Anything else is drift: reconcile the group.
+    An add is explained by a grant that holds (or is being given) the membership, or by
+    one that has ended since but whose membership was still there at ``at`` (the poll may
+    read an add after the grant ended: its removal is the portal's own work, in flight or
+    done). A removal is explained by the absence of an active grant. Anything else is
+    drift: reconcile the group. No margin for clocks: a wrong "not explained" costs one
+    listing of the group, a wrong "explained" would leave a member added behind the
+    portal's back until the next full pass.
     """
     person = Q(okta_login__iexact=login) if login else Q(pk__in=[])
     if user_id:
         person |= Q(okta_user_id=user_id)
-    statuses = HOLDING_STATUSES if added else {Status.ACTIVE}
-    holds = AccessRequest.objects.filter(person, role=role, status__in=statuses).exists()
-    return holds if added else not holds
+    grants = AccessRequest.objects.filter(person, role=role)
+    if not added:
+        return not grants.filter(status=Status.ACTIVE).exists()
+    held = Q(status__in=HOLDING_STATUSES)
+    if at is not None:
+        held |= Q(
+            Q(membership_removed_at__isnull=True) | Q(membership_removed_at__gte=at),
+            status__in=ENDED_GRANT_STATUSES,
+            decided_at__lte=at,
+        )
+    return grants.filter(held).exists()
 
 
 def reconcile_group(

@@ -269,7 +269,10 @@ def drift_in(events: Iterable[IdpLogEvent], ctx: _Context) -> _Drift:
             login, user_id = _user(event.targets)
             added = event.event_type == "group.user_membership.add"
             role = ctx.roles[name]
-            if not grants.membership_explained(role, login=login, user_id=user_id, added=added):
+            explained = grants.membership_explained(
+                role, login=login, user_id=user_id, added=added, at=event.published
+            )
+            if not explained:
                 drift.roles[name] = role
         elif (
             event.event_type in APP_LIFECYCLE

@@ -17,7 +17,7 @@ from federation.idp import IdpPermanentError, IdpRetryableError
 from federation.idp.memory import InMemoryIdentityProvider
 from federation.models import LogCursor
 from portal.models import AuditEvent, NotificationLog
-from requests_app import grants, tasks
+from requests_app import grants, services, tasks
 from requests_app.models import AccessRequest, Status
 
 pytestmark = pytest.mark.django_db
@@ -109,6 +109,42 @@ def test_the_portals_own_grants_cost_no_okta_call(
     idp.remove_group_member(group.id, req.okta_user_id)
     assert poll(idp, django_capture_on_commit_callbacks).reconciled == []
     assert sum(idp.calls.values()) == 0
+
+
+def test_an_add_read_after_its_grant_ended_is_the_portals_own(
+    idp, plan, grant, engineer, approver, django_capture_on_commit_callbacks
+):
+    """The poll may read a grant's add only after the grant ended (a return to normal
+    revokes hundreds while the poll catches up): judged at the event's time, the add was
+    the portal's; no listing, and no second removal racing the portal's own."""
+    req = grant(engineer)  # the add is in the log, not read yet
+    with django_capture_on_commit_callbacks(execute=False):
+        services.revoke(req, actor=approver, reason="the incident is over")
+    report = poll(idp, django_capture_on_commit_callbacks)  # removal still in flight
+    assert report.events >= 1 and report.reconciled == []
+    ro = plan.roles[("prod-payments", "RO")]
+    assert idp.members_of(ro.okta_group_name) == ["engineer@example.com"]
+    assert sum(idp.calls.values()) == 0
+
+
+def test_a_member_added_again_after_the_portal_removed_them_is_drift(
+    idp, plan, grant, engineer, approver, django_capture_on_commit_callbacks
+):
+    req = grant(engineer)
+    ro = plan.roles[("prod-payments", "RO")]
+    with django_capture_on_commit_callbacks(execute=False):
+        services.revoke(req, actor=approver, reason="the incident is over")
+    group = idp.find_group(ro.okta_group_name)
+    idp.remove_group_member(group.id, req.okta_user_id)
+    services.confirm_membership_removed(req.pk, detail="removed")
+    assert poll(idp, django_capture_on_commit_callbacks).reconciled == []
+
+    behind_the_back(ro.okta_group_name, "engineer@example.com")  # after the removal
+    report = poll(idp, django_capture_on_commit_callbacks)
+
+    assert report.reconciled == [ro.okta_group_name]
+    assert report.removed_unexpected == ["engineer@example.com"]
+    assert idp.members_of(ro.okta_group_name) == []
 
 
 def test_an_active_grants_member_removed_behind_the_back_is_restored(
