@@ -17,12 +17,44 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection
+from django.db import OperationalError, connection
+from django.db.backends.base.operations import BaseDatabaseOperations
 
 SANDBOX_TOKEN = "integration-test-token"
 ROOT = Path(__file__).resolve().parent.parent
+
+
+FLUSH_ATTEMPTS = 5
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_again_after_a_deadlock() -> Iterator[None]:
+    """A transactional test's teardown TRUNCATEs every table while the session worker's
+    beat (sweeps every second) reads some of them in a transaction: PostgreSQL may pick the
+    TRUNCATE as the deadlock's victim, and the next test then starts on the last one's
+    rows. The failed flush rolled back; flushing again is safe."""
+    original = BaseDatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self: BaseDatabaseOperations, sql_list: list[str]) -> None:
+        for attempt in range(1, FLUSH_ATTEMPTS + 1):
+            try:
+                original(self, sql_list)
+                return
+            except OperationalError as exc:
+                if attempt == FLUSH_ATTEMPTS or not isinstance(
+                    exc.__cause__, psycopg.errors.DeadlockDetected
+                ):
+                    raise
+                logging.getLogger(__name__).warning("flush deadlocked; flushing again")
+                time.sleep(0.2 * attempt)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(BaseDatabaseOperations, "execute_sql_flush", execute_sql_flush)
+    yield
+    patch.undo()
 
 
 def wait_for(
