@@ -304,9 +304,16 @@ class Stack:
         }
         requests.post(f"{self.okta_url}/__sandbox__/faults", json=body, timeout=10)
 
-    def clear_okta_windows(self) -> None:
-        """Fresh rate-limit windows in every family (and no faults; set_okta sets them)."""
+    def clear_okta_windows(self) -> float:
+        """Fresh rate-limit windows in every family (and no faults; set_okta sets them).
+        Returns when: a call received after it counts in a fresh window."""
         requests.delete(f"{self.okta_url}/__sandbox__/faults", timeout=10).raise_for_status()
+        return time.time()
+
+    def okta_windows_used(self) -> dict[str, int]:
+        """Calls counted so far in each family's open rate-limit window."""
+        reply = requests.get(f"{self.okta_url}/__sandbox__/faults", timeout=10)
+        return {family: w["used"] for family, w in reply.json()["windows"].items()}
 
     def okta_calls(self, since: float = 0.0) -> list[list[Any]]:
         """[received, answered, method, path, status] of each API call the org answered."""

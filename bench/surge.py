@@ -123,7 +123,17 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
         engineers = people("eng", n, stack.web_url)
         approvers = people("approver", 2, stack.web_url, group=APPROVERS)
         open_failover(approvers[0])
+        # Fresh rate-limit windows (as bench/return_to_normal.py does before its close):
+        # the seeding's 40 groups calls (ensure_group: a search and a create per group)
+        # opened a groups window seconds before the surge, so without this the surge's
+        # first window had 60 of its 100 calls left and 300 grants needed four windows,
+        # not the three the bound counts (docs/performance.md, section 2).
+        cleared = stack.clear_okta_windows()
         stack.set_okta()
+        # The bound counts whole windows from the first PUT: nothing of the set-up may count
+        # in the groups window the surge starts in (read a moment after the clear).
+        used = stack.okta_windows_used().get("groups", 0)
+        assert used == 0, f"the set-up used {used} calls of the surge's groups window"
         rng = random.Random(13)
         start = time.time() + 1.0
         done = threading.Event()
@@ -154,6 +164,9 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
             AccessRequest.objects.values("pk", "status", "created_at", "decided_at", "activated_at")
         )
         calls = stack.okta_calls(start - 1)
+        # Every groups call since the stack started: the sandbox's rate windows are
+        # rebuilt from them (``okta_windows``).
+        groups_log = [c for c in stack.okta_calls(0.0) if c[3].startswith("/api/v1/groups")]
     errors = [r.error for r in requesters if r.error]
     statuses: dict[str, int] = {}
     for row in rows:
@@ -172,6 +185,7 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
     limited = [c for c in calls if c[4] == 429]
     groups_calls = [c for c in calls if c[3].startswith("/api/v1/groups")]
     poll_ms = [ms for r in requesters for ms in r.poll_ms]
+    windows = okta_windows(groups_log, latency_ms / 1000, start, cleared=cleared)
     result = {
         "engineers": n,
         "filing_window_s": window,
@@ -192,7 +206,13 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
         ),
         "requester_poll_ms": report.spread(poll_ms),
         "filing_ms": report.spread([r.file_ms for r in requesters]),
-        "bulk_approvals": approvals,
+        "bulk_approvals": [{**a, "at_s": round(a["at"] - start, 2)} for a in approvals],
+        # The sandbox's groups windows (opened, reset; seconds since the surge began) and
+        # what each one served: membership PUTs and any other groups calls.
+        "okta_groups_windows": windows,
+        "okta_groups_other_calls": [
+            _relative(c, start) for c in groups_log if not _is_put(c) and c[0] >= start - 1
+        ],
     }
     # fmt: off
     print(
@@ -212,13 +232,64 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
                  report.fmt(result["filing_ms"]["p95"])),
                 ("bulk approvals (calls, ids)", str(len(approvals)),
                  str(sum(a["ids"] for a in approvals))),
+                *[(f"groups window {w['opened_s']:.1f}-{w['reset_s']:.0f} s",
+                   f"{w['puts']} PUTs",
+                   f"{w['repeated_puts']} repeated PUTs, {w['other']} other calls, "
+                   f"last PUT {w['last_put_s']}")
+                  for w in windows if w["reset_s"] > 0],
             ],
             ("measure", "value", ""),
         )
     )
     # fmt: on
-    _picture(rows, start, activated, first_put, groups_limit, n, quick, bound)
+    _picture(rows, start, activated, first_put, groups_limit, n, quick, bound, windows)
     return result
+
+
+def _is_put(call: list) -> bool:
+    return call[2] == "PUT" and "/users/" in call[3]
+
+
+def _relative(call: list, start: float) -> list:
+    return [round(call[0] - start, 3), round(call[1] - start, 3), *call[2:]]
+
+
+def okta_windows(
+    calls: list, latency_s: float, start: float, cleared: float | None = None
+) -> list[dict[str, Any]]:
+    """The sandbox org's rate windows of these calls, as ``Throttle.take`` opens them: a
+    window opens with the first call counted at or after the previous one's reset (or
+    after the windows were ``cleared``) and resets ``int(that moment) + 60``. A call is
+    counted after the org's latency (the log has its arrival; the set-up runs without
+    latency), so a call within a few ms of a reset may be placed one off."""
+    windows: list[dict[str, Any]] = []
+    reset = 0.0
+    put: set[str] = set()
+    for call in sorted(calls, key=lambda c: c[0]):
+        counted = call[0] + latency_s
+        if cleared is not None and call[0] >= cleared:
+            reset, cleared = 0.0, None
+        if counted >= reset:
+            reset = int(counted) + 60
+            windows.append(
+                {"opened_s": round(counted - start, 2), "reset_s": round(reset - start, 2),
+                 "puts": 0, "repeated_puts": 0, "other": 0, "429s": 0, "last_put_s": None,
+                 "before_surge": 0}
+            )  # fmt: skip
+        window = windows[-1]
+        if call[0] < start - 1:
+            window["before_surge"] += 1  # the set-up's (seeding, opening the failover)
+        if call[4] == 429:
+            window["429s"] += 1
+        elif _is_put(call):
+            # A second PUT of the same membership (two copies of one grant's task) is a
+            # call of the window the grant did not need.
+            window["repeated_puts" if call[3] in put else "puts"] += 1
+            put.add(call[3])
+            window["last_put_s"] = round(call[0] - start, 2)
+        else:
+            window["other"] += 1
+    return windows
 
 
 def _by_family(calls: list) -> dict[str, int]:
@@ -229,7 +300,7 @@ def _by_family(calls: list) -> dict[str, int]:
     return found
 
 
-def _picture(rows, start, activated, first_put, limit, n, quick, bound) -> None:
+def _picture(rows, start, activated, first_put, limit, n, quick, bound, windows) -> None:
     plt = report.pyplot()
     if plt is None:
         return
@@ -246,6 +317,11 @@ def _picture(rows, start, activated, first_put, limit, n, quick, bound) -> None:
         label=f"most the rate limit allows ({limit}/min)",
     )  # fmt: skip
     ax.axvline(first_put + bound, color="gray", linestyle=":", label="bound for the last grant")
+    opened = [w["opened_s"] for w in windows if w["opened_s"] >= 0]
+    for k, at in enumerate(opened):
+        # The sandbox's own groups windows (each opened by its first call).
+        ax.axvline(at, color="purple", linewidth=0.6, alpha=0.5,
+                   label="Okta groups window opens" if k == 0 else None)  # fmt: skip
     ax.set_xlim(left=0)
     ax.set_xlabel("seconds since the surge began")
     ax.set_ylabel("requests ACTIVE")

@@ -85,10 +85,18 @@ class Throttle:
 
     def describe(self) -> dict[str, Any]:
         with self._lock:
+            now = self._clock()
             return {
                 "latency_ms": self.latency_ms,
                 "rules": [asdict(rule) for rule in self._rules if rule.count > 0],
                 "rate_limits": dict(self.rate_limits),
+                # The open windows: calls counted so far and when each resets (benchmarks
+                # check that their set-up left the window they measure unused).
+                "windows": {
+                    bucket: {"used": state.used, "reset": state.reset}
+                    for bucket, state in self._buckets.items()
+                    if state.reset > now
+                },
             }
 
     def take_fault(self, method: str, path: str) -> FaultRule | None:

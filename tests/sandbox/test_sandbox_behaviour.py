@@ -386,6 +386,7 @@ def test_latency_and_clearing_faults_over_the_control_plane(sandbox: SandboxServ
         "latency_ms": 0,
         "rules": [],
         "rate_limits": sandbox.snapshot()["faults"]["rate_limits"],
+        "windows": {},  # clearing the faults opens fresh rate-limit windows too
     }
     assert call(sandbox.url, "GET", "/api/v1/users/oncall@example.com").status == 200
 
