@@ -61,9 +61,16 @@ def is_live(req: AccessRequest) -> bool:
     return req.is_open or (req.status in ENDED_GRANT_STATUSES and req.membership_removed_at is None)
 
 
-def visible_request(user: Any, pk: int) -> AccessRequest:
-    """The request, or 404 when it does not exist or is not the user's to see."""
-    req = AccessRequest.objects.visible_to(user).with_related().filter(pk=pk).first()
+def visible_request(user: Any, pk: int, *, for_page: bool = True) -> AccessRequest:
+    """The request, or 404 when it does not exist or is not the user's to see. With
+    ``for_page=False`` only what a poll's 204 is decided from comes along (the failover;
+    the emergency account, whose session length the sign-out evidence needs)."""
+    requests = AccessRequest.objects.visible_to(user)
+    if for_page:
+        requests = requests.with_related()
+    else:
+        requests = requests.select_related("failover", "role__emergency_account")
+    req = requests.filter(pk=pk).first()
     if req is None:
         raise Http404("No such request.")
     return req
@@ -214,11 +221,12 @@ def request_status(request: SignedInRequest, pk: int) -> HttpResponse:
     """The live part of the detail page; 204 (nothing to swap) while nothing changed.
     Hundreds of requesters poll this every 3 s in a surge: the 204 is decided from the
     version alone (the newest event's seq, one index-only query), before the page."""
-    req = visible_request(request.user, pk)
+    req = visible_request(request.user, pk, for_page=False)
     last_seq = events_for(req).order_by("-seq").values_list("seq", flat=True).first() or 0
     if request.GET.get("v") == live_version(req, last_seq, _sign_out(req)):
         return HttpResponse(status=204)
-    return render(request, "requests_app/request_status.html", detail_context(request.user, req))
+    context = detail_context(request.user, visible_request(request.user, pk))
+    return render(request, "requests_app/request_status.html", context)
 
 
 # --- Acting -----------------------------------------------------------------------------

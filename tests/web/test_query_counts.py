@@ -67,15 +67,15 @@ def test_an_unchanged_poll_is_decided_by_the_version_alone(
 ):
     """Issue 13 (the surge): 300 requesters poll every 3 s; while nothing changed the
     answer is a 204 decided from the version, not from the whole page's context (14
-    queries before, 10 now)."""
+    queries before, 8 now)."""
     req = file_request(engineer)
     services.approve(req, actor=approver)
     services.activate(req.pk, okta_user_id="00u1")  # a grant: its sign-out evidence too
     url = reverse("request-status", args=[req.pk])
     version = as_engineer.get(url, headers=HTMX).context["version"]
-    # The session, the user, the session policy and MFA checks (7); then the request, its
-    # newest event and the grant's sign-in evidence (3).
-    with django_assert_max_num_queries(10):
+    # The session, the user, the session policy, the user's roles (4); then the request
+    # with its failover, its newest event, and the grant's sign-in evidence (4).
+    with django_assert_max_num_queries(8):
         response = as_engineer.get(url, {"v": version}, headers=HTMX)
     assert response.status_code == 204
 
