@@ -250,6 +250,7 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
         web_pids = [int(pid) for pid in kids]
         exports = {
             "requests CSV": _export(auditor, "/auditor/requests.csv", web_pids),
+            "requests JSONL": _export(auditor, "/auditor/requests.jsonl", web_pids),
             "audit log JSONL": _export(auditor, "/auditor/audit.jsonl", web_pids),
         }
         full = _verify("--full")
