@@ -155,6 +155,7 @@ def _rss_kb(pid: int) -> int:
 def _export(person: Person, url: str, web_pids: list[int]) -> dict[str, float]:
     """Stream an export; rows, rows/s, and the most any web worker's RSS grew meanwhile."""
     before = {pid: _rss_kb(pid) for pid in web_pids}
+    load = round(os.getloadavg()[0], 2)  # other work on the machine shows in the rate
     growth = 0
     rows = size = 0
     tail = b""
@@ -185,6 +186,7 @@ def _export(person: Person, url: str, web_pids: list[int]) -> dict[str, float]:
         "seconds": round(seconds, 2),
         "rows_per_s": round(rows / seconds),
         "web_worker_rss_growth_mb": round(growth / 1024, 1),
+        "load_average_before": load,
     }
 
 
@@ -250,6 +252,7 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
         web_pids = [int(pid) for pid in kids]
         exports = {
             "requests CSV": _export(auditor, "/auditor/requests.csv", web_pids),
+            "requests JSONL": _export(auditor, "/auditor/requests.jsonl", web_pids),
             "audit log JSONL": _export(auditor, "/auditor/audit.jsonl", web_pids),
         }
         full = _verify("--full")
@@ -302,7 +305,8 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
     for label, e in exports.items():
         print(
             f"export {label}: {e['rows']} rows in {e['seconds']} s = {e['rows_per_s']} rows/s, "
-            f"web worker RSS +{e['web_worker_rss_growth_mb']} MB {e['error']}"
+            f"web worker RSS +{e['web_worker_rss_growth_mb']} MB, load before "
+            f"{e['load_average_before']} {e['error']}"
         )
     for name, v in (("--full", result["verify_audit"]),
                     ("(incremental)", result["verify_audit_incremental"])):  # fmt: skip

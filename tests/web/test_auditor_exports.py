@@ -123,6 +123,25 @@ class TestRequestExports:
         assert sql_json == python_json and len(sql_json) == 5
         assert list(csv.reader(io.StringIO(sql_csv))) == list(csv.reader(io.StringIO(python_csv)))
 
+    @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r", "é", ""])
+    def test_the_database_guards_cells_as_python_does(self, archive, start):
+        """The SQL formula guard (the first character's code point) marks exactly the
+        cells _safe_cell marks: each formula character, a non-ASCII one, an empty cell."""
+        AccessRequest.objects.filter(pk=archive.r3.pk).update(
+            decision_comment=f"{start}x", end_reason=start, ticket=f"{start}T-1"
+        )
+        requests = history.filtered({})
+        python_csv = "".join(
+            exports.csv_lines(
+                exports.REQUEST_CSV_COLUMNS, exports.request_rows(requests), exports.request_csv_row
+            )
+        )
+        assert exports._fast()
+        sql_csv = b"".join(exports.request_lines(requests, "csv")).decode()
+        assert list(csv.reader(io.StringIO(sql_csv))) == list(csv.reader(io.StringIO(python_csv)))
+        python_json = jsonl("".join(exports.jsonl_lines(exports.request_rows(requests))))
+        assert jsonl(b"".join(exports.request_lines(requests, "jsonl")).decode()) == python_json
+
     def test_queries_do_not_grow_with_the_rows(
         self, as_auditor, archive, monkeypatch, django_assert_max_num_queries
     ):
