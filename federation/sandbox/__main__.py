@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
-from types import FrameType
 
 from .faults import DEFAULT_RATE_LIMITS
+from .process import serve_until_stopped
 from .seed import DEFAULT_TOKEN
 from .server import serve
 
@@ -51,16 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         rate_limits=dict(args.rate_limit),
         bearer_tokens=tuple(args.bearer_token),
     )
-    stop = threading.Event()
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    print(f"sandbox Okta org listening on {server.url}", flush=True)
-    stop.wait()
-    server.shutdown()
+    serve_until_stopped(server, f"sandbox Okta org listening on {server.url}")
 
 
 if __name__ == "__main__":

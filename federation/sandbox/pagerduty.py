@@ -31,7 +31,6 @@ import datetime as dt
 import html
 import ipaddress
 import json
-import signal
 import ssl
 import tempfile
 import threading
@@ -41,7 +40,6 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -49,6 +47,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from .process import serve_until_stopped
 
 DEFAULT_TOKEN = "sandbox-pagerduty-token"  # noqa: S105 - the sandbox's fixed demo token
 DEFAULT_ROUTING_KEY = "sandbox-approvers-routing-key"
@@ -545,16 +545,9 @@ def main(argv: list[str] | None = None) -> None:
                 for email, _, level in entries
             ]
         )
-    stop = threading.Event()
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    print(f"sandbox PagerDuty listening on {server.url} (certificate {server.ca_path})", flush=True)
-    stop.wait()
-    server.shutdown()
+    serve_until_stopped(
+        server, f"sandbox PagerDuty listening on {server.url} (certificate {server.ca_path})"
+    )
 
 
 if __name__ == "__main__":

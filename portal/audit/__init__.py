@@ -220,6 +220,13 @@ def _short(digest: str) -> str:
     return digest[:12] + "…"
 
 
+ALTERED = "content does not match its hash: the event was altered after it was written"
+
+
+def _altered(fields: dict[str, Any], stored_hash: str) -> bool:
+    return hashlib.sha256(canonical_json(fields)).hexdigest() != stored_hash
+
+
 def iter_chain_breaks(
     events: Iterable[AuditEvent] | None = None,
     *,
@@ -267,11 +274,8 @@ def iter_chain_breaks(
                     f"hash differs from the last verification's ({_short(anchor_hash)}): the "
                     "log was rewritten at or before this event",
                 )
-            if hashlib.sha256(canonical_json(fields)).hexdigest() != stored_hash:
-                yield ChainBreak(
-                    anchor_seq,
-                    "content does not match its hash: the event was altered after it was written",
-                )
+            if _altered(fields, stored_hash):
+                yield ChainBreak(anchor_seq, ALTERED)
             expected_seq, expected_prev = anchor_seq + 1, stored_hash
     for fields, stored_hash in rows:
         count += 1
@@ -295,11 +299,8 @@ def iter_chain_breaks(
                 f" but #{seq - 1} has hash {_short(expected_prev)} (reordered, inserted or "
                 "rewritten)",
             )
-        if hashlib.sha256(canonical_json(fields)).hexdigest() != stored_hash:
-            yield ChainBreak(
-                seq,
-                "content does not match its hash: the event was altered after it was written",
-            )
+        if _altered(fields, stored_hash):
+            yield ChainBreak(seq, ALTERED)
         expected_seq, expected_prev = seq + 1, stored_hash
     if stats is not None:
         stats.update(events=count, head_seq=expected_seq - 1, head_hash=expected_prev)
