@@ -1,5 +1,5 @@
-"""PagerDuty fixtures: the sandbox PagerDuty (https, its own certificate) that the real
-worker talks to, with this process's settings pointed at it too."""
+"""PagerDuty fixtures: the sandbox PagerDuty (https, its own certificate), this process's
+settings pointed at it (the real worker of the integration tests is already)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tests.harness import pagerduty_env
 
 
 @pytest.fixture
-def pd(integration, sandbox_pagerduty, settings) -> Any:
+def pd(sandbox_pagerduty, settings) -> Any:
     """The sandbox PagerDuty, reset; nobody on call until the test says so."""
     for name, value in pagerduty_env(sandbox_pagerduty).items():
         setattr(settings, name, int(value) if value.isdigit() else value)

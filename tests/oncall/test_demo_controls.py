@@ -9,7 +9,6 @@ from django.urls import reverse
 
 from federation.evidence_models import AwsRoleUse
 from tests.conftest import make_user
-from tests.harness import pagerduty_env
 
 pytestmark = pytest.mark.django_db
 
@@ -22,15 +21,6 @@ def staff(db):
     client = Client()
     client.force_login(user)
     return client
-
-
-@pytest.fixture
-def pd(sandbox_pagerduty, settings):
-    for name, value in pagerduty_env(sandbox_pagerduty).items():
-        setattr(settings, name, int(value) if value.isdigit() else value)
-    sandbox_pagerduty.state.reset()
-    yield sandbox_pagerduty
-    sandbox_pagerduty.state.reset()
 
 
 def test_a_simulated_aws_use_without_a_grant_is_an_alarm(staff, plan, monkeypatch):

@@ -5,18 +5,8 @@ from __future__ import annotations
 import pytest
 
 from federation.readiness.checks import FAIL, PASS, UNKNOWN, WARN, Run, check_pagerduty
-from tests.harness import pagerduty_env
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def pd(sandbox_pagerduty, settings):
-    for name, value in pagerduty_env(sandbox_pagerduty).items():
-        setattr(settings, name, int(value) if value.isdigit() else value)
-    sandbox_pagerduty.state.reset()
-    yield sandbox_pagerduty
-    sandbox_pagerduty.state.reset()
 
 
 def results() -> dict[tuple[str, str], str]:

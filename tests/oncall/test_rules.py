@@ -20,7 +20,6 @@ from requests_app.models import (
     PageStatus,
     Status,
 )
-from tests.harness import pagerduty_env
 
 pytestmark = pytest.mark.django_db
 
@@ -35,15 +34,6 @@ def queued(monkeypatch) -> list[tuple[str, int]]:
             f"requests_app.queue.{name}", lambda pk, name=name: calls.append((name, pk))
         )
     return calls
-
-
-@pytest.fixture
-def pd(sandbox_pagerduty, settings):
-    for name, value in pagerduty_env(sandbox_pagerduty).items():
-        setattr(settings, name, int(value) if value.isdigit() else value)
-    sandbox_pagerduty.state.reset()
-    yield sandbox_pagerduty
-    sandbox_pagerduty.state.reset()
 
 
 def file(user, role) -> AccessRequest:
