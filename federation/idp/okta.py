@@ -152,6 +152,12 @@ def _sdk_logging_kept() -> Iterator[None]:
         sdk_logger.disabled = disabled
 
 
+def _keep_sdk_logger_quiet() -> None:
+    sdk_logger = logging.getLogger(SDK_LOGGER)
+    if sdk_logger.getEffectiveLevel() < logging.INFO:
+        sdk_logger.setLevel(logging.INFO)
+
+
 def _retry_after(headers: Mapping[str, str] | None) -> float | None:
     """Seconds until the rate-limit window resets: ``X-Rate-Limit-Reset - Date``."""
     if not headers:
@@ -294,6 +300,10 @@ class OktaIdentityProvider:
     # --- plumbing -------------------------------------------------------------------
 
     def _client(self) -> Client:
+        # Checked on every call, not only when a client is built: clients are cached, so
+        # whatever lowered the SDK's logger since would otherwise let a request (and its
+        # API token) reach the logs at DEBUG.
+        _keep_sdk_logger_quiet()
         config = self._config()
         key = repr((settings.OKTA_ALLOW_HTTP, sorted(config.items(), key=lambda item: item[0])))
         cached = getattr(_clients, "by_config", None)
