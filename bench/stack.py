@@ -1,6 +1,6 @@
 """The production stack on this machine, one process each, for a benchmark run.
 
-gunicorn (the Dockerfile's CMD: ``portal.wsgi``, 3 gthread workers), a Celery worker
+gunicorn (the Dockerfile's CMD: ``portal.wsgi``, its gthread workers and threads), a Celery worker
 (concurrency 8, as in docker-compose) and Celery beat, a private ``redis-server``
 on a free port, a database of its own on the shared PostgreSQL (copied from a
 migrated template, dropped afterwards), and the sandbox Okta org
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -110,19 +111,24 @@ def migrated_template() -> str:
     return name
 
 
-def web_command(port: int, workers: int) -> list[str]:
-    """The Dockerfile's gunicorn CMD (worker class, threads, ...) on a loopback port."""
+# Each request as gunicorn saw it: path, status and time in the worker (ms), to tell the
+# portal's own time from the time a request waits in the load generator's process.
+ACCESS_LOG_FORMAT = "%(t)s %(m)s %(U)s %(q)s %(s)s %(M)s"
+
+
+def web_command(port: int, access_log: Path) -> list[str]:
+    """The Dockerfile's gunicorn CMD (workers, worker class, threads) on a loopback port."""
     text = (ROOT / "Dockerfile").read_text().replace("\\\n", "")
     found = re.search(r"^CMD (\[.*?\])", text, re.M | re.S)
     if found is None:
         raise RuntimeError("the Dockerfile has no CMD")
     command = json.loads(found.group(1))
     command = [c.replace("0.0.0.0:8000", f"127.0.0.1:{port}") for c in command]
-    command[command.index("--workers") + 1] = str(workers)
-    # The access log would fill the benchmark's web.log with one line per page.
+    # The access log goes to a file of its own (not web.log), with each request's time.
     if "--access-logfile" in command:
         at = command.index("--access-logfile")
         del command[at : at + 2]
+    command += ["--access-logfile", str(access_log), "--access-logformat", ACCESS_LOG_FORMAT]
     return [PYTHON, "-m", *command]
 
 
@@ -141,7 +147,6 @@ class Stack:
     latency_ms: int = DEFAULT_LATENCY_MS
     rate_limits: dict[str, int] = field(default_factory=dict)
     users: Iterable[str] = ()  # Okta logins the sandbox org knows, besides its demo users
-    web_workers: int = 3
     worker_concurrency: int = 8
     env: dict[str, str] = field(default_factory=dict)  # portal settings for every process
 
@@ -150,6 +155,7 @@ class Stack:
         self.var = Path(tempfile.mkdtemp(prefix=f"bench-{self.name}-"))
         self.database = f"bench_{self.name}_{os.getpid()}"
         self.okta_url = self.web_url = self.redis_url = ""
+        self.access_log = self.var / "access.log"
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -188,7 +194,7 @@ class Stack:
         wait_until(lambda: self._redis_ping(redis_port), "redis")
         os.environ.update(self.portal_env())
         self.web_url = f"http://127.0.0.1:{web_port}"
-        self._spawn("web", web_command(web_port, self.web_workers))
+        self._spawn("web", web_command(web_port, self.access_log))
         worker = self._spawn(
             "worker",
             [PYTHON, "-m", "celery", "-A", "portal", "worker", "-l", "info",
@@ -324,6 +330,22 @@ class Stack:
 
     def okta_state(self) -> dict[str, Any]:
         return requests.get(f"{self.okta_url}/__sandbox__/state", timeout=60).json()
+
+    def served(self) -> int:
+        """Requests gunicorn has logged so far (``served_ms(..., after=)`` skips them)."""
+        with open(self.access_log) as log:
+            return sum(1 for _ in log)
+
+    def served_ms(self, method: str, url: re.Pattern[str], after: int = 0) -> list[float]:
+        """gunicorn's time (ms) for each ``method`` request whose path (and ``?query``, if
+        it had one) matches ``url``, from the ``after``-th on."""
+        times = []
+        with open(self.access_log) as log:
+            for line in itertools.islice(log, after, None):
+                _, verb, path, query, _, ms = line.rstrip("\n").rsplit(" ", 5)
+                if verb == method and url.fullmatch(f"{path}?{query}" if query else path):
+                    times.append(float(ms))
+        return times
 
     def worker_log(self) -> str:
         return next(c.log.read_text() for c in self.children if c.name == "worker")
