@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Case, When
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 
 from federation.evidence_models import HealthStateChange
 from federation.models import Failover
@@ -23,9 +24,8 @@ def portal(request: HttpRequest) -> dict[str, Any]:
     if not user.is_authenticated:
         return {}
     return {
-        "current_failover": Failover.objects.select_related(
-            "opened_by", "close_requested_by"
-        ).current(),
+        # Looked up once, when a template first asks: a page's fragment (a poll) does not.
+        "current_failover": SimpleLazyObject(_current_failover),
         "user_is_approver": access.is_approver(user),
         "user_is_auditor": access.is_auditor(user),
         "user_can_write": access.can_write(user),
@@ -36,6 +36,10 @@ def portal(request: HttpRequest) -> dict[str, Any]:
         "pending_approvals": lambda: _pending_approvals(user),
         "my_held_request": lambda: _my_held_request(user),
     }
+
+
+def _current_failover() -> Failover | None:
+    return Failover.objects.select_related("opened_by", "close_requested_by").current()
 
 
 def _pending_approvals(user: Any) -> int:

@@ -45,9 +45,12 @@ def granted_minutes(req: AccessRequest) -> int:
     return req.duration_minutes + (extra or 0)
 
 
-def remaining_minutes(req: AccessRequest) -> int:
-    """How many more minutes the level's maximum still allows."""
-    return max(0, req.role.level.max_duration_minutes - granted_minutes(req))
+def remaining_minutes(req: AccessRequest, granted: int | None = None) -> int:
+    """How many more minutes the level's maximum still allows (``granted``: the request's
+    ``granted_minutes``, when the caller has it already)."""
+    if granted is None:
+        granted = granted_minutes(req)
+    return max(0, req.role.level.max_duration_minutes - granted)
 
 
 def _locked_extension(ext_id: int) -> tuple[Extension, AccessRequest]:

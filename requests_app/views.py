@@ -146,7 +146,8 @@ def extension_context(
         )
     ]
     has_pending = any(ext.status == ExtensionStatus.PENDING for ext, _ in rows)
-    left = extensions.remaining_minutes(req) if req.activated_at else 0
+    granted = extensions.granted_minutes(req)
+    left = extensions.remaining_minutes(req, granted) if req.activated_at else 0
     can_ask = (
         permissions.can_ask_extension(user, req)
         and req.failover.status == FailoverStatus.ACTIVE
@@ -158,7 +159,7 @@ def extension_context(
         "can_extend": can_ask,
         "extension_left": left,
         "extension_form": form or ExtensionForm(initial={"minutes": min(30, left) or None}),
-        "granted_minutes": extensions.granted_minutes(req),
+        "granted_minutes": granted,
     }
 
 
@@ -178,9 +179,10 @@ def _sign_out(req: AccessRequest) -> Any:
     return sign_out_status(req) if req.activated_at else None
 
 
-def detail_context(user: Any, req: AccessRequest) -> dict[str, Any]:
+def detail_context(user: Any, req: AccessRequest, sign_out: Any = None) -> dict[str, Any]:
+    """The request page's context; ``sign_out`` when the caller has just computed it."""
     events = list(events_for(req).order_by("seq"))
-    sign_out = _sign_out(req)
+    sign_out = sign_out if sign_out is not None else _sign_out(req)
     mine = req.requester_id == user.pk
     review = getattr(req, "break_glass_review", None) if req.break_glass else None
     return {
@@ -223,9 +225,10 @@ def request_status(request: SignedInRequest, pk: int) -> HttpResponse:
     version alone (the newest event's seq, one index-only query), before the page."""
     req = visible_request(request.user, pk, for_page=False)
     last_seq = events_for(req).order_by("-seq").values_list("seq", flat=True).first() or 0
-    if request.GET.get("v") == live_version(req, last_seq, _sign_out(req)):
+    sign_out = _sign_out(req)
+    if request.GET.get("v") == live_version(req, last_seq, sign_out):
         return HttpResponse(status=204)
-    context = detail_context(request.user, visible_request(request.user, pk))
+    context = detail_context(request.user, visible_request(request.user, pk), sign_out)
     return render(request, "requests_app/request_status.html", context)
 
 
