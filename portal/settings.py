@@ -148,10 +148,18 @@ TEMPLATES = [
     },
 ]
 
+_DATABASE_URL = required("DATABASE_URL", f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")
 DATABASES = {
     "default": dj_database_url.parse(
-        required("DATABASE_URL", f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        _DATABASE_URL,
+        # PostgreSQL: a connection per thread, kept for a minute and checked before each
+        # request reuses it (a restarted server costs one reconnect, not a 500). A new
+        # connection for every request and task cost ~5 ms idle and ~33 ms under an
+        # incident's load (docs/performance.md). SQLite (the demo) opens one cheaply.
+        conn_max_age=env_int(
+            "DATABASE_CONN_MAX_AGE", 60 if _DATABASE_URL.startswith("postgres") else 0
+        ),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):

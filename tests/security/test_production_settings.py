@@ -102,3 +102,20 @@ def test_the_demo_keeps_its_defaults():
     )
     assert got["SECURE_SSL_REDIRECT"] is False
     assert got["REQUIRE_FAILOVER_CONFIRMATION"] is False
+
+
+@pytest.mark.parametrize(
+    ("url", "kept", "overrides"),
+    [
+        # PostgreSQL: one connection per thread, kept and health-checked (issue 13: a new
+        # connection per request cost ~33 ms of an incident's load).
+        ("postgres://portal_app@127.0.0.1:5432/portal", 60, {}),
+        ("postgres://portal_app@127.0.0.1:5432/portal", 0, {"DATABASE_CONN_MAX_AGE": "0"}),
+        # SQLite (the demo) opens a connection cheaply: none kept.
+        ("sqlite:////tmp/portal-settings-test.sqlite3", 0, {}),
+    ],
+)
+def test_database_connections_are_kept_and_checked_on_postgresql(url, kept, overrides):
+    got = settings_in_production("DATABASES", DATABASE_URL=url, **overrides)
+    assert got["DATABASES"]["default"]["CONN_MAX_AGE"] == kept
+    assert got["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] is True
