@@ -371,8 +371,12 @@ class Failover(models.Model):
         ]
 
     def __str__(self) -> str:
-        # What people call it, in messages and pages alike (its status is said separately).
-        return f"{'Drill' if self.is_drill else 'Failover'} #{self.pk}"
+        return self.label(self.pk, self.is_drill)
+
+    @staticmethod
+    def label(pk: int, is_drill: bool) -> str:
+        """What people call it, in messages and pages alike (its status is said separately)."""
+        return f"{'Drill' if is_drill else 'Failover'} #{pk}"
 
     @property
     def is_open(self) -> bool:

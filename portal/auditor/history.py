@@ -8,7 +8,7 @@ Filters resolve small tables (people, roles) to ids first, so the big query on
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -89,14 +89,9 @@ class HistoryFilter(forms.Form):
         widget=QuickSelectMultiple(attrs={"size": 3}),
         help_text="Ctrl/⌘-click to pick several.",
     )
-    failover = forms.ModelChoiceField(
-        # Only what the label ("Drill #12") needs: every drill adds an option, and loading
-        # whole failovers (eleven timestamps each) was most of this widget's time.
-        Failover.objects.order_by("-opened_at").only("pk", "is_drill"),
-        required=False,
-        empty_label="Any failover",
-        widget=QuickSelect,
-    )
+    # Its options are set per form from two columns (see __init__): every drill adds one,
+    # and a ModelChoiceField built a whole Failover (eleven timestamps) for each label.
+    failover = forms.TypedChoiceField(coerce=int, required=False, widget=QuickSelect)
     kind = forms.ChoiceField(
         choices=[("", "Real and drills"), ("real", "Real failovers"), ("drill", "Drills")],
         required=False,
@@ -121,6 +116,15 @@ class HistoryFilter(forms.Form):
         label="Justification or ticket contains",
     )
     sort = forms.ChoiceField(choices=SORT_CHOICES, required=False, widget=QuickSelect)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        failovers = Failover.objects.order_by("-opened_at").values_list("pk", "is_drill")
+        field = cast(forms.ChoiceField, self.fields["failover"])
+        field.choices = [
+            ("", "Any failover"),
+            *((pk, Failover.label(pk, is_drill)) for pk, is_drill in failovers),
+        ]
 
     def clean(self) -> dict[str, Any]:
         super().clean()

@@ -60,6 +60,19 @@ class TestHistoryFilters:
         assert shown(as_auditor, kind="drill") == ids(a.r5, a.r4, a.r3)
         assert shown(as_auditor, kind="real") == ids(a.r2, a.r1)
 
+    def test_the_failover_choices_name_each_newest_first_and_keep_the_choice(
+        self, as_auditor, archive
+    ):
+        a = archive
+        html = as_auditor.get(HISTORY, {"failover": a.real.pk}).content.decode()
+        real = f'<option value="{a.real.pk}" selected>Failover #{a.real.pk}</option>'
+        drill = f'<option value="{a.drill.pk}">Drill #{a.drill.pk}</option>'
+        assert real in html and drill in html
+        assert html.index(drill) < html.index(real)  # the drill was opened later
+        response = as_auditor.get(HISTORY, {"failover": a.drill.pk + a.real.pk + 1})
+        assert response.status_code == 400
+        assert "Select a valid choice" in response.content.decode()
+
     def test_by_date_filed(self, as_auditor, archive):
         a = archive
         assert shown(as_auditor, date_from="2025-06-11", date_to="2025-06-11") == ids(a.r4)
