@@ -33,6 +33,7 @@ USERS = 20
 # Each person waits this long between pages (reading, or the page's own htmx poll);
 # without it, 20 clients in a tight loop measure the queue in front of 3 workers.
 THINK_SECONDS = 1.0
+EXPORT_RUNS = 3  # each export's figure is the median of this many runs
 
 
 def _top_up_events(target: int) -> int:
@@ -191,6 +192,20 @@ def _export(person: Person, url: str, web_pids: list[int]) -> dict[str, float]:
     }
 
 
+def _export_runs(person: Person, url: str, web_pids: list[int]) -> dict[str, Any]:
+    """The export EXPORT_RUNS times: the median run's figures, every run's rate, and the
+    most any run grew a web worker (one run's rate moved by 25% between benchmark runs
+    with the checkpointer or autovacuum busy after the seeding)."""
+    runs = [_export(person, url, web_pids) for _ in range(EXPORT_RUNS)]
+    median = sorted(runs, key=lambda r: r["rows_per_s"])[len(runs) // 2]
+    return {
+        **median,
+        "runs_rows_per_s": [r["rows_per_s"] for r in runs],
+        "web_worker_rss_growth_mb": max(r["web_worker_rss_growth_mb"] for r in runs),
+        "error": next((r["error"] for r in runs if r["error"]), ""),
+    }
+
+
 def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
     n_requests, n_events, seconds = (1_000, 10_000, 6.0) if quick else (100_000, 1_000_000, 60.0)
     with Stack("pages", latency_ms=latency_ms) as stack:
@@ -259,9 +274,9 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
         ).stdout.split()
         web_pids = [int(pid) for pid in kids]
         exports = {
-            "requests CSV": _export(auditor, "/auditor/requests.csv", web_pids),
-            "requests JSONL": _export(auditor, "/auditor/requests.jsonl", web_pids),
-            "audit log JSONL": _export(auditor, "/auditor/audit.jsonl", web_pids),
+            "requests CSV": _export_runs(auditor, "/auditor/requests.csv", web_pids),
+            "requests JSONL": _export_runs(auditor, "/auditor/requests.jsonl", web_pids),
+            "audit log JSONL": _export_runs(auditor, "/auditor/audit.jsonl", web_pids),
         }
         full = _verify("--full")
         # Then what an hourly run meets: the events appended since the last verification.
@@ -325,7 +340,8 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
     )
     for label, e in exports.items():
         print(
-            f"export {label}: {e['rows']} rows in {e['seconds']} s = {e['rows_per_s']} rows/s, "
+            f"export {label}: {e['rows']} rows in {e['seconds']} s = {e['rows_per_s']} rows/s "
+            f"(median of {e['runs_rows_per_s']}), "
             f"web worker RSS +{e['web_worker_rss_growth_mb']} MB, load before "
             f"{e['load_average_before']} {e['error']}"
         )
