@@ -297,7 +297,7 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
         )
     )
     # fmt: on
-    _picture(rows, start, activated, first_put, groups_limit, n, quick, bound, windows)
+    _picture(rows, start, activated, first_put, groups_limit, n, quick, bound, windows, polls)
     return result
 
 
@@ -355,11 +355,13 @@ def _by_family(calls: list) -> dict[str, int]:
     return found
 
 
-def _picture(rows, start, activated, first_put, limit, n, quick, bound, windows) -> None:
+def _picture(rows, start, activated, first_put, limit, n, quick, bound, windows, polls) -> None:
     plt = report.pyplot()
     if plt is None:
         return
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, (ax, lag) = plt.subplots(
+        2, 1, figsize=(7, 6), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+    )
     for key, label in (("created_at", "filed"), ("decided_at", "approved")):
         times = sorted(row[key].timestamp() - start for row in rows)
         ax.step(times, range(1, len(times) + 1), where="post", label=label, alpha=0.6)
@@ -378,9 +380,15 @@ def _picture(rows, start, activated, first_put, limit, n, quick, bound, windows)
         ax.axvline(at, color="purple", linewidth=0.6, alpha=0.5,
                    label="Okta groups window opens" if k == 0 else None)  # fmt: skip
     ax.set_xlim(left=0)
-    ax.set_xlabel("seconds since the surge began")
     ax.set_ylabel("requests ACTIVE")
     ax.legend(fontsize=8, loc="lower right")
+    # Each requester's poll as they saw it, against the target.
+    lag.scatter([at - start for at, _ in polls], [ms for _, ms in polls], s=2, alpha=0.4)
+    lag.axhline(200, color="red", linestyle="--", label="target for the p95 (200 ms)")
+    lag.set_yscale("log")
+    lag.set_ylabel("status poll (ms)")
+    lag.set_xlabel("seconds since the surge began")
+    lag.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     fig.savefig(report.png_path("surge", quick), dpi=80)
     plt.close(fig)
