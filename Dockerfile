@@ -26,5 +26,5 @@ EXPOSE 8000
 # gthread workers: a worker's main loop keeps telling the arbiter it is alive while a
 # thread streams a long export, so --timeout (30 s) never cuts a download short (a sync
 # worker reports only between requests: a 100,000-row export was killed mid-stream).
-CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
-     "--worker-class", "gthread", "--threads", "4", "--access-logfile", "-"]
+CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "5", \
+     "--worker-class", "gthread", "--threads", "2", "--access-logfile", "-"]
