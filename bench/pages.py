@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import re
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from bench.stack import DEFAULT_LATENCY_MS, ROOT, Stack
 USERS = 20
 # Each person waits this long between pages (reading, or the page's own htmx poll);
 # without it, 20 clients in a tight loop measure the queue in front of 3 workers.
-THINK_SECONDS = 1.0
+THINK_SECONDS = 1.0  # the mean pause between a user's pages
 EXPORT_RUNS = 3  # each export's figure is the median of this many runs
 
 
@@ -101,7 +102,12 @@ def _person(user: Any, web: str) -> Person:
 
 
 def _load(pages: dict[str, tuple[Person, str]], seconds: float) -> dict[str, list[float]]:
-    """USERS threads, each loading the pages in turn (its own session) for ``seconds``."""
+    """USERS threads, each loading the pages in turn (its own session) for ``seconds``.
+
+    Each starts at a random moment of the first THINK_SECONDS and waits 0.5-1.5 x
+    THINK_SECONDS between pages, as locust's ``between`` does: with a fixed pause the 20
+    started together and stayed in step, every page asked by all of them within the same
+    few milliseconds, and the p95 measured that convoy, not 20 people at work."""
     timings: dict[str, list[float]] = {label: [] for label in pages}
     errors: list[str] = []
     stop = time.monotonic() + seconds
@@ -109,6 +115,8 @@ def _load(pages: dict[str, tuple[Person, str]], seconds: float) -> dict[str, lis
 
     def user(n: int) -> None:
         sessions: dict[str, Any] = {}
+        rng = random.Random(n)
+        time.sleep(rng.uniform(0, THINK_SECONDS))
         i = n
         while time.monotonic() < stop:
             label = labels[i % len(labels)]
@@ -121,7 +129,7 @@ def _load(pages: dict[str, tuple[Person, str]], seconds: float) -> dict[str, lis
             timings[label].append((time.perf_counter() - started) * 1000)
             if reply.status_code != 200 or reply.history:
                 errors.append(f"{label}: HTTP {reply.status_code}")
-            time.sleep(THINK_SECONDS)
+            time.sleep(rng.uniform(0.5, 1.5) * THINK_SECONDS)
 
     threads = [threading.Thread(target=user, args=(n,)) for n in range(USERS)]
     for t in threads:
