@@ -6,13 +6,17 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django import forms
 from django.db import transaction
+from django.test.html import parse_html
 from django.urls import reverse
 from django.utils import timezone
 
 from portal import audit
 from portal.audit import integrity
+from portal.auditor import history
 from portal.models import AuditEvent, ChainVerification
+from portal.templatetags import portal_tags
 from tests.tampering import triggers_disabled
 from tests.web.conftest import HTMX
 
@@ -336,3 +340,33 @@ def test_engineers_are_refused(as_engineer, archive, name, args):
 def test_signed_out_visitors_go_to_the_login(client, archive):
     response = client.get(HISTORY)
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{}, {"status": ["expired", "revoked"], "sort": "-granted", "kind": "drill"}],
+    ids=["unbound defaults", "chosen values"],
+)
+def test_the_filter_forms_selects_are_the_html_django_would_render(archive, data):
+    """QuickSelect writes the options itself (issue 13: the history page's cost); the
+    result is Django's own <select>: the same attributes, options, labels and choices."""
+    form = history.HistoryFilter({**data, "failover": archive.drill.pk, "account": ""})
+    form.is_valid()
+    for bound in form:
+        if not isinstance(bound.field.widget, history.QuickSelect):
+            continue
+        ours = bound.as_widget()
+        attrs = bound.build_widget_attrs({"id": bound.auto_id})
+        django = forms.Widget.render(bound.field.widget, bound.html_name, bound.value(), attrs)
+        assert parse_html(ours) == parse_html(django), bound.name
+
+
+def test_when_is_a_time_element_in_the_portals_zone():
+    moment = dt.datetime(2025, 6, 10, 8, 5, 9, 120000, tzinfo=dt.UTC)
+    html = portal_tags.when(moment)
+    local = timezone.localtime(moment)
+    assert html == (
+        f'<time datetime="2025-06-10T08:05:09.120000+00:00" '
+        f'title="{local:%Y-%m-%d %H:%M:%S} {local:%Z}">{local:%Y-%m-%d %H:%M}</time>'
+    )
+    assert portal_tags.when(None) == "—"
