@@ -8,7 +8,7 @@ Filters resolve small tables (people, roles) to ids first, so the big query on
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable
 from typing import Any, cast
 
 from django import forms
@@ -17,6 +17,7 @@ from django.core.paginator import Page
 from django.db.models import F, Q, QuerySet
 from django.forms.utils import flatatt
 from django.utils import timezone
+from django.utils.choices import flatten_choices
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -44,7 +45,7 @@ class QuickSelect(forms.Select):
     """A <select> written in Python: Django's widget renders every option through its own
     template (and builds a dict of attributes for each), which made the filter form (a
     failover list that grows with every drill) the costliest part of the history page.
-    The same HTML as Django's (``tests/web/test_auditor_pages.py``), groups flattened."""
+    The same HTML as Django's (``tests/web/test_auditor_pages.py``)."""
 
     def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> SafeString:
         final_attrs = self.build_attrs(self.attrs, attrs)
@@ -52,7 +53,8 @@ class QuickSelect(forms.Select):
             final_attrs["multiple"] = True
         chosen = set(self.format_value(value))
         parts: list[str] = [format_html('<select name="{}"{}>', name, flatatt(final_attrs))]
-        for option_value, label in self._flat_choices():
+        options: Iterable[tuple[Any, Any]] = flatten_choices(self.choices)  # groups flattened
+        for option_value, label in options:
             option_value = "" if option_value is None else str(option_value)
             selected = " selected" if option_value in chosen else ""
             parts.append(
@@ -60,13 +62,6 @@ class QuickSelect(forms.Select):
             )
         parts.append("</select>")
         return mark_safe("".join(parts))  # noqa: S308 -- every value and label escaped
-
-    def _flat_choices(self) -> Iterator[tuple[Any, Any]]:
-        for option_value, label in self.choices:
-            if isinstance(label, list | tuple):  # a group: its options, without the group
-                yield from label
-            else:
-                yield option_value, label
 
 
 class QuickSelectMultiple(QuickSelect, forms.SelectMultiple):
