@@ -148,21 +148,19 @@ TEMPLATES = [
     },
 ]
 
-_DATABASE_URL = required("DATABASE_URL", f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")
 DATABASES = {
     "default": dj_database_url.parse(
-        _DATABASE_URL,
-        # PostgreSQL: a connection per thread, kept for a minute and checked before each
-        # request reuses it (a restarted server costs one reconnect, not a 500). A new
-        # connection for every request and task cost ~5 ms idle and ~33 ms under an
-        # incident's load (docs/performance.md). SQLite (the demo) opens one cheaply.
-        conn_max_age=env_int(
-            "DATABASE_CONN_MAX_AGE", 60 if _DATABASE_URL.startswith("postgres") else 0
-        ),
+        required("DATABASE_URL", f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"),
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+_SQLITE = DATABASES["default"]["ENGINE"].endswith("sqlite3")
+# A connection per thread, kept for a minute and checked before a request reuses it (a
+# restarted server costs one reconnect, not a 500): a new PostgreSQL connection for every
+# request and task cost ~5 ms idle and ~33 ms under an incident's load
+# (docs/performance.md). SQLite (the demo) opens one cheaply.
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 0 if _SQLITE else 60)
+if _SQLITE:
     # Writers take the lock at BEGIN so concurrent audit appends queue, not fail.
     DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
     DATABASES["default"]["OPTIONS"]["timeout"] = 20

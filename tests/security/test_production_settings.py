@@ -111,6 +111,9 @@ def test_the_demo_keeps_its_defaults():
         # connection per request cost ~33 ms of an incident's load).
         ("postgres://portal_app@127.0.0.1:5432/portal", 60, {}),
         ("postgres://portal_app@127.0.0.1:5432/portal", 0, {"DATABASE_CONN_MAX_AGE": "0"}),
+        # Any spelling dj-database-url reads as PostgreSQL (pgsql:// was left at 0).
+        ("pgsql://portal_app@127.0.0.1:5432/portal", 60, {}),
+        ("postgresql://portal_app@127.0.0.1:5432/portal", 60, {}),
         # SQLite (the demo) opens a connection cheaply: none kept.
         ("sqlite:////tmp/portal-settings-test.sqlite3", 0, {}),
     ],
