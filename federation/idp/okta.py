@@ -139,8 +139,7 @@ def _sdk_logging_kept() -> Iterator[None]:
 
     Every ``Client()`` adds a StreamHandler to the ``okta-sdk-python`` logger
     (one more per call here), resets its level and disables it. Keep the
-    project's configuration, and never below INFO: at DEBUG the SDK logs whole
-    requests, API token included.
+    project's configuration, and never below INFO (``_keep_sdk_logger_quiet``).
     """
     sdk_logger = logging.getLogger(SDK_LOGGER)
     handlers, level, disabled = list(sdk_logger.handlers), sdk_logger.level, sdk_logger.disabled
@@ -148,11 +147,14 @@ def _sdk_logging_kept() -> Iterator[None]:
         yield
     finally:
         sdk_logger.handlers = handlers
-        sdk_logger.setLevel(max(level, logging.INFO))
+        sdk_logger.setLevel(level)
         sdk_logger.disabled = disabled
+        _keep_sdk_logger_quiet()
 
 
 def _keep_sdk_logger_quiet() -> None:
+    """The SDK's logger never below INFO: at DEBUG it logs whole requests, API token
+    included."""
     sdk_logger = logging.getLogger(SDK_LOGGER)
     if sdk_logger.getEffectiveLevel() < logging.INFO:
         sdk_logger.setLevel(logging.INFO)
