@@ -25,7 +25,7 @@ from portal.core.errors import DomainError, NotAllowed
 from portal.core.types import SignedInRequest
 from portal.core.web import page, refused, require
 from requests_app import break_glass, console, eligibility, extensions, permissions, services
-from requests_app.evidence import sign_out_status
+from requests_app.evidence import SignOutEvidence, sign_out_status
 from requests_app.forms import AccessRequestForm, ActionForm, ExtensionForm
 from requests_app.models import (
     ENDED_GRANT_STATUSES,
@@ -163,7 +163,7 @@ def extension_context(
     }
 
 
-def live_version(req: AccessRequest, last_seq: int, sign_out: Any) -> str:
+def live_version(req: AccessRequest, last_seq: int, sign_out: SignOutEvidence | None) -> str:
     """Changes whenever anything happens to the request (an audit event), its failover
     starts the return to normal, or new sign-in evidence arrives: polls answer 204 until
     then."""
@@ -174,12 +174,14 @@ def live_version(req: AccessRequest, last_seq: int, sign_out: Any) -> str:
     return f"{req.status}.{req.failover.status}.{last_seq}{seen}"
 
 
-def _sign_out(req: AccessRequest) -> Any:
+def _sign_out(req: AccessRequest) -> SignOutEvidence | None:
     # Sign-in / sign-out evidence of a grant (new System Log events change the version too).
     return sign_out_status(req) if req.activated_at else None
 
 
-def detail_context(user: Any, req: AccessRequest, sign_out: Any = None) -> dict[str, Any]:
+def detail_context(
+    user: Any, req: AccessRequest, sign_out: SignOutEvidence | None = None
+) -> dict[str, Any]:
     """The request page's context; ``sign_out`` when the caller has just computed it."""
     events = list(events_for(req).order_by("seq"))
     sign_out = sign_out if sign_out is not None else _sign_out(req)
