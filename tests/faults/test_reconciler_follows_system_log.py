@@ -60,13 +60,19 @@ def settled() -> object:
     return wait_for(at_rest, timeout=30, what="the reconciler at rest")
 
 
+def is_census(method: str, path: str) -> bool:
+    """The groups search a full pass starts with."""
+    return (method, path) == ("GET", "/api/v1/groups")
+
+
+def is_listing(method: str, path: str) -> bool:
+    """A group's member listing."""
+    return method == "GET" and path.startswith("/api/v1/groups/") and path.endswith("/users")
+
+
 def group_listings(org, since: float) -> list[str]:
     """The paths of the member listings Okta answered since ``since``."""
-    return [
-        path
-        for _, _, method, path, _ in org.call_log.calls(since)
-        if method == "GET" and path.startswith("/api/v1/groups/") and path.endswith("/users")
-    ]
+    return [path for _, _, method, path, _ in org.call_log.calls(since) if is_listing(method, path)]
 
 
 def add_in_the_okta_console(org, group: str, login: str) -> None:
@@ -118,27 +124,18 @@ def test_a_member_added_behind_the_back_is_removed_within_one_poll_without_a_ful
 
 def censuses(org, since: float) -> int:
     """Full passes since ``since``: each starts with one census of the groups."""
-    return sum(
-        1
-        for _, _, method, path, _ in org.call_log.calls(since)
-        if (method, path) == ("GET", "/api/v1/groups")
-    )
+    return sum(1 for _, _, method, path, _ in org.call_log.calls(since) if is_census(method, path))
 
 
 def listings_by_pass(org, since: float, until: float) -> list[list[str]]:
     """The member listings of each full pass that began (with its census) in the window."""
     passes: list[list[str]] = []
     for received, _, method, path, _ in sorted(org.call_log.calls(since)):
-        if (method, path) == ("GET", "/api/v1/groups"):
+        if is_census(method, path):
             if received >= until:
                 break
             passes.append([])
-        elif (
-            passes
-            and method == "GET"
-            and path.startswith("/api/v1/groups/")
-            and (path.endswith("/users"))
-        ):
+        elif passes and is_listing(method, path):
             passes[-1].append(path)
     return passes
 
