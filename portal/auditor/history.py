@@ -8,13 +8,14 @@ Filters resolve small tables (people, roles) to ids first, so the big query on
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
+from django.forms.models import ModelChoiceIterator
 from django.forms.utils import flatatt
 from django.utils import timezone
 from django.utils.choices import flatten_choices
@@ -23,7 +24,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from federation.models import EmergencyRole, Failover, Level, WorkloadAccount
 from portal.core.web import CappedPaginator
-from requests_app.models import AccessRequest, Status
+from requests_app.models import AccessRequest, Approval, Status
 
 # sort key in the URL -> columns (the id breaks ties, so pages never overlap).
 SORTS: dict[str, tuple[str, ...]] = {
@@ -68,6 +69,22 @@ class QuickSelectMultiple(QuickSelect, forms.SelectMultiple):
     pass
 
 
+class ListedChoices(ModelChoiceIterator):  # type: ignore[type-arg]
+    """A model choice list read with one plain query. Django's reads it with
+    ``iterator()``: on PostgreSQL, outside a transaction, a WITH HOLD server-side cursor
+    (declare, fetch, close) for a list of a few rows."""
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.queryset:
+            yield self.choice(obj)
+
+
+class ListedModelChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+    iterator = ListedChoices
+
+
 class HistoryFilter(forms.Form):
     person = forms.CharField(
         required=False,
@@ -75,13 +92,13 @@ class HistoryFilter(forms.Form):
         label="Person",
         help_text="Username or email, or how it starts.",
     )
-    account = forms.ModelChoiceField(
+    account = ListedModelChoiceField(
         WorkloadAccount.objects.order_by("number"),
         required=False,
         empty_label="Any account",
         widget=QuickSelect,
     )
-    level = forms.ModelChoiceField(
+    level = ListedModelChoiceField(
         Level.objects.all(), required=False, empty_label="Any level", widget=QuickSelect
     )
     status = forms.MultipleChoiceField(
@@ -234,7 +251,14 @@ def page_of(requests: QuerySet[AccessRequest], number: Any, size: int) -> Page[A
     pks = requests.values_list("pk", flat=True)
     page: Page[Any] = CappedPaginator(pks, size).get_page(number)
     ids = list(page.object_list)
-    loaded = {req.pk: req for req in for_display(AccessRequest.objects.filter(pk__in=ids))}
+    # Only what the table shows: each relation joined costs PostgreSQL planning time
+    # (5 ms of a 6 ms query with the two below that for_display also joins).
+    rows = (
+        AccessRequest.objects.filter(pk__in=ids)
+        .select_related("requester", "role__workload_account", "role__level", "failover")
+        .prefetch_related(Prefetch("approvals", Approval.objects.select_related("approver")))
+    )
+    loaded = {req.pk: req for req in rows}
     page.object_list = [loaded[pk] for pk in ids if pk in loaded]
     return page
 

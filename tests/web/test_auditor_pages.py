@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from django import forms
 from django.db import transaction
+from django.template import Context, Template
 from django.test.html import parse_html
 from django.urls import reverse
 from django.utils import timezone
@@ -16,7 +17,7 @@ from portal import audit
 from portal.audit import integrity
 from portal.auditor import history
 from portal.models import AuditEvent, ChainVerification
-from portal.templatetags import portal_tags
+from portal.templatetags import audit_tags, portal_tags
 from tests.tampering import triggers_disabled
 from tests.web.conftest import HTMX
 
@@ -370,3 +371,40 @@ def test_when_is_a_time_element_in_the_portals_zone():
         f'title="{local:%Y-%m-%d %H:%M:%S} {local:%Z}">{local:%Y-%m-%d %H:%M}</time>'
     )
     assert portal_tags.when(None) == "—"
+
+
+# The history table's rows as history.html wrote them through Django's template engine
+# before history_rows took them over (issue 13): the reference the tag must match.
+HISTORY_ROWS_TEMPLATE = """{% load portal_tags %}{% for req in rows %}
+    <tr>
+      <td data-label="Request"><a href="{% url 'auditor-request' req.pk %}">#{{ req.pk }}</a>{% if req.failover.is_drill %} <span class="badge badge-drill">Drill</span>{% endif %}</td>
+      <td data-label="Filed" class="nowrap">{{ req.created_at|when }}</td>
+      <td data-label="Requester"><a href="{% url 'auditor-person' req.requester_id %}">{{ req.requester.get_username }}</a></td>
+      <td data-label="Account"><a href="{% url 'auditor-account' req.role.workload_account_id %}">{{ req.role.workload_account.name }}</a> <span class="muted mono small">{{ req.role.workload_account.account_id }}</span></td>
+      <td data-label="Level">{{ req.role.level.name }}</td>
+      <td data-label="Status">{% status_badge req.status req.get_status_display %}</td>
+      <td data-label="Granted" class="nowrap">{{ req.activated_at|when }}</td>
+      <td data-label="Ended" class="nowrap">{% if req.ended_at %}{{ req.ended_at|when }}{% else %}—{% endif %}</td>
+      <td data-label="Approved by">{% for a in req.approvals.all %}{{ a.approver.get_username }}{% if not forloop.last %}, {% endif %}{% empty %}<span class="muted">—</span>{% endfor %}</td>
+      <td data-label="Ticket">{{ req.ticket }}</td>
+    </tr>
+  {% endfor %}"""  # noqa: E501
+
+
+def test_the_history_rows_are_the_html_the_template_wrote(archive):
+    """history_rows writes the table's rows itself (issue 13: the history page's cost):
+    the same HTML as the template did, markup in a ticket or a name escaped, for drills,
+    rows without approvals, never granted and not ended."""
+    a = archive
+    a.r3.ticket = '<script>alert("x")</script> & co'
+    a.r3.save(update_fields=["ticket"])
+    a.r1.requester.username = "o'brien<b>"
+    a.r1.requester.save(update_fields=["username"])
+    page = history.page_of(history.filtered({}), 1, 25)
+    rows = page.object_list
+    assert {req.pk for req in rows} == {r.pk for r in (a.r1, a.r2, a.r3, a.r4, a.r5)}
+    ours = audit_tags.history_rows(rows)
+    django = Template(HISTORY_ROWS_TEMPLATE).render(Context({"rows": rows}))
+    assert parse_html(ours) == parse_html(django)
+    assert "&lt;script&gt;" in ours and "o&#x27;brien&lt;b&gt;" in ours
+    assert "<script>" not in ours
