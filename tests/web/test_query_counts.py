@@ -126,3 +126,45 @@ def test_a_long_filtered_list_is_counted_only_so_far(as_auditor, archive, monkey
     monkeypatch.setattr("portal.auditor.views.PAGE_SIZE", 2)
     content = as_auditor.get(reverse("auditor-history")).content.decode()
     assert "more than 3: narrow the filter" in content
+
+
+def _counts(client, url: str) -> tuple[int, bool]:
+    """How many COUNT queries the page ran, and whether it said "more than CAP"."""
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200
+    counts = sum("COUNT(*)" in q["sql"].upper() for q in captured.captured_queries)
+    return counts, response.context["page_obj"].paginator.capped
+
+
+def test_a_count_past_the_cap_is_remembered_for_that_filter(as_auditor, archive, monkeypatch):
+    """Counting 10,001 rows of a broad filter cost more than the page (issue 13): once a
+    filter is known to match more than CAP rows, its next pages do not count again."""
+    from portal.core.web import CappedPaginator
+
+    monkeypatch.setattr(CappedPaginator, "CAP", 3)
+    url = reverse("auditor-history")
+    assert _counts(as_auditor, url) == (1, True)
+    assert _counts(as_auditor, url) == (0, True)
+    assert _counts(as_auditor, f"{url}?page=2") == (0, True)
+    # Another filter is counted on its own; one under the cap is counted every time
+    # (a new request must show up in "N in all").
+    narrow = f"{url}?kind=real"
+    assert _counts(as_auditor, narrow) == (1, False)
+    assert _counts(as_auditor, narrow) == (1, False)
+
+
+def test_the_count_survives_the_cache_being_down(as_auditor, archive, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from portal.core import web
+
+    def down(*args, **kwargs):
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(web.CappedPaginator, "CAP", 3)
+    monkeypatch.setattr(web.cache, "get", down)
+    monkeypatch.setattr(web.cache, "set", down)
+    url = reverse("auditor-history")
+    assert _counts(as_auditor, url) == (1, True)
+    assert _counts(as_auditor, url) == (1, True)
