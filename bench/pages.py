@@ -2,10 +2,11 @@
 
 Seeds ``requests`` closed requests with their approvals and a valid audit chain
 (bench/bench_auditor_history.py's generator, bulk_create), topped up with
-filler events to ``events`` audit events; then 20 client threads load a mix
-of pages (dashboard, approvals queue, a request page, the auditor's history
-with filters, the audit log) for a while through gunicorn. Also streams the
-exports (rows/s, the web worker's memory growth) and times ``verify_audit``.
+filler events to ``events`` audit events; then 20 locust users (bench/locustfile.py,
+headless, a process of its own) load a mix of pages (dashboard, approvals queue, a
+request page, the auditor's history with filters, the audit log) for a while through
+gunicorn. Also streams the exports (rows/s, the web worker's memory growth) and times
+``verify_audit``.
 
 Targets: p95 < 100 ms per page, exports >= 50,000 rows/s, export memory flat.
 """
@@ -13,12 +14,11 @@ Targets: p95 < 100 ms per page, exports >= 50,000 rows/s, export memory flat.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import random
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -101,43 +101,47 @@ def _person(user: Any, web: str) -> Person:
     return Person(user.username, user.email, user.pk, "", web, session.session_key)
 
 
-def _load(pages: dict[str, tuple[Person, str]], seconds: float) -> dict[str, list[float]]:
-    """USERS threads, each loading the pages in turn (its own session) for ``seconds``.
+def _load(
+    pages: dict[str, tuple[Person, str]], seconds: float, csv: Path
+) -> dict[str, list[float]]:
+    """USERS locust users (bench/locustfile.py, headless, a process of its own), each
+    loading the pages in turn with their session cookies for ``seconds``; each request's
+    ms per page, kept raw in ``{csv}_ms.json``. Locust's own CSV (``{csv}_stats.csv`` and
+    so on) is for reference: rounded, and written each second, so it can miss the last.
 
     Each starts at a random moment of the first THINK_SECONDS and waits 0.5-1.5 x
-    THINK_SECONDS between pages, as locust's ``between`` does: with a fixed pause the 20
-    started together and stayed in step, every page asked by all of them within the same
-    few milliseconds, and the p95 measured that convoy, not 20 people at work."""
-    timings: dict[str, list[float]] = {label: [] for label in pages}
-    errors: list[str] = []
-    stop = time.monotonic() + seconds
-    labels = list(pages)
-
-    def user(n: int) -> None:
-        sessions: dict[str, Any] = {}
-        rng = random.Random(n)
-        time.sleep(rng.uniform(0, THINK_SECONDS))
-        i = n
-        while time.monotonic() < stop:
-            label = labels[i % len(labels)]
-            i += 1
-            person, url = pages[label]
-            if person.username not in sessions:
-                sessions[person.username] = Person(**{**vars(person), "_http": None})
-            started = time.perf_counter()
-            reply = sessions[person.username].page(url)
-            timings[label].append((time.perf_counter() - started) * 1000)
-            if reply.status_code != 200 or reply.history:
-                errors.append(f"{label}: HTTP {reply.status_code}")
-            time.sleep(rng.uniform(0.5, 1.5) * THINK_SECONDS)
-
-    threads = [threading.Thread(target=user, args=(n,)) for n in range(USERS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, f"pages failed: {errors[:5]}"
-    return timings
+    THINK_SECONDS between pages (locust's ``between``): with a fixed pause the 20 started
+    together and stayed in step, every page asked by all of them within the same few
+    milliseconds, and the p95 measured that convoy, not 20 people at work."""
+    web = {person.web for person, _ in pages.values()}
+    assert len(web) == 1, web
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    raw = Path(f"{csv}_ms.json")
+    raw.unlink(missing_ok=True)
+    env = {
+        **os.environ,
+        "BENCH_LOCUST_PAGES": json.dumps(
+            {label: {"cookie": person.session_key, "url": url}
+             for label, (person, url) in pages.items()}
+        ),
+        "BENCH_LOCUST_MS": str(raw),
+        "BENCH_THINK_SECONDS": str(THINK_SECONDS),
+    }  # fmt: skip
+    # --stop-timeout: a page under way when the time is up is finished and counted, not
+    # cut off (locust's default); users between pages stop at once.
+    done = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", "bench/locustfile.py", "--headless",
+         f"--users={USERS}", f"--spawn-rate={USERS}", f"--run-time={seconds:g}s",
+         "--stop-timeout=60", f"--host={web.pop()}", "--only-summary", f"--csv={csv}",
+         "--loglevel=WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=seconds + 180,
+    )  # fmt: skip
+    said = f"locust exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    assert raw.exists(), said
+    recorded = json.loads(raw.read_text())
+    assert not recorded["failures"], f"pages failed: {recorded['failures'][:5]}\n{said}"
+    assert done.returncode == 0, said
+    return {label: recorded["ms"].get(label, []) for label in pages}
 
 
 def _alone(pages: dict[str, tuple[Person, str]], times: int) -> dict[str, list[float]]:
@@ -269,9 +273,9 @@ def run(quick: bool, latency_ms: int = DEFAULT_LATENCY_MS) -> dict[str, Any]:
         # One person at a time first: what a page costs on its own at this size.
         alone = _alone(pages, 5 if quick else 15)
         before_load = stack.served()
-        timings = _load(pages, seconds)
+        timings = _load(pages, seconds, report.OUT / f"pages{'-quick' if quick else ''}-locust")
         # The same pages as gunicorn timed them: the rest of a page's time is spent
-        # waiting for a core (the load generator's 20 threads share the two).
+        # waiting for a core (the load generator shares the two).
         served = {
             label: stack.served_ms("GET", re.compile(re.escape(url)), after=before_load)
             for label, (_, url) in pages.items()
