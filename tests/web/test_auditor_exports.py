@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 
@@ -14,7 +15,7 @@ from django.urls import reverse
 from portal import audit
 from portal.auditor import exports, history
 from portal.models import AuditEvent
-from requests_app.models import AccessRequest
+from requests_app.models import AccessRequest, Approval
 
 
 def body(response) -> str:
@@ -110,6 +111,14 @@ class TestRequestExports:
         Python reference (which SQLite uses)."""
         with transaction.atomic():
             audit.record("request.note", archive.r2, system="=cmd", payload={"a": "é"})
+        # Fractions of a second with trailing zeros, and the smallest one.
+        AccessRequest.objects.filter(pk=archive.r1.pk).update(
+            activated_at=dt.datetime(2025, 3, 1, 10, 5, 0, 120000, tzinfo=dt.UTC),
+            ended_at=dt.datetime(2025, 3, 1, 11, 5, 0, 1, tzinfo=dt.UTC),
+        )
+        Approval.objects.filter(request=archive.r2).update(
+            created_at=dt.datetime(2025, 3, 1, 12, 5, 0, 500000, tzinfo=dt.UTC)
+        )
         requests = history.filtered({"sort": sort})
         python_json = jsonl("".join(exports.jsonl_lines(exports.request_rows(requests))))
         python_csv = "".join(
@@ -209,3 +218,20 @@ class TestAuditLogExport:
 def test_export_links_carry_the_filters(as_auditor, archive, fmt):
     content = as_auditor.get(reverse("auditor-history"), {"q": "kafka"}).content.decode()
     assert f"{reverse('auditor-history-export', args=[fmt])}?q=kafka" in content
+
+
+@pytest.mark.parametrize(
+    ("moment", "written"),
+    [
+        (dt.datetime(2025, 3, 1, 10, 5, tzinfo=dt.UTC), "2025-03-01T10:05:00+00:00"),
+        (dt.datetime(2025, 3, 1, 10, 5, 0, 120000, tzinfo=dt.UTC), "2025-03-01T10:05:00.12+00:00"),
+        (dt.datetime(2025, 3, 1, 10, 5, 0, 1, tzinfo=dt.UTC), "2025-03-01T10:05:00.000001+00:00"),
+        (
+            dt.datetime(2025, 3, 1, 12, 5, 0, 654321, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+            "2025-03-01T10:05:00.654321+00:00",
+        ),
+        (None, None),
+    ],
+)
+def test_an_exported_timestamp_is_utc_rfc_3339_as_postgresql_writes_it(moment, written):
+    assert exports._iso(moment) == written
