@@ -168,3 +168,13 @@ def test_the_count_survives_the_cache_being_down(as_auditor, archive, monkeypatc
     url = reverse("auditor-history")
     assert _counts(as_auditor, url) == (1, True)
     assert _counts(as_auditor, url) == (1, True)
+
+
+def test_the_history_filters_lists_are_plain_queries(as_auditor, archive):
+    """Django reads a model choice list with iterator(): on PostgreSQL a server-side
+    cursor (declare, fetch, close) for the account and level lists of every history page."""
+    with CaptureQueriesContext(connection) as captured:
+        response = as_auditor.get(reverse("auditor-history"))
+    assert response.status_code == 200
+    assert 'name="account"' in response.content.decode()
+    assert not [q["sql"] for q in captured.captured_queries if "DECLARE" in q["sql"]]
