@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -411,6 +412,28 @@ def test_the_call_log_times_every_api_call_and_its_answer(sandbox: SandboxServer
     assert later.json["calls"] == []
     call(f"{control}/reset", "POST", "", authorization=None)
     assert call(f"{control}/calls", "GET", "", authorization=None).json["calls"] == []
+
+
+def test_a_call_is_in_the_log_before_its_answer_reaches_the_client(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log was written after the answer: a client that read it at once could miss the
+    call it had just been answered (a flaky CI run of the test above)."""
+    log = sandbox.org.call_log
+    record = log.record
+
+    def slow_record(*args: Any) -> None:
+        time.sleep(0.3)  # the answering thread is slow to log
+        record(*args)
+
+    monkeypatch.setattr(log, "record", slow_record)
+    before = time.time()
+    assert call(sandbox.url, "GET", "/api/v1/users/oncall@example.com").status == 200
+    calls = call(f"{sandbox.url}/__sandbox__/calls", "GET", "", body={"since": before},
+                 authorization=None).json["calls"]  # fmt: skip
+    assert [(method, path) for _, _, method, path, _ in calls] == [
+        ("GET", "/api/v1/users/oncall@example.com")
+    ]
 
 
 # --- control plane ------------------------------------------------------------------------
