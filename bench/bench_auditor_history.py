@@ -296,10 +296,9 @@ def main() -> None:
                 f"seeded {args.requests} requests, {seeded['events']} events in "
                 f"{time.perf_counter() - started:.0f}s"
             )
-        from allauth.mfa.models import Authenticator
-        from allauth.mfa.totp.internal.auth import TOTP
         from django.contrib.auth import get_user_model
 
+        from bench.seed import second_factor
         from federation.models import Failover, Level, WorkloadAccount
 
         with connection.cursor() as cursor:
@@ -316,10 +315,7 @@ def main() -> None:
         failover = Failover.objects.order_by("pk")[57]
         print(f"{AccessRequest.objects.count()} requests, {AuditEvent.objects.count()} events")
 
-        # The auditor's role needs a second factor (MFA_REQUIRED_FOR): without one every
-        # page is a redirect to "set up your second factor", which is not what is timed.
-        if not Authenticator.objects.filter(user=auditor).exists():
-            TOTP.activate(auditor, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+        second_factor(auditor)
         client = Client()
         client.force_login(auditor)
         pages = {

@@ -71,4 +71,4 @@ class PageUser(FastHttpUser):
             if reply.status_code != 200:
                 # Where it sent the user (a sign-in page), or what went wrong on the way.
                 detail = (reply.headers or {}).get("Location") or getattr(reply, "error", "")
-                reply.failure(f"HTTP {reply.status_code} {detail or ''}".strip())
+                reply.failure(f"HTTP {reply.status_code} {detail}".strip())

@@ -167,7 +167,7 @@ def request_timeline(request: SignedInRequest, pk: int) -> HttpResponse:
 @auditor_page
 def person(request: SignedInRequest, pk: int) -> HttpResponse:
     who = get_object_or_404(get_user_model(), pk=pk)
-    requests = history.for_display(AccessRequest.objects.filter(requester=who)).order_by(
+    requests = history.for_table(AccessRequest.objects.filter(requester=who)).order_by(
         "-created_at", "-pk"
     )
     roles = events_for(("user", who.pk)).order_by("-seq")
@@ -178,7 +178,7 @@ def person(request: SignedInRequest, pk: int) -> HttpResponse:
         "requests": requests[:PAGE_SIZE],
         "request_count": requests.count(),
         "role_events": roles[:EVENTS_PAGE_SIZE],
-        "decisions": history.for_display(
+        "decisions": history.for_table(
             # A subquery, not a join: no duplicate rows, no DISTINCT over the whole table.
             AccessRequest.objects.filter(
                 Q(pk__in=Approval.objects.filter(approver=who).values("request_id"))
@@ -195,7 +195,7 @@ def person(request: SignedInRequest, pk: int) -> HttpResponse:
 def account(request: SignedInRequest, pk: int) -> HttpResponse:
     acct = get_object_or_404(WorkloadAccount.objects.select_related("emergency_account"), pk=pk)
     roles = list(acct.roles.select_related("level"))
-    requests = history.for_display(
+    requests = history.for_table(
         AccessRequest.objects.filter(role__in=[r.pk for r in roles])
     ).order_by("-created_at", "-pk")
     plan_targets = Q(target_type="workloadaccount", target_id=str(acct.pk)) | Q(

@@ -118,7 +118,10 @@ def _remember(key: str, seconds: int) -> None:
 class CappedPaginator(Paginator):  # type: ignore[type-arg]
     """A paginator that counts at most ``CAP`` rows (``count(*)`` over a LIMIT): on a big
     table a full count per page view costs more than the page. Past the cap the page
-    says "more than CAP" (``capped``) and offers that many rows' worth of pages."""
+    says "more than CAP" (``capped``) and offers that many rows' worth of pages.
+
+    For lists that only grow (the request history, the audit log): a query once found
+    past the cap is taken to stay there for ``CAPPED_SECONDS``."""
 
     CAP = 10_000
     # A query found to match more than CAP rows is remembered this long: counting 10,001
